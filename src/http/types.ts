@@ -1,0 +1,128 @@
+// The contract between the HTTP parsers (ours and the llhttp reference), the connection
+// that drives them, and the handler that answers. None of these types touches a socket.
+
+/** A parsed request head. Strings are latin1 views of the bytes as sent. */
+export interface RequestHead {
+  /** The method token as sent, e.g. "GET" (RFC 9110 §9: case-sensitive). */
+  method: string;
+  /** The request-target as sent: origin-form "/a?b", absolute-form "http://h/a", or "*". */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 (any other version is rejected with 505). */
+  versionMinor: 0 | 1;
+  /** Flat [name0, value0, name1, value1, ...]: names lower-cased, values without surrounding OWS. */
+  headers: string[];
+  /** The Host field value, or null when absent (allowed only for HTTP/1.0). */
+  host: string | null;
+  /** Declared Content-Length, or -1 when absent. */
+  contentLength: number;
+  /** Transfer-Encoding ends in chunked (RFC 9112 §6.3). */
+  chunked: boolean;
+  /** Persistence per RFC 9112 §9.3: 1.1 unless "close"; 1.0 only with "keep-alive". */
+  keepAlive: boolean;
+}
+
+/** An HTTP-level rejection: the status to answer with (h11's error_status_hint). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export interface ParserLimits {
+  /** Longest request line in bytes, CRLF excluded; longer -> 414. */
+  maxRequestLine: number;
+  /** Longest head (request line + fields + CRLFs) in bytes; longer -> 431. */
+  maxHeadBytes: number;
+  /** Most header fields; more -> 431. */
+  maxHeaders: number;
+  /** Largest request body (declared or decoded); larger -> 413. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_PARSER_LIMITS: ParserLimits = {
+  maxRequestLine: 8 * 1024,
+  maxHeadBytes: 16 * 1024,
+  maxHeaders: 100,
+  maxBodyBytes: 1024 * 1024,
+};
+
+export interface ParserCallbacks {
+  /** A complete, validated head. The object is the callee's to keep. */
+  onHead(head: RequestHead): void;
+  /** Decoded body bytes; a view that is valid only during the call. */
+  onBody(chunk: Buffer): void;
+  /** The message (head and body) is complete; the next byte starts a new request. */
+  onComplete(): void;
+}
+
+export interface RequestParser {
+  /**
+   * Parses as much of `chunk` as it can, calling back as it goes, and returns the bytes it
+   * consumed: chunk.length normally (a partial head or body is kept inside the parser and is
+   * not an error), fewer only when pause() was called from a callback, in which case the
+   * rest is the caller's to feed again after resume(). Returns -1 on a protocol error, with
+   * `error` set; after that the parser accepts nothing more.
+   */
+  execute(chunk: Buffer): number;
+  /** Stop right after the current callback returns (used to bound pipelined work). */
+  pause(): void;
+  resume(): void;
+  readonly error: HttpError | null;
+  /** True while part of a head has arrived but not all of it (drives the head timeout). */
+  readonly inHead: boolean;
+  /** True while between onHead and onComplete. */
+  readonly inBody: boolean;
+  /** Releases resources (the llhttp parser lives in wasm memory). */
+  destroy(): void;
+}
+
+export type ParserFactory = (limits: ParserLimits, callbacks: ParserCallbacks) => RequestParser;
+
+/** A region of a file on disk to send, inclusive byte range. */
+export interface FileRegion {
+  path: string;
+  start: number;
+  end: number;
+}
+
+export type BodyPart = Buffer | FileRegion;
+
+/** What a handler answers: everything but the Date and Connection headers, which the connection adds. */
+export interface Reply {
+  status: number;
+  /**
+   * The status line and every header line, each ending in CRLF, without Date, Connection or
+   * the blank line. Includes Content-Length (or the body is delimited by close).
+   */
+  head: string;
+  /** Body pieces in order; empty for HEAD, 304, 204 (the handler decides, not the connection). */
+  body: BodyPart[];
+  /** Total bytes in body (what Content-Length says, or would say for HEAD). */
+  bodyLength: number;
+  /** Ask the connection to close after this reply. */
+  close?: boolean;
+}
+
+export interface Handler {
+  /** Cache hits must answer synchronously: no promise on the hot path. */
+  handle(head: RequestHead): Reply | Promise<Reply>;
+}
+
+/** First value of a header (names are lower-case), or undefined. */
+export function headerValue(head: RequestHead, name: string): string | undefined {
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+  return undefined;
+}
+
+/** All values of a header, in order (for list-valued fields sent on several lines). */
+export function headerValues(head: RequestHead, name: string): string[] {
+  const out: string[] = [];
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out.push(h[i + 1]!);
+  return out;
+}
