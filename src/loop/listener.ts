@@ -18,6 +18,8 @@ export interface ListenOptions {
   onConnection(socket: Socket): Timed | void;
   /** Called instead of onConnection when the cap is reached: answer briefly, then end. */
   onRefuse(socket: Socket): void;
+  /** Keep our side writable after the peer half-closes, to finish answering it. */
+  allowHalfOpen?: boolean;
   /** Where the ready line goes; default stdout. */
   log?: (line: string) => void;
 }
@@ -45,7 +47,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   metrics.accepted[name] = 0;
   metrics.refused[name] = 0;
 
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, (socket) => {
     if (sockets.size >= opts.maxConnections) {
       metrics.refused[name]!++;
       socket.on('error', () => socket.destroy());

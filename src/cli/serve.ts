@@ -1,0 +1,79 @@
+// `muxd serve`: both faces in one process, one thread, one event loop.
+import { mkdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { Metrics } from '../loop/metrics.js';
+import { startHttpServer, type HttpServer } from '../http/server.js';
+import { parserFactory } from '../http/parsers.js';
+import { StaticSite } from '../http/static/site.js';
+import { startBinaryServer, type BinaryServer } from '../binary/server.js';
+import type { ServeOptions } from './serve-options.js';
+
+export interface Running {
+  http: HttpServer;
+  binary: BinaryServer;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+  const metrics = new Metrics();
+  const filesDir = path.resolve(opts.filesDir);
+  await mkdir(filesDir, { recursive: true });
+  const site = new StaticSite({
+    root: path.resolve(opts.root),
+    mounts: [{ prefix: '/files/', dir: filesDir }],
+    cacheMaxFileBytes: opts.cacheMaxFile,
+    cacheControl: { html: opts.cacheControlHtml, immutable: opts.cacheControlImmutable, other: opts.cacheControlOther },
+  });
+  const http = await startHttpServer({
+    endpoint: { host: opts.host, port: opts.httpPort },
+    handler: site,
+    parserFactory: parserFactory(opts.parser),
+    limits: { maxRequestLine: opts.maxRequestLine, maxHeadBytes: opts.maxHead, maxHeaders: opts.maxHeaders, maxBodyBytes: opts.maxBody },
+    maxConnections: opts.maxConnections,
+    headTimeoutMs: opts.headTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    sendTimeoutMs: opts.sendTimeoutMs,
+    maxPipeline: opts.maxPipeline,
+    maxOutputBytes: opts.maxOutput,
+    accessLog: opts.accessLog,
+    metrics,
+    log,
+  });
+  const binary = await startBinaryServer({
+    endpoint: opts.binarySocket !== null ? { path: opts.binarySocket } : { host: opts.host, port: opts.binaryPort },
+    maxConnections: opts.maxConnections,
+    maxFrame: opts.maxFrame,
+    maxUpload: opts.maxUpload,
+    filesDir,
+    adminToken: opts.adminToken,
+    maxOutputBytes: opts.maxOutput,
+    idleTimeoutMs: opts.binaryIdleTimeoutMs,
+    metrics,
+    log,
+  });
+  return {
+    http,
+    binary,
+    metrics,
+    close: async () => {
+      await Promise.all([http.close(), binary.close()]);
+      site.close();
+      metrics.close();
+    },
+  };
+}
+
+/** The operator types announcements on the server's terminal: each line goes to every chat member. */
+export function announceFromTerminal(binary: BinaryServer, log: (line: string) => void): void {
+  if (!process.stdin.isTTY) return;
+  log('muxd: type a line and press Enter to announce it to every MX/1 chat member');
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  rl.on('line', (line) => {
+    const text = line.trim();
+    if (text === '') return;
+    const recipients = binary.announce(text);
+    log(`muxd: announced to ${recipients} member${recipients === 1 ? '' : 's'}`);
+  });
+}

@@ -1,0 +1,78 @@
+// Combined Log Format (Apache/nginx "combined"), buffered: lines collect in memory and are
+// written at most every 200 ms or 64 KiB, so logging costs no syscall per request.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Socket } from 'node:net';
+import { headerValue, type RequestHead } from './types.js';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_MS = 200;
+
+function pad(n: number): string {
+  return n < 10 ? '0' + n : String(n);
+}
+
+/** [10/Oct/2000:13:55:36 +0000], cached per second. */
+let stampSecond = -1;
+let stamp = '';
+function clfTime(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second !== stampSecond) {
+    stampSecond = second;
+    const d = new Date(second * 1000);
+    stamp = `[${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000]`;
+  }
+  return stamp;
+}
+
+/** Quotes a request-controlled string the way nginx does: escape '"', '\' and non-printables. */
+function quote(s: string | undefined): string {
+  if (s === undefined || s === '') return '"-"';
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c || c < 0x20 || c > 0x7e) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += s[i];
+  }
+  return '"' + out + '"';
+}
+
+export class AccessLog {
+  private lines: string[] = [];
+  private bytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly out: WriteStream | NodeJS.WriteStream;
+
+  constructor(target: string) {
+    this.out = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
+  }
+
+  record(socket: Socket, head: RequestHead | null, status: number, bytes: number): void {
+    const request = head === null ? '-' : `${head.method} ${head.target} HTTP/1.${head.versionMinor}`;
+    const referer = head === null ? undefined : headerValue(head, 'referer');
+    const agent = head === null ? undefined : headerValue(head, 'user-agent');
+    const line = `${socket.remoteAddress ?? '-'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes} ${quote(referer)} ${quote(agent)}\n`;
+    this.lines.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= FLUSH_BYTES) this.flush();
+    else if (this.timer === null) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.lines.length === 0) return;
+    this.out.write(this.lines.join(''));
+    this.lines = [];
+    this.bytes = 0;
+  }
+
+  close(): Promise<void> {
+    this.flush();
+    if (this.out === process.stdout) return Promise.resolve();
+    return new Promise((resolve) => (this.out as WriteStream).end(resolve));
+  }
+}

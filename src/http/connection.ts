@@ -1,0 +1,306 @@
+// One HTTP/1.1 connection: feeds socket bytes to the parser, asks the handler for replies,
+// and writes them strictly in request order (RFC 9112 §9.3.2), whether a reply is ready at
+// once (cache hit), arrives later (a promise) or is a file streamed with backpressure.
+import { createReadStream, type ReadStream } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Timed } from '../loop/sweeper.js';
+import { httpDate } from '../loop/clock.js';
+import { errorReply } from './status.js';
+import type { BodyPart, FileRegion, Handler, ParserFactory, ParserLimits, Reply, RequestHead, RequestParser } from './types.js';
+import type { AccessLog } from './access-log.js';
+
+export interface ConnectionOptions {
+  handler: Handler;
+  parserFactory: ParserFactory;
+  limits: ParserLimits;
+  /** Time allowed from a head's first byte to its last (slowloris) -> 408. */
+  headTimeoutMs: number;
+  /** Time a kept-alive connection may sit with nothing to do. */
+  idleTimeoutMs: number;
+  /** Time a reader may leave our output unread (or a body unsent) before we give up. */
+  sendTimeoutMs: number;
+  /** Requests parsed but not yet answered; past this we stop reading (pipelining bound). */
+  maxPipeline: number;
+  /** Output bytes queued in the socket past which we stop parsing new requests. */
+  maxOutputBytes: number;
+  accessLog: AccessLog | null;
+  onRequest?: () => void;
+}
+
+interface Slot {
+  head: RequestHead | null;
+  reply: Reply | null;
+  /** Set by the parser's rejection: answer, then close. */
+  fatal: boolean;
+}
+
+const enum Wait {
+  None,
+  Idle,
+  Head,
+  Body,
+  Send,
+}
+
+const STREAM_CHUNK = 256 * 1024;
+
+export class HttpConnection implements Timed {
+  deadline = 0;
+  private wait = Wait.None;
+  private readonly parser: RequestParser;
+  private readonly queue: Slot[] = [];
+  /** Bytes the parser left unconsumed when we paused it. */
+  private leftover: Buffer | null = null;
+  private readPaused = false;
+  private streaming: ReadStream | null = null;
+  private closing = false;
+  private ended = false;
+  private current: Slot | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.parser = opts.parserFactory(opts.limits, {
+      onHead: (head) => this.onHead(head),
+      onBody: () => {
+        // Bodies are read to keep the framing in step and dropped: no method we serve takes one.
+      },
+      onComplete: () => this.onComplete(),
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.cleanup());
+    this.arm(Wait.Idle, opts.idleTimeoutMs);
+  }
+
+  private arm(wait: Wait, ms: number): void {
+    this.wait = wait;
+    this.deadline = Date.now() + ms;
+  }
+
+  onDeadline(): void {
+    switch (this.wait) {
+      case Wait.Head:
+        // RFC 9110 §15.5.9: 408 tells the client we gave up waiting for its request.
+        this.closing = true;
+        this.queue.length = 0;
+        this.writeReply(null, errorReply(408, { close: true }), false);
+        this.socket.end();
+        break;
+      default:
+        this.destroy();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.socket.cork();
+    this.feed(chunk);
+    this.pump();
+    this.socket.uncork();
+    this.rearm();
+  }
+
+  private feed(chunk: Buffer): void {
+    const n = this.parser.execute(chunk);
+    if (n === -1) {
+      const error = this.parser.error;
+      this.queue.push({ head: this.current?.head ?? null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true });
+      this.readPaused = true;
+      this.socket.pause();
+      return;
+    }
+    if (n < chunk.length) {
+      this.leftover = chunk.subarray(n);
+      this.readPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private onHead(head: RequestHead): void {
+    this.opts.onRequest?.();
+    const slot: Slot = { head, reply: null, fatal: false };
+    this.current = slot;
+    this.queue.push(slot);
+    let result: Reply | Promise<Reply>;
+    try {
+      result = this.opts.handler.handle(head);
+    } catch {
+      result = errorReply(500, { close: true });
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (reply) => this.settle(slot, reply),
+        () => this.settle(slot, errorReply(500, { close: true })),
+      );
+    } else {
+      slot.reply = result;
+    }
+  }
+
+  private onComplete(): void {
+    this.current = null;
+    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength >= this.opts.maxOutputBytes) {
+      this.parser.pause();
+    }
+  }
+
+  private settle(slot: Slot, reply: Reply): void {
+    slot.reply = reply;
+    if (this.socket.destroyed) return;
+    this.socket.cork();
+    this.pump();
+    this.socket.uncork();
+    this.rearm();
+  }
+
+  /** Writes every reply at the front of the queue that is ready, in order. */
+  private pump(): void {
+    while (this.streaming === null && !this.closing) {
+      const slot = this.queue[0];
+      if (slot === undefined || slot.reply === null) break;
+      this.queue.shift();
+      const keepAlive = !slot.fatal && slot.head !== null && slot.head.keepAlive && slot.reply.close !== true;
+      this.writeReply(slot.head, slot.reply, keepAlive);
+      if (!keepAlive) {
+        this.closing = true;
+        this.queue.length = 0;
+        if (this.streaming === null) this.socket.end();
+      }
+    }
+    this.maybeResumeReading();
+    this.finishIfDone();
+  }
+
+  private writeReply(head: RequestHead | null, reply: Reply, keepAlive: boolean): void {
+    const connection = !keepAlive ? 'Connection: close\r\n' : head !== null && head.versionMinor === 0 ? 'Connection: keep-alive\r\n' : '';
+    this.socket.write(reply.head + 'Date: ' + httpDate() + '\r\n' + connection + '\r\n', 'latin1');
+    this.opts.accessLog?.record(this.socket, head, reply.status, reply.bodyLength);
+    // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
+    if ((head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304) return;
+    this.writeBody(reply.body, 0);
+  }
+
+  private writeBody(parts: BodyPart[], from: number): void {
+    for (let i = from; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (Buffer.isBuffer(part)) {
+        this.socket.write(part);
+      } else {
+        this.streamFile(part, () => this.writeBody(parts, i + 1));
+        return;
+      }
+    }
+    if (this.streaming === null && from > 0) {
+      // A streamed body just finished: carry on with the replies that waited behind it.
+      this.afterStream();
+    }
+  }
+
+  private streamFile(region: FileRegion, next: () => void): void {
+    const expected = region.end - region.start + 1;
+    let sent = 0;
+    const stream = createReadStream(region.path, { start: region.start, end: region.end, highWaterMark: STREAM_CHUNK });
+    this.streaming = stream;
+    stream.on('data', (chunk: Buffer | string) => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+      sent += buf.length;
+      if (!this.socket.write(buf)) {
+        stream.pause();
+        this.arm(Wait.Send, this.opts.sendTimeoutMs);
+      }
+    });
+    stream.on('error', () => this.destroy());
+    stream.on('end', () => {
+      this.streaming = null;
+      // A file that shrank under us cannot honour the Content-Length already sent: close.
+      if (sent !== expected) return this.destroy();
+      if (this.socket.destroyed) return;
+      next();
+    });
+  }
+
+  private afterStream(): void {
+    if (this.closing) {
+      this.socket.end();
+      return;
+    }
+    this.socket.cork();
+    this.pump();
+    this.socket.uncork();
+    this.rearm();
+  }
+
+  private onDrain(): void {
+    if (this.streaming !== null) {
+      this.streaming.resume();
+      this.arm(Wait.Send, this.opts.sendTimeoutMs);
+      return;
+    }
+    this.maybeResumeReading();
+    this.rearm();
+  }
+
+  /** Reading stays paused while too much is pending; it resumes once the backlog clears. */
+  private maybeResumeReading(): void {
+    if (!this.readPaused || this.closing || this.parser.error !== null) return;
+    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength >= this.opts.maxOutputBytes) return;
+    if (this.streaming !== null) return;
+    this.readPaused = false;
+    this.parser.resume();
+    const leftover = this.leftover;
+    this.leftover = null;
+    if (leftover !== null) {
+      this.feed(leftover);
+      this.pump();
+    }
+    if (!this.readPaused) this.socket.resume();
+  }
+
+  /** Picks the one deadline that matters now. */
+  private rearm(): void {
+    if (this.closing) return;
+    if (this.streaming !== null || this.socket.writableLength > 0) {
+      if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
+    } else if (this.parser.inHead) {
+      // The head deadline runs from the head's first byte; later bytes do not extend it.
+      if (this.wait !== Wait.Head) this.arm(Wait.Head, this.opts.headTimeoutMs);
+    } else if (this.parser.inBody) {
+      this.arm(Wait.Body, this.opts.sendTimeoutMs);
+    } else if (this.queue.length > 0) {
+      this.arm(Wait.Send, this.opts.sendTimeoutMs);
+    } else if (this.wait !== Wait.Idle) {
+      this.arm(Wait.Idle, this.opts.idleTimeoutMs);
+    } else {
+      this.deadline = Date.now() + this.opts.idleTimeoutMs;
+    }
+  }
+
+  private onEnd(): void {
+    // The client half-closed (the listener allows half-open sockets): answer what it
+    // already asked for, then close our side.
+    this.ended = true;
+    this.finishIfDone();
+  }
+
+  private finishIfDone(): void {
+    if (this.ended && this.queue.length === 0 && this.streaming === null && !this.socket.writableEnded) this.socket.end();
+  }
+
+  private destroy(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private cleanup(): void {
+    this.closing = true;
+    this.deadline = 0;
+    this.streaming?.destroy();
+    this.streaming = null;
+    this.queue.length = 0;
+    this.parser.destroy();
+  }
+}

@@ -1,0 +1,74 @@
+// The HTTP face: a listener whose connections speak HTTP/1.1 to a Handler.
+import type { Socket } from 'node:net';
+import { listen, type Endpoint, type Listener } from '../loop/listener.js';
+import type { Metrics } from '../loop/metrics.js';
+import { AccessLog } from './access-log.js';
+import { HttpConnection } from './connection.js';
+import { httpDate } from '../loop/clock.js';
+import { errorReply } from './status.js';
+import type { Handler, ParserFactory, ParserLimits } from './types.js';
+
+export interface HttpServerOptions {
+  endpoint: Endpoint;
+  handler: Handler;
+  parserFactory: ParserFactory;
+  limits: ParserLimits;
+  maxConnections: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  sendTimeoutMs: number;
+  maxPipeline: number;
+  maxOutputBytes: number;
+  /** A file path, "-" for stdout, or null for no access log. */
+  accessLog: string | null;
+  metrics: Metrics;
+  log?: (line: string) => void;
+}
+
+export interface HttpServer {
+  listener: Listener;
+  close(): Promise<void>;
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  const accessLog = opts.accessLog === null ? null : new AccessLog(opts.accessLog);
+  const { metrics } = opts;
+  metrics.counters['http.requests'] = 0;
+  const onRequest = (): void => {
+    metrics.counters['http.requests']!++;
+  };
+  const listener = await listen({
+    name: 'http',
+    display: (address) => `http://${address}`,
+    endpoint: opts.endpoint,
+    maxConnections: opts.maxConnections,
+    metrics,
+    allowHalfOpen: true,
+    log: opts.log,
+    onConnection: (socket: Socket) =>
+      new HttpConnection(socket, {
+        handler: opts.handler,
+        parserFactory: opts.parserFactory,
+        limits: opts.limits,
+        headTimeoutMs: opts.headTimeoutMs,
+        idleTimeoutMs: opts.idleTimeoutMs,
+        sendTimeoutMs: opts.sendTimeoutMs,
+        maxPipeline: opts.maxPipeline,
+        maxOutputBytes: opts.maxOutputBytes,
+        accessLog,
+        onRequest,
+      }),
+    onRefuse: (socket: Socket) => {
+      // At the connection cap: a 503 that tells the client to come back, then close.
+      const reply = errorReply(503, { close: true, extraHeaders: 'Retry-After: 1\r\n' });
+      socket.end(reply.head + 'Date: ' + httpDate() + '\r\nConnection: close\r\n\r\n' + (reply.body[0] as Buffer).toString('latin1'), 'latin1');
+    },
+  });
+  return {
+    listener,
+    close: async () => {
+      await listener.close();
+      await accessLog?.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// A person opening the site: headless Chromium (the system browser, driven by playwright-core)
+// loads the landing page from `muxd serve`, with its stylesheet, script and image, then a missing page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { startMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip.
+const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : false;
+
+let tmp = '';
+let muxd: MuxdProcess;
+let browser: Browser;
+
+before(async () => {
+  if (skip) return;
+  tmp = await mkdtemp(path.join(tmpdir(), 'muxd-browser-'));
+  muxd = await startMuxd(['--files-dir', path.join(tmp, 'files')]);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${path.join(tmp, 'profile')}`],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await muxd?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+test('the landing page renders with its stylesheet, script and image; a missing page shows the 404 page', { skip }, async () => {
+  const page = await browser.newPage();
+  const failed: string[] = [];
+  page.on('requestfailed', (r) => failed.push(r.url()));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) failed.push(`${r.status()} ${r.url()}`);
+  });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+
+  const base = `http://127.0.0.1:${muxd.httpPort}`;
+  const res = await page.goto(`${base}/`, { waitUntil: 'load' });
+  assert.equal(res?.status(), 200);
+  assert.match(await page.title(), /muxd/i);
+  assert.deepEqual(failed, [], 'every subresource loaded');
+  assert.deepEqual(errors, [], 'no script errors');
+
+  // The stylesheet applied: the body no longer has the browser's default 8px margin or serif font.
+  const styled = await page.evaluate(() => {
+    const cs = getComputedStyle(document.body);
+    return cs.margin !== '8px' || !/serif/.test(cs.fontFamily) || cs.backgroundColor !== 'rgba(0, 0, 0, 0)';
+  });
+  assert.ok(styled, 'stylesheet applied');
+  const images = await page.evaluate(() => Array.from(document.images).map((i) => ({ src: i.src, ok: i.complete && i.naturalWidth > 0 })));
+  assert.ok(images.length > 0 && images.every((i) => i.ok), JSON.stringify(images));
+  const scripted = await page.evaluate(() => document.documentElement.dataset.js ?? '');
+  assert.equal(scripted, 'ready', 'the page script ran (it sets <html data-js="ready">)');
+
+  await mkdir(path.join(REPO_ROOT, '.bench-out'), { recursive: true });
+  await page.screenshot({ path: path.join(REPO_ROOT, '.bench-out', 'landing.png'), fullPage: true });
+
+  const missing = await page.goto(`${base}/definitely-missing`, { waitUntil: 'load' });
+  assert.equal(missing?.status(), 404);
+  assert.match(await page.content(), /href="\/"/);
+  await page.close();
+});

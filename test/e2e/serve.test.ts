@@ -1,0 +1,158 @@
+// `muxd serve` as a user runs it: the real command, its flags and env vars, the public/ site
+// over a real HTTP client (undici), and the load a benchmarker puts on it (autocannon).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, request } from 'undici';
+import autocannon from 'autocannon';
+import { startMuxd, runMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
+
+let tmp = '';
+let muxd: MuxdProcess;
+let base = '';
+
+before(async () => {
+  tmp = await mkdtemp(path.join(tmpdir(), 'muxd-e2e-'));
+  muxd = await startMuxd(['--files-dir', path.join(tmp, 'files'), '--access-log', path.join(tmp, 'access.log')]);
+  base = `http://127.0.0.1:${muxd.httpPort}`;
+});
+
+after(async () => {
+  await muxd?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('muxd serve', () => {
+  test('prints one ready line per listener with the real address', () => {
+    assert.match(muxd.output(), /^muxd http listening on http:\/\/127\.0\.0\.1:\d+$/m);
+    assert.match(muxd.output(), /^muxd binary listening on 127\.0\.0\.1:\d+$/m);
+    assert.notEqual(muxd.httpPort, 0);
+  });
+
+  test('serves the landing page, its stylesheet, script and image', async () => {
+    const page = await request(`${base}/`);
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html; charset=utf-8$/);
+    const html = await page.body.text();
+    assert.match(html, /muxd/);
+    const assets = [...html.matchAll(/(?:href|src)="(\/[^"#?]+\.(?:css|js|svg|png))"/g)].map((m) => m[1]!);
+    assert.ok(assets.some((a) => a.endsWith('.css')) && assets.some((a) => a.endsWith('.js')) && assets.some((a) => /\.(svg|png)$/.test(a)), `assets: ${assets.join(' ')}`);
+    for (const asset of assets) {
+      const res = await request(base + asset);
+      assert.equal(res.statusCode, 200, asset);
+      await res.body.arrayBuffer();
+    }
+  });
+
+  test('missing pages get the site 404 page with status 404', async () => {
+    const res = await request(`${base}/no/such/page`);
+    assert.equal(res.statusCode, 404);
+    assert.match(String(res.headers['content-type']), /text\/html/);
+    const expected = await readFile(path.join(REPO_ROOT, 'public', '404.html'), 'utf8');
+    assert.equal(await res.body.text(), expected);
+  });
+
+  test('revalidation with the ETag answers 304 without a body', async () => {
+    const first = await request(`${base}/`);
+    await first.body.text();
+    const etag = String(first.headers.etag);
+    assert.match(etag, /^"[^"]+"$/);
+    const again = await request(`${base}/`, { headers: { 'if-none-match': etag } });
+    assert.equal(again.statusCode, 304);
+    assert.equal((await again.body.arrayBuffer()).byteLength, 0);
+  });
+
+  test('HEAD answers the GET head without a body', async () => {
+    const get = await request(`${base}/`);
+    const getBody = await get.body.arrayBuffer();
+    const head = await request(`${base}/`, { method: 'HEAD' });
+    assert.equal(head.statusCode, 200);
+    assert.equal(Number(head.headers['content-length']), getBody.byteLength);
+    assert.equal((await head.body.arrayBuffer()).byteLength, 0);
+  });
+
+  test('many requests on one kept-alive undici connection', async () => {
+    const client = new Client(base, { pipelining: 10 });
+    const results = await Promise.all(Array.from({ length: 50 }, () => client.request({ path: '/', method: 'GET' }).then(async (r) => (await r.body.text(), r.statusCode))));
+    assert.ok(results.every((s) => s === 200));
+    await client.close();
+  });
+
+  test('autocannon, the benchmarkers tool, gets only 2xx answers (keep-alive and pipelined)', async () => {
+    for (const pipelining of [1, 10]) {
+      const result = await autocannon({ url: `${base}/`, connections: 20, pipelining, amount: 4000 });
+      assert.equal(result.errors, 0, `errors with pipelining ${pipelining}`);
+      assert.equal(result.timeouts, 0);
+      assert.equal(result.non2xx, 0);
+      assert.equal(result['2xx'], 4000);
+    }
+  });
+
+  test('writes a Combined Log Format access log', async () => {
+    const res = await request(`${base}/?from=log-test`, { headers: { 'user-agent': 'log-test-agent', referer: 'http://ref.example/' } });
+    await res.body.text();
+    let log = '';
+    for (let i = 0; i < 50 && !log.includes('log-test-agent'); i++) {
+      await sleep(50);
+      log = await readFile(path.join(tmp, 'access.log'), 'utf8').catch(() => '');
+    }
+    assert.match(log, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/\?from=log-test HTTP\/1\.1" 200 \d+ "http:\/\/ref\.example\/" "log-test-agent"$/m);
+  });
+});
+
+describe('muxd serve flags', () => {
+  test('a bad flag prints a clear message and exits 2', async () => {
+    const unknown = await runMuxd(['serve', '--no-such-flag']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no-such-flag/);
+    const badPort = await runMuxd(['serve', '--http-port', 'eighty']);
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr, /--http-port: expected a port number/);
+    const badEnv = await runMuxd(['serve'], { env: { MUXD_HTTP_PORT: '70000' } });
+    assert.equal(badEnv.code, 2);
+  });
+
+  test('an unknown command exits 2 with the usage', async () => {
+    const res = await runMuxd(['frobnicate']);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /Usage: muxd/);
+  });
+
+  test('--help lists every flag with its env var', async () => {
+    const res = await runMuxd(['serve', '--help']);
+    assert.equal(res.code, 0);
+    for (const flag of ['--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload']) {
+      assert.ok(res.stdout.includes(flag), flag);
+    }
+    assert.match(res.stdout, /MUXD_HTTP_PORT/);
+  });
+
+  test('env vars configure the server; flags win over them', async () => {
+    const site = path.join(tmp, 'env-site');
+    await rm(site, { recursive: true, force: true });
+    await import('node:fs/promises').then((fs) => fs.mkdir(site, { recursive: true }));
+    await writeFile(path.join(site, 'index.html'), '<h1>from env root</h1>');
+    const proc = await startMuxd(['--files-dir', path.join(tmp, 'files2')], { env: { MUXD_ROOT: site, MUXD_HTTP_PORT: '1' } });
+    try {
+      assert.notEqual(proc.httpPort, 1, 'the --http-port flag wins over MUXD_HTTP_PORT');
+      const res = await request(`http://127.0.0.1:${proc.httpPort}/`);
+      assert.equal(await res.body.text(), '<h1>from env root</h1>');
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  test('--parser llhttp serves the same site through the reference parser', async () => {
+    const proc = await startMuxd(['--parser', 'llhttp', '--files-dir', path.join(tmp, 'files3')]);
+    try {
+      const ours = await (await request(`${base}/`)).body.text();
+      const theirs = await (await request(`http://127.0.0.1:${proc.httpPort}/`)).body.text();
+      assert.equal(theirs, ours);
+    } finally {
+      await proc.stop();
+    }
+  });
+});

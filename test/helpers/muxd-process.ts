@@ -1,0 +1,70 @@
+// Starts the real `muxd serve` command as a child process, as a user would, and reads the
+// ports it picked from its ready lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/...). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const MUXD_BIN = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+
+export interface MuxdProcess {
+  proc: ChildProcess;
+  httpPort: number;
+  binaryPort: number;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export function startMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<MuxdProcess> {
+  const proc = spawn(process.execPath, [MUXD_BIN, 'serve', '--http-port', '0', '--binary-port', '0', ...args], {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`muxd did not get ready:\n${out}`)), 15000);
+    const check = (): void => {
+      const http = /muxd http listening on http:\/\/[^\s]+:(\d+)/.exec(out);
+      const binary = /muxd binary listening on [^\s]+:(\d+)/.exec(out);
+      if (http && binary) {
+        clearTimeout(timer);
+        proc.stdout!.off('data', check);
+        resolve({
+          proc,
+          httpPort: Number(http[1]),
+          binaryPort: Number(binary[1]),
+          output: () => out,
+          stop: () =>
+            new Promise<void>((done) => {
+              if (proc.exitCode !== null) return done();
+              proc.once('exit', () => done());
+              proc.kill('SIGTERM');
+            }),
+        });
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`muxd exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+/** Runs a muxd command to completion. */
+export function runMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [MUXD_BIN, ...args], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.on('close', (code) => resolve({ code, stdout, stderr }));
+    if (opts.input !== undefined) proc.stdin.end(opts.input);
+    else proc.stdin.end();
+  });
+}

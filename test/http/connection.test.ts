@@ -1,0 +1,243 @@
+// The connection layer over real sockets, with a scripted handler: ordering, keep-alive,
+// timeouts, caps and pipelining bounds. Static-file behaviour is tested in static*.test.ts.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Metrics } from '../../src/loop/metrics.js';
+import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/server.js';
+import { parserFactory } from '../../src/http/parsers.js';
+import { DEFAULT_PARSER_LIMITS, type Handler, type Reply, type RequestHead } from '../../src/http/types.js';
+import { SERVER_HEADER, statusLine } from '../../src/http/status.js';
+
+function textReply(body: string, status = 200): Reply {
+  const buf = Buffer.from(body);
+  return { status, head: statusLine(status) + SERVER_HEADER + `Content-Length: ${buf.length}\r\n`, body: [buf], bodyLength: buf.length };
+}
+
+let bigFile = '';
+const BIG_SIZE = 3 * 1024 * 1024 + 17;
+
+/** /slow/N answers after N ms; /big streams a file; /boom throws; anything else echoes the target. */
+const handler: Handler = {
+  handle(head: RequestHead): Reply | Promise<Reply> {
+    if (head.target.startsWith('/slow/')) {
+      const ms = Number(head.target.slice(6));
+      return sleep(ms).then(() => textReply(`slow ${ms}`));
+    }
+    if (head.target === '/big') {
+      return { status: 200, head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`, body: [{ path: bigFile, start: 0, end: BIG_SIZE - 1 }], bodyLength: BIG_SIZE };
+    }
+    if (head.target === '/boom') throw new Error('handler failure');
+    return textReply(`${head.method} ${head.target}`);
+  },
+};
+
+let dir = '';
+const servers: HttpServer[] = [];
+
+async function start(overrides: Partial<HttpServerOptions> = {}): Promise<{ port: number; metrics: Metrics; server: HttpServer }> {
+  const metrics = new Metrics();
+  const server = await startHttpServer({
+    endpoint: { host: '127.0.0.1', port: 0 },
+    handler,
+    parserFactory: parserFactory('muxd'),
+    limits: DEFAULT_PARSER_LIMITS,
+    maxConnections: 100,
+    headTimeoutMs: 5000,
+    idleTimeoutMs: 5000,
+    sendTimeoutMs: 5000,
+    maxPipeline: 16,
+    maxOutputBytes: 1 << 20,
+    accessLog: null,
+    metrics,
+    log: () => {},
+    ...overrides,
+  });
+  servers.push(server);
+  return { port: server.listener.port, metrics, server };
+}
+
+/** Sends raw bytes and collects everything until the server closes (or `untilBytes` arrive). */
+function exchange(port: number, data: string | Buffer, opts: { untilBytes?: number; end?: boolean } = {}): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (opts.untilBytes !== undefined && size >= opts.untilBytes) {
+        socket.destroy();
+        resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: false });
+      }
+    });
+    socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: true }));
+    socket.on('error', reject);
+    socket.write(data);
+    if (opts.end) socket.end();
+  });
+}
+
+function statuses(text: string): number[] {
+  return [...text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'muxd-conn-'));
+  bigFile = path.join(dir, 'big.bin');
+  const buf = Buffer.alloc(BIG_SIZE);
+  for (let i = 0; i < buf.length; i++) buf[i] = i % 251;
+  await writeFile(bigFile, buf);
+});
+
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('HTTP connection', () => {
+  test('keep-alive: two requests on one connection, Date and no Connection header on 1.1', async () => {
+    const { port } = await start();
+    const req = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const { text, closed } = await exchange(port, req);
+    assert.equal(closed, true);
+    assert.deepEqual(statuses(text), [200, 200]);
+    const [first, second] = text.split('HTTP/1.1 200 OK').slice(1);
+    assert.match(first!, /\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/);
+    assert.doesNotMatch(first!, /Connection:/);
+    assert.ok(first!.endsWith('GET /a'));
+    assert.match(second!, /\r\nConnection: close\r\n/);
+    assert.ok(second!.endsWith('GET /b'));
+  });
+
+  test('pipelined responses come back in request order even when an earlier one is slow or streamed', async () => {
+    const { port } = await start();
+    const req =
+      'GET /slow/80 HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /big HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'GET /after-big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const { text } = await exchange(port, req);
+    assert.deepEqual(statuses(text), [200, 200, 200, 200]);
+    const iSlow = text.indexOf('slow 80');
+    const iFast = text.indexOf('GET /fast');
+    const iAfter = text.indexOf('GET /after-big');
+    assert.ok(iSlow > 0 && iSlow < iFast, 'slow answered before fast');
+    assert.ok(iAfter > iFast + BIG_SIZE, 'the streamed file sits whole between its neighbours');
+    const bigStart = text.indexOf('\r\n\r\n', text.indexOf(`Content-Length: ${BIG_SIZE}`)) + 4;
+    const body = Buffer.from(text.slice(bigStart, bigStart + BIG_SIZE), 'latin1');
+    assert.equal(body.length, BIG_SIZE);
+    for (const i of [0, 1, 250, 251, 1 << 20, BIG_SIZE - 1]) assert.equal(body[i], i % 251, `byte ${i}`);
+  });
+
+  test('HTTP/1.0 closes by default and keeps alive on request', async () => {
+    const { port } = await start();
+    const plain = await exchange(port, 'GET /x HTTP/1.0\r\n\r\n');
+    assert.equal(plain.closed, true);
+    assert.match(plain.text, /Connection: close/);
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.write('GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+    while (!text.endsWith('GET /x')) await sleep(5);
+    await sleep(100);
+    assert.match(text, /\r\nConnection: keep-alive\r\n/);
+    assert.equal(closed, false, 'still open after the answer');
+    socket.destroy();
+  });
+
+  test('a rejected request gets its status, Connection: close, and the connection closes', async () => {
+    const { port } = await start();
+    const { text, closed } = await exchange(port, 'GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(closed, true);
+    assert.deepEqual(statuses(text), [200, 400]);
+    assert.match(text.slice(text.indexOf('400 Bad Request')), /Connection: close\r\n/);
+    assert.doesNotMatch(text, /never/);
+  });
+
+  test('a handler that throws answers 500 and closes, the process survives', async () => {
+    const { port } = await start();
+    const { text, closed } = await exchange(port, 'GET /boom HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(closed, true);
+    assert.deepEqual(statuses(text), [500]);
+  });
+
+  test('a request body is consumed, never read as the next request', async () => {
+    const { port } = await start();
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+    const req = `POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    const { text } = await exchange(port, req);
+    assert.deepEqual(statuses(text), [200, 200]);
+    assert.doesNotMatch(text, /GET \/smuggled/);
+    assert.match(text, /POST \/p/);
+    assert.match(text, /GET \/last/);
+  });
+
+  test('slowloris: a head that does not finish in time gets 408 and is closed', async () => {
+    const { port } = await start({ headTimeoutMs: 300 });
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\n');
+    // Keep dribbling bytes: they must not extend the head deadline.
+    const drip = setInterval(() => socket.write('X-A: b\r\n'), 50);
+    await closed;
+    clearInterval(drip);
+    const text = Buffer.concat(chunks).toString('latin1');
+    assert.deepEqual(statuses(text), [408]);
+    assert.match(text, /Connection: close/);
+  });
+
+  test('an idle keep-alive connection is closed after the idle timeout', async () => {
+    const { port } = await start({ idleTimeoutMs: 300 });
+    const started = Date.now();
+    const { text, closed } = await exchange(port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(closed, true);
+    assert.deepEqual(statuses(text), [200]);
+    assert.ok(Date.now() - started >= 250);
+  });
+
+  test('past the connection cap new clients get 503 and the others are unaffected', async () => {
+    const { port, metrics } = await start({ maxConnections: 2 });
+    const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+    await Promise.all(held.map((s) => new Promise((r) => s.once('connect', r))));
+    while (metrics.open.http !== 2) await sleep(5);
+    const refused = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.deepEqual(statuses(refused.text), [503]);
+    assert.equal(metrics.refused.http, 1);
+    const reply = new Promise<string>((resolve) => held[0]!.once('data', (c: Buffer) => resolve(c.toString('latin1'))));
+    held[0]!.write('GET /still-fine HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(await reply, /GET \/still-fine/);
+    held.forEach((s) => s.destroy());
+  });
+
+  test('a client that pipelines without reading makes the server stop reading, not buffer without bound', async () => {
+    const { port, metrics } = await start({ maxPipeline: 8, maxOutputBytes: 64 * 1024 });
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause(); // never read
+    const one = 'GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n';
+    const batch = one.repeat(2000);
+    for (let i = 0; i < 100 && !socket.destroyed; i++) socket.write(batch); // 200k requests offered
+    await sleep(500);
+    const answered = metrics.counters['http.requests']!;
+    assert.ok(answered < 200_000, `server stopped reading at ${answered} requests`);
+    await sleep(300);
+    assert.equal(metrics.counters['http.requests'], answered, 'no progress while the client does not read');
+    socket.destroy();
+  });
+
+  test('a client that half-closes after sending still gets every answer', async () => {
+    const { port } = await start();
+    const { text, closed } = await exchange(port, 'GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
+    assert.equal(closed, true);
+    assert.deepEqual(statuses(text), [200, 200]);
+  });
+});
