@@ -1,0 +1,241 @@
+// The MX/1 client commands of `muxd`: ping, stats, chat, put, get, ls, announce.
+// Exit status: 0 success, 1 a protocol or connection error, 2 a bad command line.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LocalCode, MuxError, type ConnectOptions } from '../client/index.js';
+import { DEFAULT_MAX_PAYLOAD } from '../wire/protocol.js';
+import { runChat } from './client-chat.js';
+import { boolFlag, intFlag, stringFlag, UsageError, withClient, type ClientIO, type CommandContext } from './client-context.js';
+import { describeError, humanSize } from './client-format.js';
+import { runGet, runPut } from './client-transfer.js';
+
+export type { ClientIO } from './client-context.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface CommandSpec {
+  usage: string;
+  options: Options;
+  /** [min, max] positional arguments. */
+  positionals: [number, number];
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const COMMON: Options = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  socket: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const COMMON_USAGE = `Connection flags (all commands):
+  --host H        server host (env MUXD_HOST, default 127.0.0.1)
+  --port N        MX/1 port (env MUXD_BINARY_PORT, default 9000)
+  --socket PATH   connect to a Unix socket instead
+  --timeout MS    per-request timeout (default 10000)`;
+
+const COMMANDS: Record<string, CommandSpec> = {
+  ping: {
+    usage: 'muxd ping [--count N] [--size BYTES] [--interval MS]',
+    options: { count: { type: 'string', short: 'c' }, size: { type: 'string', short: 's' }, interval: { type: 'string', short: 'i' } },
+    positionals: [0, 0],
+    run: runPing,
+  },
+  stats: {
+    usage: 'muxd stats [--json]',
+    options: { json: { type: 'boolean' } },
+    positionals: [0, 0],
+    run: runStats,
+  },
+  chat: {
+    usage: 'muxd chat --name NAME',
+    options: { name: { type: 'string', short: 'n' } },
+    positionals: [0, 0],
+    run: runChat,
+  },
+  put: {
+    usage: 'muxd put FILE [--as NAME]',
+    options: { as: { type: 'string' } },
+    positionals: [1, 1],
+    run: runPut,
+  },
+  get: {
+    usage: 'muxd get NAME [-o FILE] [--resume] [--force]',
+    options: { output: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, force: { type: 'boolean', short: 'f' } },
+    positionals: [1, 1],
+    run: runGet,
+  },
+  ls: {
+    usage: 'muxd ls [--json]',
+    options: { json: { type: 'boolean' } },
+    positionals: [0, 0],
+    run: runLs,
+  },
+  announce: {
+    usage: 'muxd announce TEXT... [--token TOKEN]   (token also from env MUXD_ADMIN_TOKEN)',
+    options: { token: { type: 'string' } },
+    positionals: [1, Infinity],
+    run: runAnnounce,
+  },
+};
+
+function processIO(): ClientIO {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}
+
+/** Runs `muxd <command> ...argv` and returns the exit status. `io` defaults to the process's own streams. */
+export async function runClientCommand(command: string, argv: string[], io: ClientIO = processIO()): Promise<number> {
+  const spec = COMMANDS[command];
+  if (spec === undefined) {
+    io.stderr.write(`muxd: unknown client command "${command}"\n`);
+    return 2;
+  }
+  const usage = `Usage: ${spec.usage}\n${COMMON_USAGE}\n`;
+  let ctx: CommandContext;
+  try {
+    const parsed = parseCommandLine(spec, argv, io);
+    if (parsed === 'help') {
+      io.stdout.write(usage);
+      return 0;
+    }
+    ctx = parsed;
+  } catch (err) {
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      io.stderr.write(`muxd ${command}: ${(err as Error).message}\n${usage}`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    return await spec.run(ctx);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`muxd ${command}: ${err.message}\n${usage}`);
+      return 2;
+    }
+    io.stderr.write(describeError(err, ctx.where) + '\n');
+    return 1;
+  }
+}
+
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
+function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): CommandContext | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...COMMON, ...spec.options },
+    strict: true,
+    allowPositionals: spec.positionals[1] > 0,
+  });
+  if (values.help === true) return 'help';
+  const [min, max] = spec.positionals;
+  if (positionals.length < min) throw new UsageError('missing argument');
+  if (positionals.length > max) throw new UsageError(`unexpected argument "${positionals[max]}"`);
+
+  const ctx: CommandContext = { io, values, positionals, conn: {}, where: '' };
+  const timeoutMs = intFlag(stringFlag(ctx, 'timeout'), 'timeout', 1, 24 * 3600 * 1000) ?? 10_000;
+  const socket = stringFlag(ctx, 'socket');
+  const conn: ConnectOptions = { timeoutMs, maxFrame: DEFAULT_MAX_PAYLOAD };
+  if (socket !== undefined) {
+    if (socket === '') throw new UsageError('--socket needs a path');
+    conn.path = socket;
+    ctx.where = socket;
+  } else {
+    const host = stringFlag(ctx, 'host') ?? (io.env.MUXD_HOST || '127.0.0.1');
+    const portText = stringFlag(ctx, 'port') ?? (io.env.MUXD_BINARY_PORT || '9000');
+    const port = intFlag(portText, 'port', 1, 65535)!;
+    conn.host = host;
+    conn.port = port;
+    ctx.where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+  ctx.conn = conn;
+  return ctx;
+}
+
+// --- ping --------------------------------------------------------------------------------
+
+async function runPing(ctx: CommandContext): Promise<number> {
+  const count = intFlag(stringFlag(ctx, 'count'), 'count', 1, 1_000_000) ?? 4;
+  const size = intFlag(stringFlag(ctx, 'size'), 'size', 0, DEFAULT_MAX_PAYLOAD) ?? 56;
+  const interval = intFlag(stringFlag(ctx, 'interval'), 'interval', 0, 3_600_000) ?? 1000;
+  const out = ctx.io.stdout;
+  return withClient(ctx, async (client) => {
+    const payload = randomBytes(size);
+    out.write(`PING ${ctx.where} (MX/1): ${size} bytes\n`);
+    const rtts: number[] = [];
+    const began = performance.now();
+    for (let seq = 1; seq <= count; seq++) {
+      const t0 = performance.now();
+      try {
+        const reply = await client.ping(payload);
+        const ms = performance.now() - t0;
+        if (reply.equals(payload)) {
+          rtts.push(ms);
+          out.write(`${reply.length} bytes from ${ctx.where}: seq=${seq} time=${ms.toFixed(3)} ms\n`);
+        } else {
+          out.write(`seq=${seq}: reply differs from the payload sent\n`);
+        }
+      } catch (err) {
+        if (!(err instanceof MuxError) || err.code !== LocalCode.TIMEOUT) throw err;
+        out.write(`seq=${seq}: timeout\n`);
+      }
+      if (seq < count && interval > 0) await sleep(interval);
+    }
+    const elapsed = performance.now() - began;
+    const lost = count - rtts.length;
+    out.write(`--- ${ctx.where} ping statistics ---\n`);
+    out.write(`${count} pings transmitted, ${rtts.length} received, ${((lost / count) * 100).toFixed(0)}% loss, time ${elapsed.toFixed(0)} ms\n`);
+    if (rtts.length > 0) {
+      const min = Math.min(...rtts);
+      const max = Math.max(...rtts);
+      const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+      const mdev = Math.sqrt(rtts.reduce((a, b) => a + (b - avg) ** 2, 0) / rtts.length);
+      out.write(`rtt min/avg/max/mdev = ${[min, avg, max, mdev].map((v) => v.toFixed(3)).join('/')} ms\n`);
+    }
+    return lost === 0 ? 0 : 1;
+  });
+}
+
+// --- stats, ls, announce -----------------------------------------------------------------
+
+async function runStats(ctx: CommandContext): Promise<number> {
+  const stats = await withClient(ctx, (client) => client.stats());
+  ctx.io.stdout.write((boolFlag(ctx, 'json') ? JSON.stringify(stats) : JSON.stringify(stats, null, 2)) + '\n');
+  return 0;
+}
+
+async function runLs(ctx: CommandContext): Promise<number> {
+  const entries = await withClient(ctx, (client) => client.list());
+  const out = ctx.io.stdout;
+  if (boolFlag(ctx, 'json')) {
+    out.write(JSON.stringify(entries) + '\n');
+    return 0;
+  }
+  if (entries.length === 0) {
+    ctx.io.stderr.write('no files\n');
+    return 0;
+  }
+  const sizes = entries.map((e) => humanSize(e.size));
+  const width = Math.max(4, ...sizes.map((s) => s.length));
+  let text = `${'SIZE'.padStart(width)}  NAME\n`;
+  entries.forEach((e, i) => {
+    text += `${sizes[i]!.padStart(width)}  ${e.name}\n`;
+  });
+  out.write(text);
+  return 0;
+}
+
+async function runAnnounce(ctx: CommandContext): Promise<number> {
+  const token = stringFlag(ctx, 'token') ?? ctx.io.env.MUXD_ADMIN_TOKEN;
+  if (!token) throw new UsageError('no admin token: pass --token or set MUXD_ADMIN_TOKEN');
+  const text = ctx.positionals.join(' ');
+  if (text === '') throw new UsageError('nothing to announce');
+  await withClient(ctx, (client) => client.announce(token, text));
+  ctx.io.stdout.write('announced\n');
+  return 0;
+}

@@ -1,0 +1,55 @@
+// What every client command receives: its parsed flags, where to connect, and the streams to
+// talk through (the process's own, or captured ones in tests).
+import { connect, type ConnectOptions, type MuxClient } from '../client/index.js';
+import type { OutStream } from './client-format.js';
+
+export interface ClientIO {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: OutStream;
+  stderr: OutStream;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export type FlagValue = string | boolean | (string | boolean)[] | undefined;
+
+export interface CommandContext {
+  io: ClientIO;
+  values: Record<string, FlagValue>;
+  positionals: string[];
+  conn: ConnectOptions;
+  /** "host:port" or the socket path, for messages. */
+  where: string;
+}
+
+/** A bad command line: printed with the command's usage, exit status 2. */
+export class UsageError extends Error {}
+
+export function stringFlag(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function boolFlag(ctx: CommandContext, name: string): boolean {
+  return ctx.values[name] === true;
+}
+
+/** A decimal integer flag within [min, max], or undefined when absent. */
+export function intFlag(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${raw}`);
+  return n;
+}
+
+/** Connects, runs `fn`, and always closes the connection. */
+export async function withClient<T>(ctx: CommandContext, fn: (client: MuxClient) => Promise<T>): Promise<T> {
+  const client = await connect(ctx.conn);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+

@@ -1,0 +1,545 @@
+// The MX/1 client: one socket, requests matched to replies by id (so callers may pipeline),
+// pushes turned into events, uploads and downloads streamed with backpressure both ways.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { FrameDecoder, encodeFrame, WireError, type Frame } from '../wire/frame.js';
+import {
+  decodeError,
+  decodeFileInfo,
+  decodeList,
+  decodeMessage,
+  decodeNames,
+  decodeText,
+  encodeAnnounce,
+  encodeGet,
+  encodePut,
+} from '../wire/payloads.js';
+import { DEFAULT_MAX_PAYLOAD, Type } from '../wire/protocol.js';
+import { LocalCode, MuxError } from './errors.js';
+import { bufferSource, fileSource, type UploadSource } from './source.js';
+
+export interface ConnectOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 9000. */
+  port?: number;
+  /** A Unix socket path, used instead of host/port. */
+  path?: string;
+  /** Per request (for transfers: per stretch without progress) and for connecting. Default 10000. */
+  timeoutMs?: number;
+  /** Largest frame payload accepted from the server; a larger one closes the connection. Default 1 MiB. */
+  maxFrame?: number;
+}
+
+export interface FileInfo {
+  size: number;
+  sha256: Buffer;
+}
+
+export interface PutOptions {
+  onProgress?(sent: number, total: number): void;
+}
+
+export interface GetOptions {
+  /** First byte to fetch; the caller already holds bytes 0..offset. */
+  offset?: number;
+  /** Called once the server has said how large the whole file is and what its digest is. */
+  onStart?(size: number, sha256: Buffer): void;
+  /** `received` is a file position: offset plus the bytes received so far. */
+  onProgress?(received: number, total: number): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const EMPTY = Buffer.alloc(0);
+
+/** One request awaiting its reply. Entries leave the map on reply, error, timeout or close. */
+interface Pending {
+  /** The reply type that answers this request. */
+  expect: number;
+  onReply(payload: Buffer): void;
+  /** Downloads only: DATA frames carrying the request's id. */
+  onData?(payload: Buffer): void;
+  fail(err: Error): void;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * Events: 'userJoined'(name), 'message'(from, text), 'userLeft'(name), 'announcement'(text),
+ * 'close'(hadError), 'error'(err). 'error' is emitted only when someone listens, so an unobserved
+ * socket error never crashes the process; pending requests are rejected either way.
+ */
+export class MuxClient extends EventEmitter {
+  private readonly socket: net.Socket;
+  private readonly decoder: FrameDecoder;
+  private readonly timeoutMs: number;
+  private readonly pending = new Map<number, Pending>();
+  private lastId = 0;
+  /** Downloads whose sink is over its highWaterMark; the socket stays paused while > 0. */
+  private sinkWaits = 0;
+  /** Why the connection ended, when we know better than "closed". */
+  private failure: MuxError | null = null;
+  private closed = false;
+  private drainWait: Promise<void> | null = null;
+
+  constructor(socket: net.Socket, opts: ConnectOptions = {}) {
+    super();
+    this.socket = socket;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.decoder = new FrameDecoder(opts.maxFrame ?? DEFAULT_MAX_PAYLOAD);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      this.pump();
+    });
+    socket.on('error', (err: Error) => {
+      this.failure ??= new MuxError(LocalCode.CLOSED, `connection error: ${err.message}`);
+      this.emitError(err);
+    });
+    socket.on('close', (hadError: boolean) => this.onClose(hadError));
+  }
+
+  ping(payload: Uint8Array = EMPTY): Promise<Buffer> {
+    return this.request(Type.PING, payload, Type.PING_OK, (p) => p);
+  }
+
+  stats(): Promise<Record<string, unknown>> {
+    return this.request(Type.STATS, EMPTY, Type.STATS_OK, (p) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(decodeText(p));
+      } catch {
+        throw new MuxError(LocalCode.PROTOCOL, 'STATS reply is not JSON');
+      }
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        throw new MuxError(LocalCode.PROTOCOL, 'STATS reply is not a JSON object');
+      }
+      return value as Record<string, unknown>;
+    });
+  }
+
+  join(name: string): Promise<string[]> {
+    return this.request(Type.JOIN, Buffer.from(name, 'utf8'), Type.JOIN_OK, decodeNames);
+  }
+
+  say(text: string): Promise<void> {
+    return this.request(Type.SAY, Buffer.from(text, 'utf8'), Type.SAY_OK, expectEmpty);
+  }
+
+  leave(): Promise<void> {
+    return this.request(Type.LEAVE, EMPTY, Type.LEAVE_OK, expectEmpty);
+  }
+
+  names(): Promise<string[]> {
+    return this.request(Type.NAMES, EMPTY, Type.NAMES_OK, decodeNames);
+  }
+
+  announce(token: string, text: string): Promise<void> {
+    return this.request(Type.ANNOUNCE, encodeAnnounce(token, text), Type.ANNOUNCE_OK, expectEmpty);
+  }
+
+  list(): Promise<{ size: number; name: string }[]> {
+    return this.request(Type.LIST, EMPTY, Type.LIST_OK, decodeList);
+  }
+
+  /**
+   * Uploads `source` (a file path or bytes) as `name`. The digest is computed first; then PUT and
+   * all DATA frames go out without waiting for a reply, pausing whenever the socket is full.
+   */
+  async put(name: string, source: string | Uint8Array, opts: PutOptions = {}): Promise<FileInfo> {
+    this.assertOpen();
+    const src: UploadSource = typeof source === 'string' ? await fileSource(source) : bufferSource(source);
+    try {
+      return await this.upload(name, src, opts);
+    } finally {
+      await src.close();
+    }
+  }
+
+  private async upload(name: string, src: UploadSource, opts: PutOptions): Promise<FileInfo> {
+    const id = this.nextId();
+    const result = new Promise<FileInfo>((resolve, reject) => {
+      this.register(id, {
+        expect: Type.PUT_OK,
+        onReply: (p) => {
+          const info = decodeFileInfo(p);
+          this.finish(id);
+          resolve(info);
+        },
+        fail: reject,
+        timer: null,
+      });
+    });
+    // The caller sees the outcome through the awaited `result` below; this only keeps an early
+    // rejection (bad name, closed) from being reported as unhandled while we are still sending.
+    result.catch(() => {});
+    this.send(Type.PUT, id, encodePut(src.size, src.sha256, name));
+    let sent = 0;
+    try {
+      for await (const chunk of src.chunks()) {
+        // Rejected early (bad name, too large, closed): stop reading and sending.
+        if (!this.pending.has(id)) break;
+        const flushed = this.send(Type.DATA, id, chunk);
+        sent += chunk.length;
+        opts.onProgress?.(sent, src.size);
+        this.arm(id);
+        if (!flushed) {
+          await this.drained();
+          this.arm(id);
+        }
+      }
+    } catch (err) {
+      this.failRequest(id, err instanceof Error ? err : new Error(String(err)));
+    }
+    return result;
+  }
+
+  /**
+   * Downloads `name` from `offset` into `sink`. Resolves with the whole file's size and digest once
+   * every byte has been written to the sink. Verifies nothing: with an offset only the caller holds
+   * the prefix, so the caller checks the digest.
+   */
+  get(name: string, sink: NodeJS.WritableStream, opts: GetOptions = {}): Promise<FileInfo> {
+    const offset = opts.offset ?? 0;
+    return new Promise<FileInfo>((resolve, reject) => {
+      const id = this.nextId();
+      let info: FileInfo | null = null;
+      let remaining = 0;
+      let received = 0;
+      let waitingForSink = false;
+      const onSinkDrain = (): void => {
+        waitingForSink = false;
+        this.arm(id);
+        this.releaseSink();
+      };
+      const onSinkError = (err: Error): void => this.failRequest(id, err);
+      const cleanup = (): void => {
+        sink.removeListener('error', onSinkError);
+        if (waitingForSink) {
+          waitingForSink = false;
+          sink.removeListener('drain', onSinkDrain);
+          this.releaseSink();
+        }
+      };
+      sink.on('error', onSinkError);
+      this.register(id, {
+        expect: Type.GET_OK,
+        onReply: (p) => {
+          if (info !== null) throw new MuxError(LocalCode.PROTOCOL, 'second GET reply for one request');
+          const whole = decodeFileInfo(p);
+          if (offset > whole.size) throw new MuxError(LocalCode.PROTOCOL, `server accepted offset ${offset} beyond the end (${whole.size})`);
+          info = whole;
+          remaining = whole.size - offset;
+          opts.onStart?.(whole.size, whole.sha256);
+          if (remaining === 0) {
+            this.finish(id);
+            cleanup();
+            resolve(whole);
+          }
+        },
+        onData: (chunk) => {
+          if (info === null) throw new MuxError(LocalCode.PROTOCOL, 'DATA before the GET reply');
+          if (chunk.length > remaining - received) throw new MuxError(LocalCode.PROTOCOL, 'server sent more DATA than the file holds');
+          received += chunk.length;
+          const done = received === remaining;
+          const whole = info;
+          if (done) {
+            this.finish(id);
+            cleanup();
+          }
+          const ok = sink.write(chunk, done ? (err?: Error | null) => (err ? reject(err) : resolve(whole)) : undefined);
+          opts.onProgress?.(offset + received, whole.size);
+          if (!done && !ok && !waitingForSink) {
+            // Backpressure towards the server: stop reading the socket until the sink drains.
+            waitingForSink = true;
+            this.disarm(id);
+            this.holdSink();
+            sink.once('drain', onSinkDrain);
+          }
+        },
+        fail: (err) => {
+          cleanup();
+          reject(err);
+        },
+        timer: null,
+      });
+      try {
+        this.send(Type.GET, id, encodeGet(offset, name));
+      } catch (err) {
+        this.failRequest(id, err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** Ends the connection politely and resolves once it is closed; pending requests are rejected. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const force = setTimeout(() => this.socket.destroy(), this.timeoutMs);
+      force.unref();
+      this.socket.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.failure ??= new MuxError(LocalCode.CLOSED, 'connection closed by the client');
+      this.socket.end();
+      // A paused socket never sees the server's FIN; reading is needed for 'close'.
+      this.socket.resume();
+    });
+  }
+
+  /** True once the connection has closed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // --- requests -------------------------------------------------------------------------
+
+  private request<T>(type: number, payload: Uint8Array, expect: number, decode: (p: Buffer) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.closed || this.socket.destroyed) {
+        reject(this.closedError());
+        return;
+      }
+      const id = this.nextId();
+      this.register(id, {
+        expect,
+        onReply: (p) => {
+          const value = decode(p);
+          this.finish(id);
+          resolve(value);
+        },
+        fail: reject,
+        timer: null,
+      });
+      try {
+        this.send(type, id, payload);
+      } catch (err) {
+        this.failRequest(id, err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** u32 ids, skipping 0 (pushes) and any id still awaiting its reply. */
+  private nextId(): number {
+    do this.lastId = (this.lastId + 1) >>> 0;
+    while (this.lastId === 0 || this.pending.has(this.lastId));
+    return this.lastId;
+  }
+
+  private register(id: number, entry: Pending): void {
+    if (this.closed) {
+      entry.fail(this.closedError());
+      return;
+    }
+    this.pending.set(id, entry);
+    this.arm(id);
+  }
+
+  /** (Re)starts the request's timer: a reply or, for transfers, progress must come within timeoutMs. */
+  private arm(id: number): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      this.failRequest(id, new MuxError(LocalCode.TIMEOUT, `no reply within ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
+  }
+
+  private disarm(id: number): void {
+    const entry = this.pending.get(id);
+    if (entry?.timer) {
+      clearTimeout(entry.timer);
+      entry.timer = null;
+    }
+  }
+
+  /** Forgets the id: a late reply for it is ignored. */
+  private finish(id: number): Pending | undefined {
+    const entry = this.pending.get(id);
+    if (!entry) return undefined;
+    if (entry.timer) clearTimeout(entry.timer);
+    this.pending.delete(id);
+    return entry;
+  }
+
+  private failRequest(id: number, err: Error): void {
+    this.finish(id)?.fail(err);
+  }
+
+  private assertOpen(): void {
+    if (this.closed || this.socket.destroyed) throw this.closedError();
+  }
+
+  private closedError(): MuxError {
+    return this.failure ?? new MuxError(LocalCode.CLOSED, 'connection closed');
+  }
+
+  /** Writes one frame, header and payload in one writev; false when the socket buffer is full. */
+  private send(type: number, id: number, payload: Uint8Array): boolean {
+    this.assertOpen();
+    const parts = encodeFrame(type, id, payload);
+    this.socket.cork();
+    let flushed = true;
+    for (const part of parts) flushed = this.socket.write(part);
+    this.socket.uncork();
+    return flushed;
+  }
+
+  /** Resolves on the socket's next 'drain' (or its close); shared by every waiting upload. */
+  private drained(): Promise<void> {
+    this.drainWait ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        this.drainWait = null;
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+    return this.drainWait;
+  }
+
+  // --- receiving ------------------------------------------------------------------------
+
+  private holdSink(): void {
+    if (this.sinkWaits++ === 0) this.socket.pause();
+  }
+
+  private releaseSink(): void {
+    if (--this.sinkWaits === 0) {
+      this.pump();
+      // pump() may have paused again for another slow sink.
+      if (this.sinkWaits === 0 && !this.closed) this.socket.resume();
+    }
+  }
+
+  /** Decodes and dispatches frames until the buffer is empty or a sink asks us to wait. */
+  private pump(): void {
+    while (this.sinkWaits === 0) {
+      let frame: Frame | null;
+      try {
+        frame = this.decoder.next();
+      } catch (err) {
+        // The server's byte stream can no longer be framed: give up on the connection.
+        const code = err instanceof WireError ? err.code : LocalCode.PROTOCOL;
+        this.failure ??= new MuxError(code, `bad frame from server: ${(err as Error).message}`);
+        this.emitError(this.failure);
+        this.socket.destroy();
+        return;
+      }
+      if (frame === null) return;
+      this.dispatch(frame);
+    }
+  }
+
+  private dispatch(frame: Frame): void {
+    const { type, id, payload } = frame;
+    if (id === 0 && type !== Type.ERROR) {
+      this.onPush(type, payload);
+      return;
+    }
+    const entry = this.pending.get(id);
+    if (type === Type.ERROR) {
+      const err = decodeServerError(payload);
+      if (entry) this.failRequest(id, err);
+      else {
+        // An error we cannot pin on a request (e.g. the fatal "bad frame" before a close).
+        this.failure ??= err;
+        this.emitError(err);
+      }
+      return;
+    }
+    // No entry: a late reply after a timeout, or DATA for a download we gave up on.
+    if (!entry) return;
+    try {
+      if (type === Type.DATA && entry.onData) entry.onData(payload);
+      else if (type === entry.expect) entry.onReply(payload);
+      else throw new MuxError(LocalCode.PROTOCOL, `unexpected frame type 0x${type.toString(16)} for request ${id}`);
+    } catch (err) {
+      this.failRequest(id, asProtocolError(err));
+    }
+  }
+
+  private onPush(type: number, payload: Buffer): void {
+    try {
+      switch (type) {
+        case Type.USER_JOINED:
+          this.emit('userJoined', decodeText(payload));
+          break;
+        case Type.MESSAGE: {
+          const { from, text } = decodeMessage(payload);
+          this.emit('message', from, text);
+          break;
+        }
+        case Type.USER_LEFT:
+          this.emit('userLeft', decodeText(payload));
+          break;
+        case Type.ANNOUNCEMENT:
+          this.emit('announcement', decodeText(payload));
+          break;
+        default:
+          // A push type from a newer server: ignore it rather than fail.
+          break;
+      }
+    } catch (err) {
+      if (err instanceof WireError) this.emitError(asProtocolError(err));
+      else throw err;
+    }
+  }
+
+  private onClose(hadError: boolean): void {
+    this.closed = true;
+    const err = this.closedError();
+    for (const id of [...this.pending.keys()]) this.failRequest(id, err);
+    this.emit('close', hadError);
+  }
+
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function expectEmpty(p: Buffer): void {
+  if (p.length !== 0) throw new MuxError(LocalCode.PROTOCOL, `expected an empty reply, got ${p.length} bytes`);
+}
+
+function decodeServerError(payload: Buffer): MuxError {
+  try {
+    const { code, message } = decodeError(payload);
+    return new MuxError(code, message);
+  } catch {
+    return new MuxError(LocalCode.PROTOCOL, 'malformed ERROR frame from server');
+  }
+}
+
+function asProtocolError(err: unknown): Error {
+  if (err instanceof MuxError) return err;
+  if (err instanceof WireError) return new MuxError(LocalCode.PROTOCOL, `malformed reply: ${err.message}`);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Opens a connection; rejects with the socket's error (e.g. code ECONNREFUSED) or a TIMEOUT MuxError. */
+export function connect(opts: ConnectOptions = {}): Promise<MuxClient> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new Promise<MuxClient>((resolve, reject) => {
+    const socket = opts.path !== undefined
+      ? net.connect({ path: opts.path })
+      : net.connect({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 9000 });
+    const where = opts.path ?? `${opts.host ?? '127.0.0.1'}:${opts.port ?? 9000}`;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new MuxError(LocalCode.TIMEOUT, `connecting to ${where} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(new MuxClient(socket, opts));
+    });
+  });
+}

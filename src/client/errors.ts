@@ -1,0 +1,24 @@
+// Errors the client library rejects with. Positive codes come from the server's ERROR frames
+// (protocol.ts ErrorCode); negative codes are local conditions no server ever sends.
+
+/** Local error codes (negative so they can never collide with a server's u16 code). */
+export const LocalCode = {
+  /** No reply (or, for a transfer, no progress) within timeoutMs. */
+  TIMEOUT: -1,
+  /** The connection closed (or was closed by us) before the reply arrived. */
+  CLOSED: -2,
+  /** The server sent something that breaks the protocol (wrong reply type, malformed payload, too many DATA bytes). */
+  PROTOCOL: -3,
+  /** A local input problem found before anything was sent (a file that changed while it was being uploaded, ...). */
+  LOCAL: -4,
+} as const;
+
+export class MuxError extends Error {
+  /** The server's MX/1 error code (1..65535) or one of LocalCode (negative). */
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = 'MuxError';
+    this.code = code;
+  }
+}

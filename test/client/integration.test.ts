@@ -1,0 +1,119 @@
+// The client library against the real MX/1 server (src/binary), in-process on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { connect, MuxError, type MuxClient } from '../../src/client/index.js';
+import { ErrorCode } from '../../src/wire/protocol.js';
+import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
+
+let real: RealServer;
+const clients: MuxClient[] = [];
+before(async () => {
+  real = await startRealServer();
+});
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await real.stop();
+});
+
+async function client(): Promise<MuxClient> {
+  const c = await connect({ port: real.port, timeoutMs: 5000 });
+  clients.push(c);
+  return c;
+}
+
+function collector(): Writable & { data(): Buffer } {
+  const parts: Buffer[] = [];
+  const w = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      parts.push(chunk);
+      done();
+    },
+  }) as Writable & { data(): Buffer };
+  w.data = () => Buffer.concat(parts);
+  return w;
+}
+
+/** Resolves with the next `event` emission's arguments. */
+function next(c: MuxClient, event: string): Promise<unknown[]> {
+  return new Promise((resolve) => c.once(event, (...args: unknown[]) => resolve(args)));
+}
+
+describe('client against the real server', () => {
+  test('ping and stats', async () => {
+    const c = await client();
+    const payload = randomBytes(1024);
+    assert.deepEqual(await c.ping(payload), payload);
+    const stats = await c.stats();
+    assert.equal(typeof stats, 'object');
+  });
+
+  test('chat: join, pushes, say, names, announce, leave', async () => {
+    const ann = await client();
+    const bob = await client();
+    assert.deepEqual(await ann.join('ann'), ['ann']);
+    const joined = next(ann, 'userJoined');
+    const names = await bob.join('bob');
+    assert.deepEqual([...names].sort(), ['ann', 'bob']);
+    assert.deepEqual(await joined, ['bob']);
+
+    const msg = next(ann, 'message');
+    await bob.say('hello 张三');
+    assert.deepEqual(await msg, ['bob', 'hello 张三']);
+
+    await assert.rejects(bob.join('bob2'), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.ALREADY_JOINED);
+    const other = await client();
+    await assert.rejects(other.join('ANN'), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.NAME_TAKEN);
+    await assert.rejects(other.announce('wrong', 'x'), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.FORBIDDEN);
+
+    const heard = Promise.all([next(ann, 'announcement'), next(bob, 'announcement')]);
+    await other.announce(ADMIN_TOKEN, 'server restarts soon');
+    assert.deepEqual(await heard, [['server restarts soon'], ['server restarts soon']]);
+
+    const left = next(ann, 'userLeft');
+    await bob.leave();
+    assert.deepEqual(await left, ['bob']);
+    assert.deepEqual(await ann.names(), ['ann']);
+  });
+
+  test('put, list, get whole and with an offset', async () => {
+    const c = await client();
+    const data = randomBytes(2 * 1024 * 1024 + 17);
+    const digest = createHash('sha256').update(data).digest();
+    const put = await c.put('blob.bin', data);
+    assert.deepEqual(put, { size: data.length, sha256: digest });
+    assert.ok(readFileSync(path.join(real.filesDir, 'blob.bin')).equals(data));
+    assert.ok((await c.list()).some((e) => e.name === 'blob.bin' && e.size === data.length));
+
+    const whole = collector();
+    assert.deepEqual(await c.get('blob.bin', whole), put);
+    assert.ok(whole.data().equals(data));
+
+    const tail = collector();
+    await c.get('blob.bin', tail, { offset: data.length - 100 });
+    assert.ok(tail.data().equals(data.subarray(data.length - 100)));
+
+    await assert.rejects(c.get('blob.bin', collector(), { offset: data.length + 1 }), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.OFFSET_BEYOND_END);
+    await assert.rejects(c.get('missing', collector()), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.NOT_FOUND);
+    await assert.rejects(c.put('.hidden', data), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.BAD_FILE_NAME);
+    assert.equal(String(await c.ping(Buffer.from('ok'))), 'ok');
+  });
+
+  test('a Unix socket endpoint', { skip: process.platform === 'win32' }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'muxd-sock-'));
+    const sock = path.join(dir, 'mx.sock');
+    const unix = await startRealServer({ path: sock });
+    const c = await connect({ path: sock });
+    try {
+      assert.equal(String(await c.ping(Buffer.from('unix'))), 'unix');
+    } finally {
+      await c.close();
+      await unix.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
