@@ -119,7 +119,7 @@ describe('HTTP on the wire (muxd serve, raw sockets)', () => {
     assert.equal((await one(muxd.httpPort, get('/small.txt'))).body.toString(), 'small file');
     assert.equal((await one(muxd.httpPort, get('/a%20b%26c.txt'))).body.toString(), 'spaces and ampersand');
     assert.equal((await one(muxd.httpPort, get('/%E5%BC%A0%E4%B8%89.txt'))).body.toString(), 'cjk name');
-    assert.equal((await one(muxd.httpPort, get('/small.txt?v=1#x'))).status, 200, 'query ignored for lookup');
+    assert.equal((await one(muxd.httpPort, get('/small.txt?v=1&w=%20'))).status, 200, 'query ignored for lookup');
     assert.equal((await one(muxd.httpPort, get('/files/uploaded.bin'))).body.toString(), 'from the file store');
   });
 

@@ -1,0 +1,85 @@
+// muxd site script: copy buttons on command blocks, and how this page was delivered
+// (from the Navigation Timing API, so the numbers are the browser's own).
+'use strict';
+
+/** Adds a "Copy" button to every command block. */
+function addCopyButtons() {
+  for (const block of document.querySelectorAll('.cmd')) {
+    const code = block.querySelector('code');
+    if (!code || block.querySelector('.copy')) continue;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'copy';
+    button.textContent = 'Copy';
+    button.setAttribute('aria-label', 'Copy command: ' + code.textContent);
+    button.addEventListener('click', async () => {
+      const text = code.textContent || '';
+      let ok = false;
+      try {
+        if (navigator.clipboard && window.isSecureContext) {
+          await navigator.clipboard.writeText(text);
+          ok = true;
+        }
+      } catch {
+        ok = false;
+      }
+      if (!ok) ok = copyWithSelection(code);
+      button.textContent = ok ? 'Copied' : 'Select and copy';
+      setTimeout(() => {
+        button.textContent = 'Copy';
+      }, 1500);
+    });
+    block.append(button);
+  }
+}
+
+/** Fallback for plain http:// origins, where the async clipboard API is unavailable. */
+function copyWithSelection(node) {
+  const selection = window.getSelection();
+  if (!selection) return false;
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  selection.removeAllRanges();
+  selection.addRange(range);
+  try {
+    return document.execCommand('copy');
+  } catch {
+    return false;
+  } finally {
+    selection.removeAllRanges();
+  }
+}
+
+/** Formats milliseconds with one decimal below 10 ms. */
+function ms(value) {
+  return (value < 10 ? value.toFixed(1) : Math.round(value).toString()) + ' ms';
+}
+
+/** Shows time to first byte, total load time and transfer size for this document. */
+function showTiming() {
+  const out = document.getElementById('timing');
+  if (!out) return;
+  const [nav] = performance.getEntriesByType('navigation');
+  if (!nav) {
+    out.textContent = 'Your browser does not expose navigation timing.';
+    return;
+  }
+  const ttfb = nav.responseStart - nav.requestStart;
+  const total = nav.responseEnd - nav.startTime;
+  const parts = [`First byte after ${ms(ttfb)}`, `whole page in ${ms(total)}`];
+  if (nav.transferSize > 0) {
+    parts.push(`${nav.transferSize.toLocaleString()} bytes over the wire`);
+  } else if (nav.transferSize === 0 && nav.decodedBodySize > 0) {
+    parts.push('served from your browser cache');
+  }
+  if (nav.nextHopProtocol) parts.push(`via ${nav.nextHopProtocol}`);
+  out.textContent = parts.join(', ') + '.';
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  addCopyButtons();
+  // Lets styles and tests tell that the script ran.
+  document.documentElement.dataset.js = 'ready';
+});
+// responseEnd is only final once the load event has finished.
+window.addEventListener('load', () => setTimeout(showTiming, 0));

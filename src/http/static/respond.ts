@@ -1,0 +1,78 @@
+// The answer for one file, given its representations and the request's fields. Synchronous:
+// the same code serves memory-cached bodies and streamed file regions.
+import { randomBytes } from 'node:crypto';
+import type { BodyPart, Reply } from '../types.js';
+import { STATUS_TEXT, statusLine } from '../status.js';
+import { evaluatePreconditions, ifRangeHolds, type Conditions } from './conditional.js';
+import { chooseCoding } from './encoding.js';
+import { parseRange, type ByteRange } from './range.js';
+import type { Resource, Variant } from './representation.js';
+
+export function respond(res: Resource, c: Conditions, isHead: boolean): Reply {
+  const v = res.variants[chooseCoding(c.acceptEncoding, res.available)]!;
+  const outcome = evaluatePreconditions(c, v.etag, v.lastModifiedMs);
+  if (outcome === 304) return { status: 304, head: v.head304, body: [], bodyLength: 0 };
+  if (outcome === 412) return shortReply(412, v.validatorLines, isHead);
+  // Range applies to GET only (RFC 9110 §14.2), to the chosen representation.
+  if (c.range !== undefined && !isHead && ifRangeHolds(c.ifRange, v.etag, v.lastModified)) {
+    const ranges = parseRange(c.range, v.size);
+    if (ranges === 'unsatisfiable') {
+      return shortReply(416, v.validatorLines + `Content-Range: bytes */${v.size}\r\n`, false);
+    }
+    if (ranges !== null) {
+      return ranges.length === 1 ? single(v, ranges[0]!) : multipart(v, res.contentType, ranges);
+    }
+  }
+  return { status: 200, head: v.head200, body: isHead || v.size === 0 ? [] : [whole(v)], bodyLength: v.size };
+}
+
+function whole(v: Variant): BodyPart {
+  return v.body ?? { path: v.path, start: 0, end: v.size - 1 };
+}
+
+function slice(v: Variant, r: ByteRange): BodyPart {
+  // subarray is a view: no copy of the cached bytes.
+  return v.body !== null ? v.body.subarray(r.start, r.end + 1) : { path: v.path, start: r.start, end: r.end };
+}
+
+function single(v: Variant, r: ByteRange): Reply {
+  const length = r.end - r.start + 1;
+  const head =
+    statusLine(206) + v.validatorLines + v.entityLines +
+    `Content-Range: bytes ${r.start}-${r.end}/${v.size}\r\nContent-Length: ${length}\r\n`;
+  return { status: 206, head, body: [slice(v, r)], bodyLength: length };
+}
+
+/** multipart/byteranges, RFC 9110 §14.6: each part carries its own Content-Type and Content-Range. */
+function multipart(v: Variant, contentType: string, ranges: ByteRange[]): Reply {
+  const boundary = 'muxd-' + randomBytes(12).toString('hex');
+  const body: BodyPart[] = [];
+  let length = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    const partHead = Buffer.from(
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${r.start}-${r.end}/${v.size}\r\n\r\n`,
+      'latin1',
+    );
+    body.push(partHead, slice(v, r));
+    length += partHead.length + r.end - r.start + 1;
+  }
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  body.push(tail);
+  length += tail.length;
+  // The entity lines name the whole file's type; the parts carry it instead.
+  const entity = v.entityLines.replace(/^Content-Type: [^\r]*\r\n/, '');
+  const head =
+    statusLine(206) + v.validatorLines + entity +
+    `Content-Type: multipart/byteranges; boundary=${boundary}\r\nContent-Length: ${length}\r\n`;
+  return { status: 206, head, body, bodyLength: length };
+}
+
+/** 412 / 416 with the resource's validators (and Vary) and a short text body. */
+function shortReply(status: number, lines: string, isHead: boolean): Reply {
+  const text = Buffer.from(`${status} ${STATUS_TEXT[status]}\n`, 'latin1');
+  const head =
+    statusLine(status) + lines +
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${text.length}\r\n`;
+  return { status, head, body: isHead ? [] : [text], bodyLength: text.length };
+}
