@@ -1,0 +1,242 @@
+// `npm run bench:binary`: MX/1 on muxd against a minimal Node PING server (the JavaScript
+// ceiling) and redis-server (PING/ECHO via redis-benchmark), one server at a time, server on
+// core 0 and generators on core 1; medians of N runs, ratios computed inside each run.
+import { parseArgs } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sleep } from './lib/proc.js';
+import { bottleneck, medianSample, type LoadSample } from './lib/sample.js';
+import { median } from './lib/stats.js';
+import { startMuxd, startPeer, startRedis, type RunningServer, type ServerContext } from './lib/servers.js';
+import { fmtMB, fmtMs, fmtRate, fmtRatio, headerLines, renderTable, writeJson } from './lib/report.js';
+import { runMxLoad, DEFAULTS, type MxLoadOptions } from './mx-load.js';
+import { runRedisBenchmark } from './lib/redis-load.js';
+
+const SERVER_CORE = 0;
+const GENERATOR_CORE = 1;
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    loads: { type: 'string' },
+    procs: { type: 'string', default: '1' },
+    quick: { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const SERVERS = ['muxd', 'ping-server', 'redis'] as const;
+type ServerName = (typeof SERVERS)[number];
+
+interface LoadSpec {
+  key: string;
+  label: string;
+  mode: MxLoadOptions['mode'];
+  depth: number;
+  payload: number;
+  /** Which servers can run it (the others show n/a). */
+  servers: readonly ServerName[];
+  unit: 'ops/s' | 'msg/s' | 'MB/s';
+}
+
+const PING_ALL: readonly ServerName[] = ['muxd', 'ping-server', 'redis'];
+const LOADS: LoadSpec[] = [
+  { key: 'd1', label: 'PING c50 depth 1, 0 B', mode: 'ping', depth: 1, payload: 0, servers: PING_ALL, unit: 'ops/s' },
+  { key: 'd1-1k', label: 'PING c50 depth 1, 1 KiB', mode: 'ping', depth: 1, payload: 1024, servers: PING_ALL, unit: 'ops/s' },
+  { key: 'd16', label: 'PING c50 depth 16, 0 B', mode: 'ping', depth: 16, payload: 0, servers: PING_ALL, unit: 'ops/s' },
+  { key: 'd16-1k', label: 'PING c50 depth 16, 1 KiB', mode: 'ping', depth: 16, payload: 1024, servers: PING_ALL, unit: 'ops/s' },
+  { key: 'fanout', label: 'SAY fan-out to 100 members (delivered)', mode: 'fanout', depth: 16, payload: 64, servers: ['muxd'], unit: 'msg/s' },
+  { key: 'put', label: 'PUT 64 MiB (MB/s)', mode: 'transfer', depth: 1, payload: 0, servers: ['muxd'], unit: 'MB/s' },
+  { key: 'get', label: 'GET 64 MiB (MB/s)', mode: 'transfer', depth: 1, payload: 0, servers: ['muxd'], unit: 'MB/s' },
+];
+const TARGETS: { load: string; min: number; text: string }[] = [
+  { load: 'd1', min: 0.9, text: '>= 0.9x minimal' },
+  { load: 'd1-1k', min: 0.9, text: '>= 0.9x minimal' },
+  { load: 'd16', min: 0.8, text: '>= 0.8x minimal' },
+  { load: 'd16-1k', min: 0.8, text: '>= 0.8x minimal' },
+];
+
+interface Measured extends LoadSample {
+  value: number;
+  p50Micros: number;
+  p99Micros: number;
+  errors: number;
+  firstError: string;
+}
+type Cell = Measured | { error: string } | 'n/a';
+interface Row {
+  run: number;
+  server: ServerName;
+  load: string;
+  cell: Cell;
+}
+
+function usage(): string {
+  return `Usage: node dist/bench/binary.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--loads ${LOADS.map((l) => l.key).join(',')}] [--procs N] [--quick] [--markdown]`;
+}
+
+function listFlag<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
+  if (raw === undefined) return [...all];
+  const picked = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const p of picked) if (!all.includes(p as T)) throw new Error(`unknown ${what} "${p}" (one of ${all.join(', ')})`);
+  return picked as T[];
+}
+
+async function startServer(name: ServerName, ctx: ServerContext, root: string): Promise<RunningServer | null> {
+  if (name === 'muxd') return startMuxd(ctx, { root, face: 'binary' });
+  if (name === 'ping-server') return startPeer(ctx, 'ping-server');
+  return startRedis(ctx);
+}
+
+async function measureOne(server: RunningServer, name: ServerName, specs: LoadSpec[], duration: number, procs: number): Promise<Map<string, Cell>> {
+  const out = new Map<string, Cell>();
+  const transfer = specs.filter((s) => s.mode === 'transfer');
+  for (const spec of specs) {
+    if (!spec.servers.includes(name)) {
+      out.set(spec.key, 'n/a');
+      continue;
+    }
+    if (spec.mode === 'transfer' && out.has(spec.key)) continue; // PUT and GET come from one load
+    process.stderr.write(`  ${name} ${spec.label} ...`);
+    try {
+      if (name === 'redis') {
+        const r = await runRedisBenchmark({ port: server.port, connections: 50, depth: spec.depth, payload: spec.payload, durationSeconds: duration }, GENERATOR_CORE, server.pid);
+        out.set(spec.key, { ...r, value: r.opsPerSecond, errors: 0, firstError: '' });
+      } else {
+        const o: MxLoadOptions = { ...DEFAULTS, port: server.port, mode: spec.mode, connections: 50, depth: spec.depth, payload: spec.payload, durationSeconds: duration, procs, members: 100 };
+        const r = await runMxLoad(o, GENERATOR_CORE, server.pid);
+        const base = { ...r, errors: r.errors, firstError: r.firstError };
+        if (spec.mode === 'transfer') {
+          for (const t of transfer) out.set(t.key, { ...base, value: t.key === 'put' ? r.putMBps : r.getMBps, p50Micros: NaN, p99Micros: NaN });
+        } else out.set(spec.key, { ...base, value: spec.mode === 'fanout' ? r.deliveredPerSecond : r.opsPerSecond });
+      }
+      const c = out.get(spec.key) as Measured;
+      process.stderr.write(` ${fmtRate(c.value)} ${spec.unit} ${bottleneck(c)}${c.errors ? ` errors=${c.errors} (${c.firstError})` : ''}\n`);
+    } catch (e) {
+      out.set(spec.key, { error: (e as Error).message });
+      process.stderr.write(` failed: ${(e as Error).message}\n`);
+    }
+    await sleep(300);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  if (flags.help) {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  const duration = flags.quick ? 2 : Number(flags.duration);
+  const runs = flags.quick ? 1 : Number(flags.runs);
+  const procs = Number(flags.procs);
+  if (!(duration > 0) || !(runs >= 1) || !(procs >= 1)) throw new Error('--duration, --runs and --procs must be positive numbers');
+  const servers = listFlag(flags.only, SERVERS, 'server');
+  const loads = listFlag(flags.loads, LOADS.map((l) => l.key), 'load').map((k) => LOADS.find((l) => l.key === k)!);
+  const base = mkdtempSync(path.join(tmpdir(), 'muxd-bench-mx-'));
+  const ctx: ServerContext = { core: SERVER_CORE, tmpDir: base };
+  const rows: Row[] = [];
+  let current: RunningServer | null = null;
+  const onSignal = (): void => {
+    void (current?.stop() ?? Promise.resolve()).finally(() => {
+      rmSync(base, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (let run = 1; run <= runs; run++) {
+      for (const name of servers) {
+        process.stderr.write(`run ${run}/${runs}: ${name}\n`);
+        try {
+          current = await startServer(name, ctx, base);
+        } catch (e) {
+          process.stderr.write(`bench: ${(e as Error).message}\n`);
+          current = null;
+        }
+        if (current === null) continue;
+        try {
+          const cells = await measureOne(current, name, loads, duration, procs);
+          for (const [load, cell] of cells) rows.push({ run, server: name, load, cell });
+        } finally {
+          await current.stop();
+          current = null;
+        }
+      }
+    }
+    process.stdout.write(report(rows, servers, loads, runs) + '\n');
+    const file = writeJson('binary', { machine: headerLines(false), duration, runs, procs, rows });
+    process.stderr.write(`bench: results written to ${file}\n`);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+  return 0;
+}
+
+function isMeasured(c: Cell | undefined): c is Measured {
+  return c !== undefined && c !== 'n/a' && !('error' in c);
+}
+
+function report(rows: Row[], servers: ServerName[], loads: LoadSpec[], runs: number): string {
+  const md = flags.markdown === true;
+  const find = (run: number, server: ServerName, load: string): Cell | undefined => rows.find((r) => r.run === run && r.server === server && r.load === load)?.cell;
+  const all = (server: ServerName, load: string): Measured[] => Array.from({ length: runs }, (_, i) => find(i + 1, server, load)).filter(isMeasured);
+  const ratioCols = (['ping-server', 'redis'] as ServerName[]).filter((s) => servers.includes(s) && servers.includes('muxd'));
+  const ratio = (load: string, against: ServerName): number => {
+    const per: number[] = [];
+    for (let run = 1; run <= runs; run++) {
+      const a = find(run, 'muxd', load);
+      const b = find(run, against, load);
+      if (isMeasured(a) && isMeasured(b)) per.push(a.value / b.value);
+    }
+    return median(per);
+  };
+  const table: string[][] = [['load', ...servers, ...ratioCols.map((s) => `muxd/${s}`), 'target', 'muxd bottleneck']];
+  for (const spec of loads) {
+    const row = [spec.label];
+    for (const s of servers) {
+      const ok = all(s, spec.key);
+      if (ok.length === 0) {
+        const c = find(1, s, spec.key);
+        row.push(c === 'n/a' ? 'n/a' : c === undefined ? '-' : 'error');
+        continue;
+      }
+      const lat = spec.mode === 'transfer' ? '' : ` ${fmtMs(median(ok.map((r) => r.p50Micros)))}/${fmtMs(median(ok.map((r) => r.p99Micros)))}`;
+      const errs = ok.reduce((a, r) => a + r.errors, 0);
+      row.push(`${spec.unit === 'MB/s' ? median(ok.map((r) => r.value)).toFixed(0) : fmtRate(median(ok.map((r) => r.value)))}${lat} ${fmtMB(median(ok.map((r) => r.serverPeakRss)))}${errs > 0 ? ' !err' : ''}`);
+    }
+    for (const s of ratioCols) row.push(spec.servers.includes(s) ? fmtRatio(ratio(spec.key, s)) : 'n/a');
+    const t = TARGETS.find((x) => x.load === spec.key);
+    if (t && servers.includes('muxd') && servers.includes('ping-server')) {
+      const r = ratio(spec.key, 'ping-server');
+      row.push(`${t.text}: ${Number.isFinite(r) ? (r >= t.min ? 'PASS' : 'FAIL') : 'n/a'}`);
+    } else row.push('');
+    const m = all('muxd', spec.key);
+    row.push(m.length && spec.mode !== 'transfer' ? bottleneck(medianSample(m)) : '');
+    table.push(row);
+  }
+  const bn: string[][] = [['bottleneck', ...servers]];
+  for (const spec of loads.filter((l) => l.mode !== 'transfer')) {
+    bn.push([spec.label, ...servers.map((s) => {
+      const ok = all(s, spec.key);
+      return ok.length ? bottleneck(medianSample(ok)) : '';
+    })]);
+  }
+  const lines = [...headerLines(md), ''];
+  lines.push(md ? `Median of ${runs} run${runs === 1 ? '' : 's'}; cells: rate, p50/p99 latency in ms, server peak RSS during the load.` : `== MX/1 (median of ${runs} run${runs === 1 ? '' : 's'}; cells: rate  p50/p99 ms  peak RSS) ==`, '');
+  lines.push(renderTable(table, md), '', renderTable(bn, md), '');
+  lines.push('Generators: bench/mx-load.js (Node) for muxd and ping-server, redis-benchmark (C) for redis (PING, or ECHO of the payload). Fan-out: one member SAYs with 16 in flight, 99 count MESSAGE pushes. Bottleneck: the side at >= 90% of its pinned core.');
+  return lines.join('\n');
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${(e as Error).message}\n${usage()}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,457 @@
+// An MX/1 load generator in the spirit of redis-benchmark. The parent spawns `procs` worker
+// processes pinned to the generator core, each with its share of the connections; all workers
+// measure the same wall-clock window (--start-at) and send back counts and a sparse latency
+// histogram as one JSON line, which the parent merges.
+//
+//   node dist/bench/mx-load.js --port 9000 --connections 50 --depth 16 --payload 1024 --duration 5
+//   node dist/bench/mx-load.js --port 9000 --mode fanout --members 100 --duration 5
+//   node dist/bench/mx-load.js --port 9000 --mode transfer --size 67108864
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Histogram } from './lib/stats.js';
+import { LoadMeter, type LoadSample } from './lib/sample.js';
+import { spawnPinned, stopChild } from './lib/proc.js';
+import { patterned } from './lib/fixtures.js';
+import { MX, MX_HEADER, FrameScanner, describeError, encodeFrame, readU64, writeHeader, writeU64 } from './lib/mx.js';
+
+export type MxMode = 'ping' | 'fanout' | 'transfer';
+
+export interface MxLoadOptions {
+  host: string;
+  port: number;
+  mode: MxMode;
+  /** ping: total connections, split across processes. */
+  connections: number;
+  /** Requests in flight per connection (ping), or SAYs in flight for the fan-out sender. */
+  depth: number;
+  /** PING payload bytes, or SAY text bytes. */
+  payload: number;
+  durationSeconds: number;
+  procs: number;
+  /** fanout: joined members, the sender included. */
+  members: number;
+  /** transfer: bytes PUT then GET. */
+  size: number;
+  warmupMs: number;
+}
+
+export const DEFAULTS: MxLoadOptions = {
+  host: '127.0.0.1',
+  port: 9000,
+  mode: 'ping',
+  connections: 50,
+  depth: 1,
+  payload: 0,
+  durationSeconds: 5,
+  procs: 1,
+  members: 100,
+  size: 64 * 1024 * 1024,
+  warmupMs: 500,
+};
+
+/** What one worker prints (one JSON line). */
+interface WorkerReport {
+  completed: number;
+  errors: number;
+  windowMs: number;
+  /** Sparse histogram: [bucket, count] pairs. */
+  hist: [number, number][];
+  delivered: number;
+  putSeconds: number;
+  getSeconds: number;
+  firstError: string;
+}
+
+export interface MxLoadResult extends LoadSample {
+  /** Replies per second (ping), SAYs acknowledged per second (fanout). */
+  opsPerSecond: number;
+  /** fanout: MESSAGE pushes received per second by all members together. */
+  deliveredPerSecond: number;
+  p50Micros: number;
+  p99Micros: number;
+  errors: number;
+  firstError: string;
+  /** transfer: MB/s (10^6 bytes) of the PUT and of the GET. */
+  putMBps: number;
+  getMBps: number;
+}
+
+// ---------------------------------------------------------------- worker side
+
+function open(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, host);
+    s.setNoDelay(true);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Waits until Date.now() reaches `at` (the shared start across worker processes). */
+const until = (at: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+
+class Window {
+  measuring = false;
+  constructor(readonly from: number, readonly to: number) {}
+}
+
+async function pingWorker(o: MxLoadOptions, connections: number, startAt: number): Promise<WorkerReport> {
+  const hist = new Histogram();
+  const payload = Buffer.alloc(o.payload, 0x61);
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
+  const sockets = await Promise.all(Array.from({ length: connections }, () => open(o.host, o.port)));
+  await until(startAt);
+  const win = new Window(startAt + o.warmupMs, startAt + o.warmupMs + o.durationSeconds * 1000);
+  let running = true;
+  for (const socket of sockets) {
+    // Encoded once: slot k always carries id k, so a reply's id says which send time to use.
+    const frames = Array.from({ length: o.depth }, (_, k) => encodeFrame(MX.PING, k + 1, payload));
+    const sentAt = new Float64Array(o.depth + 1);
+    const resend: Buffer[] = [];
+    let now = 0;
+    const scanner = new FrameScanner({
+      frame(type, id, _len, body) {
+        if (win.measuring) {
+          if (type === MX.PING_OK) {
+            report.completed++;
+            hist.record((now - sentAt[id]!) * 1000);
+          } else {
+            report.errors++;
+            if (report.firstError === '') report.firstError = describeError(body);
+          }
+        }
+        if (running && id >= 1 && id <= o.depth) {
+          sentAt[id] = now;
+          resend.push(frames[id - 1]!);
+        }
+      },
+    }, 0);
+    socket.on('data', (chunk: Buffer) => {
+      now = performance.now();
+      scanner.push(chunk);
+      if (resend.length === 1) socket.write(resend[0]!);
+      else if (resend.length > 1) {
+        socket.cork();
+        for (const f of resend) socket.write(f);
+        socket.uncork();
+      }
+      resend.length = 0;
+    });
+    socket.on('error', (e) => {
+      report.errors++;
+      if (report.firstError === '') report.firstError = e.message;
+    });
+    const t = performance.now();
+    sentAt.fill(t);
+    socket.write(Buffer.concat(frames));
+  }
+  await measure(win);
+  running = false;
+  for (const s of sockets) s.destroy();
+  report.hist = sparse(hist);
+  return report;
+}
+
+/** Sleeps through warm-up, flips `measuring` on for the window, then off. */
+async function measure(win: Window): Promise<void> {
+  await until(win.from);
+  win.measuring = true;
+  await until(win.to);
+  win.measuring = false;
+}
+
+function sparse(h: Histogram): [number, number][] {
+  const out: [number, number][] = [];
+  h.counts.forEach((c, i) => {
+    if (c > 0) out.push([i, c]);
+  });
+  return out;
+}
+
+/** Sends one frame and resolves with the first reply of `id` (errors reject). */
+function request(socket: Socket, scannerReplies: Map<number, (type: number, body: Buffer | null) => void>, frame: Buffer, id: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    scannerReplies.set(id, (type, body) => {
+      scannerReplies.delete(id);
+      if (type === MX.ERROR) reject(new Error(describeError(body)));
+      else resolve(body);
+    });
+    socket.write(frame);
+  });
+}
+
+/**
+ * One worker hosts `members` joined connections; the worker with `sender` also runs the sender
+ * (its first member), which keeps `depth` SAYs in flight. Receivers count MESSAGE pushes.
+ */
+async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, workerIndex: number, startAt: number): Promise<WorkerReport> {
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
+  const hist = new Histogram();
+  const tag = randomBytes(3).toString('hex');
+  const win = new Window(startAt + o.warmupMs, startAt + o.warmupMs + o.durationSeconds * 1000);
+  let running = true;
+  const sockets: Socket[] = [];
+  const text = Buffer.alloc(Math.max(1, o.payload), 0x62);
+  const says = Array.from({ length: o.depth }, (_, k) => encodeFrame(MX.SAY, 1000 + k, text));
+  const sentAt = new Float64Array(o.depth);
+  for (let i = 0; i < members; i++) {
+    const socket = await open(o.host, o.port);
+    sockets.push(socket);
+    const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
+    const isSender = sender && i === 0;
+    let now = 0;
+    const resend: Buffer[] = [];
+    const scanner = new FrameScanner({
+      frame(type, id, _len, body) {
+        const waiter = waiting.get(id);
+        if (waiter) return waiter(type, body);
+        if (type === MX.MESSAGE) {
+          if (win.measuring) report.delivered++;
+        } else if (type === MX.SAY_OK && isSender) {
+          const k = id - 1000;
+          if (win.measuring) {
+            report.completed++;
+            hist.record((now - sentAt[k]!) * 1000);
+          }
+          if (running) {
+            sentAt[k] = now;
+            resend.push(says[k]!);
+          }
+        } else if (type === MX.ERROR) {
+          report.errors++;
+          if (report.firstError === '') report.firstError = describeError(body);
+        }
+      },
+    });
+    socket.on('data', (chunk: Buffer) => {
+      now = performance.now();
+      scanner.push(chunk);
+      if (resend.length > 0) {
+        socket.cork();
+        for (const f of resend) socket.write(f);
+        socket.uncork();
+        resend.length = 0;
+      }
+    });
+    socket.on('error', (e) => {
+      report.errors++;
+      if (report.firstError === '') report.firstError = e.message;
+    });
+    // JOIN rest:name; names must be unique, so each worker tags its own.
+    await request(socket, waiting, encodeFrame(MX.JOIN, 1, Buffer.from(`b${tag}w${workerIndex}m${i}`)), 1);
+    if (isSender) {
+      void until(startAt).then(() => {
+        sentAt.fill(performance.now());
+        socket.write(Buffer.concat(says));
+      });
+    }
+  }
+  await measure(win);
+  running = false;
+  for (const s of sockets) s.destroy();
+  report.hist = sparse(hist);
+  return report;
+}
+
+/** PUT `size` bytes then GET them back over one connection; seconds for each. */
+async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: 0, hist: [], delivered: 0, putSeconds: NaN, getSeconds: NaN, firstError: '' };
+  const content = patterned(o.size);
+  const digest = createHash('sha256').update(content).digest();
+  const name = Buffer.from(`bench-${randomBytes(4).toString('hex')}.bin`);
+  const socket = await open(o.host, o.port);
+  const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
+  let getBytes = 0;
+  let onGetData: (() => void) | null = null;
+  const scanner = new FrameScanner({
+    frame(type, id, _len, body) {
+      const waiter = waiting.get(id);
+      if (waiter && type !== MX.DATA) waiter(type, body);
+      else if (type === MX.ERROR) {
+        report.errors++;
+        if (report.firstError === '') report.firstError = describeError(body);
+      }
+    },
+    data(id, bytes) {
+      if (id === 2) {
+        getBytes += bytes;
+        onGetData?.();
+      }
+    },
+  });
+  socket.on('data', (chunk: Buffer) => scanner.push(chunk));
+  try {
+    // PUT: u64 size + 32-byte SHA-256 + rest:name, then DATA frames with the same id.
+    const put = Buffer.alloc(8 + 32 + name.length);
+    writeU64(put, 0, o.size);
+    digest.copy(put, 8);
+    name.copy(put, 40);
+    const t0 = performance.now();
+    const done = request(socket, waiting, encodeFrame(MX.PUT, 1, put), 1);
+    const CHUNK = 256 * 1024;
+    for (let off = 0; off < o.size; off += CHUNK) {
+      const part = content.subarray(off, Math.min(o.size, off + CHUNK));
+      const head = Buffer.allocUnsafe(MX_HEADER);
+      writeHeader(head, 0, MX.DATA, 1, part.length);
+      socket.write(head);
+      if (!socket.write(part)) await new Promise<void>((r) => socket.once('drain', r));
+    }
+    await done;
+    report.putSeconds = (performance.now() - t0) / 1000;
+
+    // GET: u64 offset + rest:name -> GET_OK (u64 size + SHA-256), then DATA frames with id 2.
+    const get = Buffer.alloc(8 + name.length);
+    writeU64(get, 0, 0);
+    name.copy(get, 8);
+    const t1 = performance.now();
+    const info = await request(socket, waiting, encodeFrame(MX.GET, 2, get), 2);
+    const size = info && info.length >= 8 ? readU64(info, 0) : o.size;
+    if (size !== o.size) throw new Error(`GET_OK announced ${size} bytes, PUT sent ${o.size}`);
+    if (getBytes < size) await new Promise<void>((r) => (onGetData = () => getBytes >= size && r()));
+    report.getSeconds = (performance.now() - t1) / 1000;
+    report.completed = 2;
+  } catch (e) {
+    report.errors++;
+    report.firstError = (e as Error).message;
+  } finally {
+    socket.destroy();
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------- parent side
+
+const SELF = fileURLToPath(import.meta.url);
+
+/** Spreads `total` over `parts` as evenly as possible. */
+export function share(total: number, parts: number, index: number): number {
+  return Math.floor(total / parts) + (index < total % parts ? 1 : 0);
+}
+
+/**
+ * Runs one load: spawns the workers on `core`, samples `serverPid` (when given) during the
+ * measured window, merges the reports.
+ */
+export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: number): Promise<MxLoadResult> {
+  const procs = o.mode === 'transfer' ? 1 : Math.max(1, Math.min(o.procs, o.mode === 'fanout' ? o.members : o.connections));
+  // Time to connect (and join) before the shared start.
+  const prepMs = 800 + (o.mode === 'fanout' ? o.members * 10 : o.connections * 2);
+  const startAt = Date.now() + prepMs;
+  const fromPerf = performance.now() + prepMs + o.warmupMs;
+  const meter = serverPid !== undefined ? new LoadMeter(serverPid) : null;
+  const workers = Array.from({ length: procs }, (_, i) => {
+    const n = o.mode === 'fanout' ? share(o.members, procs, i) : share(o.connections, procs, i);
+    const args = [SELF, '--worker', JSON.stringify({ ...o, share: n, index: i, startAt })];
+    const pc = spawnPinned(process.execPath, args, { core, keepAllStdout: true });
+    meter?.addGenerator(pc.pid);
+    return pc;
+  });
+  const limitMs = prepMs + o.warmupMs + o.durationSeconds * 1000 + (o.mode === 'transfer' ? 300_000 : 30_000);
+  const killer = setTimeout(() => workers.forEach((w) => void stopChild(w)), limitMs);
+  await Promise.all(workers.map((w) => w.exited));
+  clearTimeout(killer);
+  const sample = meter?.stop(o.mode === 'transfer' ? undefined : { from: fromPerf, to: fromPerf + o.durationSeconds * 1000 }) ?? { serverCpu: NaN, generatorCpu: NaN, serverPeakRss: NaN, wallSeconds: NaN };
+  const hist = new Histogram();
+  let completed = 0;
+  let delivered = 0;
+  let errors = 0;
+  let firstError = '';
+  let put = NaN;
+  let get = NaN;
+  for (const w of workers) {
+    const line = w.stdout().trim().split('\n').pop() ?? '';
+    let r: WorkerReport;
+    try {
+      r = JSON.parse(line) as WorkerReport;
+    } catch {
+      errors++;
+      firstError ||= `worker printed no report: ${w.stderr().slice(0, 300)}`;
+      continue;
+    }
+    completed += r.completed;
+    delivered += r.delivered;
+    errors += r.errors;
+    firstError ||= r.firstError;
+    const counts: number[] = [];
+    for (const [b, c] of r.hist) counts[b] = c;
+    hist.merge(Array.from(counts, (c) => c ?? 0));
+    if (o.mode === 'transfer') {
+      put = r.putSeconds;
+      get = r.getSeconds;
+    }
+  }
+  const secs = o.durationSeconds;
+  return {
+    ...sample,
+    opsPerSecond: completed / secs,
+    deliveredPerSecond: delivered / secs,
+    p50Micros: hist.quantile(0.5),
+    p99Micros: hist.quantile(0.99),
+    errors,
+    firstError,
+    putMBps: o.size / 1e6 / put,
+    getMBps: o.size / 1e6 / get,
+  };
+}
+
+async function worker(spec: string): Promise<void> {
+  const o = JSON.parse(spec) as MxLoadOptions & { share: number; index: number; startAt: number };
+  let r: WorkerReport;
+  if (o.mode === 'ping') r = await pingWorker(o, o.share, o.startAt);
+  else if (o.mode === 'fanout') r = await fanoutWorker(o, o.share, o.index === 0, o.index, o.startAt);
+  else r = await transferWorker(o);
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+async function cli(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      worker: { type: 'string' },
+      host: { type: 'string', default: DEFAULTS.host },
+      port: { type: 'string', default: String(DEFAULTS.port) },
+      mode: { type: 'string', default: DEFAULTS.mode },
+      connections: { type: 'string', default: String(DEFAULTS.connections) },
+      depth: { type: 'string', default: String(DEFAULTS.depth) },
+      payload: { type: 'string', default: String(DEFAULTS.payload) },
+      duration: { type: 'string', default: String(DEFAULTS.durationSeconds) },
+      procs: { type: 'string', default: String(DEFAULTS.procs) },
+      members: { type: 'string', default: String(DEFAULTS.members) },
+      size: { type: 'string', default: String(DEFAULTS.size) },
+      core: { type: 'string', default: '1' },
+    },
+  });
+  if (values.worker !== undefined) return worker(values.worker);
+  if (values.mode !== 'ping' && values.mode !== 'fanout' && values.mode !== 'transfer') throw new Error('--mode must be ping, fanout or transfer');
+  const o: MxLoadOptions = {
+    ...DEFAULTS,
+    host: values.host,
+    port: Number(values.port),
+    mode: values.mode,
+    connections: Number(values.connections),
+    depth: Number(values.depth),
+    payload: Number(values.payload),
+    durationSeconds: Number(values.duration),
+    procs: Number(values.procs),
+    members: Number(values.members),
+    size: Number(values.size),
+  };
+  const r = await runMxLoad(o, Number(values.core));
+  const us = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(3)} ms` : 'n/a');
+  if (o.mode === 'transfer') process.stdout.write(`PUT ${r.putMBps.toFixed(1)} MB/s, GET ${r.getMBps.toFixed(1)} MB/s\n`);
+  else if (o.mode === 'fanout') process.stdout.write(`SAY ${r.opsPerSecond.toFixed(0)}/s, delivered ${r.deliveredPerSecond.toFixed(0)} messages/s, SAY p50 ${us(r.p50Micros)} p99 ${us(r.p99Micros)}\n`);
+  else process.stdout.write(`PING ${r.opsPerSecond.toFixed(0)} ops/s, p50 ${us(r.p50Micros)}, p99 ${us(r.p99Micros)}\n`);
+  if (r.errors > 0) process.stdout.write(`errors: ${r.errors} (first: ${r.firstError})\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  cli().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`mx-load: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
