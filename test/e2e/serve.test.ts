@@ -87,7 +87,11 @@ describe('muxd serve', () => {
       assert.equal(result.errors, 0, `errors with pipelining ${pipelining}`);
       assert.equal(result.timeouts, 0);
       assert.equal(result.non2xx, 0);
-      assert.equal(result['2xx'], 4000);
+      // autocannon stops once `amount` requests are sent and drops what is still in flight:
+      // with pipelining that is up to (pipelining - 1) answers per connection (node:http gives
+      // the same 3820 of 4000 at 20 x 10). Nothing may be lost beyond that.
+      assert.ok(result['2xx'] >= 4000 - 20 * (pipelining - 1), `2xx ${result['2xx']} with pipelining ${pipelining}`);
+      assert.equal(result.requests.sent, 4000);
     }
   });
 

@@ -83,7 +83,7 @@ function exchange(port: number, data: string | Buffer, opts: { untilBytes?: numb
 }
 
 function statuses(text: string): number[] {
-  return [...text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
 before(async () => {
