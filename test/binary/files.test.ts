@@ -1,0 +1,170 @@
+// File transfer over MX/1: big verified uploads/downloads, interruption, resume, interleaving, slow readers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Socket } from 'node:net';
+import { FileStore, StoreError, validateFileName } from '../../src/store/files.js';
+import * as P from '../../src/wire/payloads.js';
+import { ErrorCode, Type } from '../../src/wire/protocol.js';
+import { RawClient, startTestServer } from './raw-client.js';
+
+const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
+
+function upload(c: RawClient, id: number, name: string, body: Buffer, chunk = 256 * 1024): void {
+  c.send(Type.PUT, id, P.encodePut(body.length, sha(body), name));
+  for (let at = 0; at < body.length; at += chunk) c.send(Type.DATA, id, body.subarray(at, at + chunk));
+}
+
+async function download(c: RawClient, id: number, name: string, offset = 0): Promise<{ size: number; sha256: Buffer; data: Buffer }> {
+  const ok = await c.request(Type.GET, id, P.encodeGet(offset, name));
+  assert.equal(ok.type, Type.GET_OK, ok.type === Type.ERROR ? P.decodeError(ok.payload).message : '');
+  const info = P.decodeFileInfo(ok.payload);
+  const parts: Buffer[] = [];
+  let got = 0;
+  while (got < info.size - offset) {
+    const f = await c.next((x) => x.type === Type.DATA && x.id === id);
+    parts.push(f.payload);
+    got += f.payload.length;
+  }
+  return { ...info, data: Buffer.concat(parts) };
+}
+
+test('validateFileName: accepted and rejected names', () => {
+  for (const ok of ['a.txt', '张三.txt', 'with space.txt', 'x'.repeat(255), 'a&b', 'café'.normalize('NFD')]) {
+    assert.equal(validateFileName(ok), ok.normalize('NFC'));
+  }
+  for (const bad of ['', '.env', '..', 'a/b', 'a\\b', 'a\0b', 'a\nb', 'a\x7fb', 'a\u0085b', 'é'.repeat(128), '\ud800x']) {
+    assert.throws(() => validateFileName(bad), (e: unknown) => e instanceof StoreError && e.code === ErrorCode.BAD_FILE_NAME, JSON.stringify(bad));
+  }
+});
+
+test('a multi-MiB file uploads and downloads intact, with matching digests; the file is on disk', async () => {
+  const ts = await startTestServer();
+  const c = await RawClient.connect(ts.port);
+  const body = randomBytes(5 * 1024 * 1024 + 123);
+  upload(c, 1, 'big.bin', body);
+  const put = await c.reply(1);
+  assert.equal(put.type, Type.PUT_OK, put.type === Type.ERROR ? P.decodeError(put.payload).message : '');
+  assert.deepEqual(P.decodeFileInfo(put.payload), { size: body.length, sha256: sha(body) });
+  assert.ok((await readFile(path.join(ts.dir, 'big.bin'))).equals(body));
+  const got = await download(c, 2, 'big.bin');
+  assert.equal(got.size, body.length);
+  assert.ok(got.sha256.equals(sha(body)));
+  assert.ok(got.data.equals(body));
+  // Resume: GET with an offset sends only the remainder, the digest still covers the whole file.
+  const rest = await download(c, 3, 'big.bin', 4 * 1024 * 1024 + 7);
+  assert.ok(rest.sha256.equals(sha(body)));
+  assert.ok(rest.data.equals(body.subarray(4 * 1024 * 1024 + 7)));
+  c.close();
+  await ts.stop();
+});
+
+test('an interrupted upload leaves nothing visible; a restart removes stale temps', async () => {
+  const ts = await startTestServer();
+  const c = await RawClient.connect(ts.port);
+  const body = randomBytes(2 * 1024 * 1024);
+  c.send(Type.PUT, 1, P.encodePut(body.length, sha(body), 'partial.bin'));
+  c.send(Type.DATA, 1, body.subarray(0, 1024 * 1024));
+  await c.request(Type.PING, 2); // the server has seen the PUT and the first half
+  c.close();
+  const other = await RawClient.connect(ts.port);
+  // The abort is asynchronous: wait until the temp is gone (bounded by the test runner's timeout).
+  for (let k = 0; k < 200 && (await readdir(ts.dir)).length > 0; k++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(await readdir(ts.dir), []);
+  assert.deepEqual(P.decodeList((await other.request(Type.LIST, 1)).payload), []);
+  other.close();
+  await ts.stop();
+
+  // A crash mid-upload leaves a temp behind; the next start removes it, and LIST never shows it.
+  await writeFile(path.join(ts.dir, '.upload-deadbeef'), 'half a file');
+  await writeFile(path.join(ts.dir, 'kept.txt'), 'kept');
+  const store = await FileStore.open(ts.dir, 1000);
+  assert.deepEqual(await readdir(ts.dir), ['kept.txt']);
+  await writeFile(path.join(ts.dir, '.upload-again'), 'x');
+  assert.deepEqual(await store.list(), [{ size: 4, name: 'kept.txt' }]);
+  const ts2 = await startTestServer({ filesDir: ts.dir });
+  assert.deepEqual(await readdir(ts.dir), ['kept.txt']);
+  await ts2.stop();
+});
+
+test('interleaved uploads and downloads on one connection', async () => {
+  const ts = await startTestServer();
+  const c = await RawClient.connect(ts.port);
+  const a = randomBytes(300_000);
+  const b = randomBytes(200_000);
+  await writeFile(path.join(ts.dir, 'existing.bin'), b);
+  c.send(Type.PUT, 1, P.encodePut(a.length, sha(a), 'a.bin'));
+  c.send(Type.PUT, 2, P.encodePut(b.length, sha(b), 'b.bin'));
+  const dl = download(c, 3, 'existing.bin');
+  for (let at = 0; at < a.length; at += 50_000) {
+    c.send(Type.DATA, 1, a.subarray(at, at + 50_000));
+    c.send(Type.DATA, 2, b.subarray(at, at + 50_000)); // past b's end these are empty slices
+  }
+  assert.equal((await c.reply(1)).type, Type.PUT_OK);
+  assert.equal((await c.reply(2)).type, Type.PUT_OK);
+  assert.ok((await dl).data.equals(b));
+  assert.ok((await download(c, 4, 'a.bin')).data.equals(a));
+  assert.deepEqual(P.decodeList((await c.request(Type.LIST, 5)).payload).map((e) => e.name), ['a.bin', 'b.bin', 'existing.bin']);
+  c.close();
+  await ts.stop();
+});
+
+test('concurrent PUTs of one name: last rename wins, never a partial file', async () => {
+  const ts = await startTestServer();
+  const [c1, c2] = await Promise.all([RawClient.connect(ts.port), RawClient.connect(ts.port)]);
+  const x = Buffer.alloc(100_000, 0x78);
+  const y = Buffer.alloc(150_000, 0x79);
+  upload(c1, 1, 'same.bin', x, 10_000);
+  upload(c2, 1, 'same.bin', y, 10_000);
+  assert.equal((await c1.reply(1)).type, Type.PUT_OK);
+  assert.equal((await c2.reply(1)).type, Type.PUT_OK);
+  const on = await readFile(path.join(ts.dir, 'same.bin'));
+  assert.ok(on.equals(x) || on.equals(y));
+  assert.deepEqual(await readdir(ts.dir), ['same.bin']);
+  c1.close();
+  c2.close();
+  await ts.stop();
+});
+
+test('a slow reader: the server stops reading the file while the socket buffer is over half the limit', async () => {
+  const maxOutputBytes = 256 * 1024;
+  let pausedAt: Socket | null = null;
+  let pauses = 0;
+  let maxSeen = 0;
+  const ts = await startTestServer({
+    maxOutputBytes,
+    onDownloadPaused: (s) => {
+      pausedAt = s;
+      pauses++;
+      maxSeen = Math.max(maxSeen, s.writableLength);
+    },
+  });
+  // Bigger than any loopback socket buffering, so the server must hit its own limit.
+  const body = randomBytes(48 * 1024 * 1024);
+  await writeFile(path.join(ts.dir, 'huge.bin'), body);
+  const c = await RawClient.connect(ts.port);
+  const ok = c.reply(1);
+  c.send(Type.GET, 1, P.encodeGet(0, 'huge.bin'));
+  assert.equal((await ok).type, Type.GET_OK);
+  c.socket.pause();
+  while (pauses === 0) await new Promise((r) => setTimeout(r, 10));
+  const server = pausedAt as Socket | null;
+  assert.ok(server);
+  // While paused the server holds at most the threshold plus one DATA frame, and sent far less than the file.
+  assert.ok(server.writableLength <= maxOutputBytes / 2 + 64 * 1024 + 12, `writableLength ${server.writableLength}`);
+  assert.ok(server.bytesWritten < body.length, 'the whole file was not pushed into buffers');
+  c.socket.resume();
+  let got = 0;
+  const hash = createHash('sha256');
+  while (got < body.length) {
+    const f = await c.next((x) => x.type === Type.DATA);
+    hash.update(f.payload);
+    got += f.payload.length;
+  }
+  assert.ok(hash.digest().equals(sha(body)));
+  assert.ok(maxSeen <= maxOutputBytes / 2 + 64 * 1024 + 12, `max writableLength seen ${maxSeen}`);
+  c.close();
+  await ts.stop();
+});
