@@ -1,0 +1,388 @@
+// One MX/1 connection: frames are decoded and handled strictly in arrival order; replies to
+// requests that need the disk (PUT, GET, LIST) arrive when ready, carrying their request's id.
+// Backpressure both ways: reading pauses while our unsent output or queued upload bytes are
+// high, and downloads read the next chunk only while the socket's buffer is under half the limit.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Metrics } from '../loop/metrics.js';
+import type { Timed } from '../loop/sweeper.js';
+import { FileStore, StoreError, type Upload } from '../store/files.js';
+import { FrameDecoder, WireError, encodeFrame, type Frame } from '../wire/frame.js';
+import {
+  decodeAnnounce, decodeGet, decodePut, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
+} from '../wire/payloads.js';
+import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
+import type { ChatRoom, Member } from './chat.js';
+import { validateChatName } from './names.js';
+
+/** DATA payload size for downloads: big enough to amortise headers, small next to the output limit. */
+export const DOWNLOAD_CHUNK = 64 * 1024;
+/** Stop reading a client while this many upload bytes wait for the disk. */
+const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;
+/** After a fatal error we end our side; a peer that never closes is cut off after this. */
+const FATAL_GRACE_MS = 2000;
+
+export interface SessionContext {
+  room: ChatRoom;
+  store: FileStore;
+  metrics: Metrics;
+  maxFrame: number;
+  maxOutputBytes: number;
+  idleTimeoutMs: number;
+  /** SHA-256 of the admin token, or null when announcements are disabled. */
+  adminDigest: Buffer | null;
+  stats(): Buffer;
+  log(line: string): void;
+  /** Test hook: a download found the socket over maxOutputBytes/2 and is waiting for 'drain'. */
+  onDownloadPaused?: (socket: Socket) => void;
+}
+
+export class Session implements Timed {
+  deadline = 0;
+  private readonly socket: Socket;
+  private readonly ctx: SessionContext;
+  private readonly decoder: FrameDecoder;
+  private member: Member | null = null;
+  private readonly uploads = new Map<number, Upload>();
+  /** Ids of GETs in flight (opening or streaming). */
+  private readonly downloads = new Set<number>();
+  private closed = false;
+  private fatal = false;
+  private pausedForOutput = false;
+  private pausedForUploads = false;
+  private writableWaiters: (() => void)[] = [];
+
+  constructor(socket: Socket, ctx: SessionContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.decoder = new FrameDecoder(ctx.maxFrame);
+    this.touch();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('close', () => this.onClose());
+    // 'close' follows every error; nothing else to do here.
+    socket.on('error', () => undefined);
+  }
+
+  onDeadline(): void {
+    this.socket.destroy();
+  }
+
+  private touch(): void {
+    if (!this.fatal) this.deadline = Date.now() + this.ctx.idleTimeoutMs;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.fatal || this.closed) return;
+    this.touch();
+    this.decoder.push(chunk);
+    // One cork per incoming chunk: every reply it produces leaves in as few writes as possible.
+    this.socket.cork();
+    try {
+      for (;;) {
+        let frame: Frame | null;
+        try {
+          frame = this.decoder.next();
+        } catch (err) {
+          if (!(err instanceof WireError)) throw err;
+          this.failFatally(err);
+          break;
+        }
+        if (frame === null) break;
+        this.handle(frame);
+        if (this.closed) break;
+      }
+    } finally {
+      this.socket.uncork();
+    }
+    this.applyBackpressure();
+  }
+
+  private applyBackpressure(): void {
+    // Only while a 'drain' is pending, or nothing would ever resume us.
+    this.pausedForOutput = this.socket.writableNeedDrain && this.socket.writableLength > this.ctx.maxOutputBytes;
+    let queued = 0;
+    for (const u of this.uploads.values()) queued += u.queued;
+    if (queued > UPLOAD_QUEUE_HIGH && !this.pausedForUploads) {
+      this.pausedForUploads = true;
+      void Promise.all(Array.from(this.uploads.values(), (u) => u.drained())).then(() => {
+        this.pausedForUploads = false;
+        this.updatePaused();
+      });
+    }
+    this.updatePaused();
+  }
+
+  private updatePaused(): void {
+    if (this.closed || this.fatal) return;
+    if (this.pausedForOutput || this.pausedForUploads) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  private onDrain(): void {
+    this.touch();
+    const waiters = this.writableWaiters;
+    this.writableWaiters = [];
+    for (const w of waiters) w();
+    if (this.pausedForOutput) {
+      this.pausedForOutput = false;
+      this.updatePaused();
+    }
+  }
+
+  private writable(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    if (this.member) {
+      this.ctx.room.leave(this.member);
+      this.member = null;
+    }
+    for (const u of this.uploads.values()) void u.abort();
+    this.uploads.clear();
+    this.onDrain();
+  }
+
+  private failFatally(err: WireError): void {
+    this.fatal = true;
+    this.ctx.metrics.count('binary.errors');
+    this.ctx.metrics.count('binary.protocolViolations');
+    this.send(Type.ERROR, 0, encodeError(err.code, err.message));
+    // Half-close after the error is flushed; the sweeper cuts off a peer that keeps the socket open.
+    this.socket.end();
+    this.deadline = Date.now() + FATAL_GRACE_MS;
+  }
+
+  private send(type: number, id: number, payload?: Buffer): void {
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    const parts = encodeFrame(type, id, payload);
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+  }
+
+  private sendError(id: number, code: number, message: string): void {
+    this.ctx.metrics.count('binary.errors');
+    this.send(Type.ERROR, id, encodeError(code, message));
+  }
+
+  /** Any failure while handling a request: typed ones answer their code, the rest answer 50. */
+  private fail(id: number, err: unknown): void {
+    if (err instanceof WireError || err instanceof StoreError) {
+      this.sendError(id, err.code, err.message);
+      return;
+    }
+    this.ctx.log(`binary: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    this.sendError(id, ErrorCode.INTERNAL, 'internal error');
+  }
+
+  private handle(frame: Frame): void {
+    const { type, id, payload } = frame;
+    this.ctx.metrics.count('binary.frames');
+    if (type === Type.DATA) {
+      this.onUploadData(id, payload);
+      return;
+    }
+    this.ctx.metrics.count('binary.requests');
+    try {
+      switch (type) {
+        case Type.PING:
+          this.send(Type.PING_OK, id, payload);
+          return;
+        case Type.STATS:
+          requireEmpty(payload, 'STATS');
+          this.send(Type.STATS_OK, id, this.ctx.stats());
+          return;
+        case Type.JOIN:
+          this.join(id, payload);
+          return;
+        case Type.SAY:
+          this.say(id, payload);
+          return;
+        case Type.LEAVE:
+          requireEmpty(payload, 'LEAVE');
+          if (!this.member) throw new WireError(ErrorCode.NOT_JOINED, 'not joined');
+          this.ctx.room.leave(this.member);
+          this.member = null;
+          this.send(Type.LEAVE_OK, id);
+          return;
+        case Type.NAMES:
+          requireEmpty(payload, 'NAMES');
+          this.send(Type.NAMES_OK, id, encodeNames(this.ctx.room.names()));
+          return;
+        case Type.ANNOUNCE:
+          this.announce(id, payload);
+          return;
+        case Type.PUT:
+          this.put(id, payload);
+          return;
+        case Type.GET:
+          this.get(id, payload);
+          return;
+        case Type.LIST:
+          requireEmpty(payload, 'LIST');
+          this.list(id);
+          return;
+        default:
+          throw new WireError(ErrorCode.UNKNOWN_TYPE, `unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
+      }
+    } catch (err) {
+      this.fail(id, err);
+    }
+  }
+
+  // ---- chat ------------------------------------------------------------------------------
+
+  private join(id: number, payload: Buffer): void {
+    if (this.member) throw new WireError(ErrorCode.ALREADY_JOINED, `already joined as ${this.member.name}`);
+    let name: string;
+    try {
+      name = validateChatName(decodeText(payload));
+    } catch (err) {
+      if (err instanceof WireError) throw err;
+      throw new WireError(ErrorCode.INVALID_NAME, (err as Error).message);
+    }
+    const member = this.ctx.room.join(name, this.socket);
+    if (!member) throw new WireError(ErrorCode.NAME_TAKEN, `name ${name} is taken`);
+    this.member = member;
+    this.send(Type.JOIN_OK, id, encodeNames(this.ctx.room.names()));
+  }
+
+  private say(id: number, payload: Buffer): void {
+    if (!this.member) throw new WireError(ErrorCode.NOT_JOINED, 'join before you SAY');
+    if (payload.length === 0 || payload.length > MAX_SAY_BYTES) {
+      throw new WireError(ErrorCode.MALFORMED, `SAY text must be 1..${MAX_SAY_BYTES} bytes, got ${payload.length}`);
+    }
+    decodeText(payload); // validates UTF-8; the bytes themselves are forwarded
+    this.ctx.metrics.count('binary.messages');
+    this.ctx.room.say(this.member, payload);
+    this.send(Type.SAY_OK, id);
+  }
+
+  private announce(id: number, payload: Buffer): void {
+    const { token, text } = decodeAnnounce(payload);
+    const expected = this.ctx.adminDigest;
+    // Compare digests, not the tokens: equal lengths always, so neither content nor length leaks.
+    const given = createHash('sha256').update(token, 'utf8').digest();
+    if (expected === null || !timingSafeEqual(given, expected)) {
+      throw new WireError(ErrorCode.FORBIDDEN, expected === null ? 'announcements are disabled (no admin token configured)' : 'bad admin token');
+    }
+    this.ctx.room.announce(text);
+    this.send(Type.ANNOUNCE_OK, id);
+  }
+
+  // ---- files -----------------------------------------------------------------------------
+
+  private idInUse(id: number): boolean {
+    return this.uploads.has(id) || this.downloads.has(id);
+  }
+
+  private put(id: number, payload: Buffer): void {
+    const { size, sha256, name } = decodePut(payload);
+    if (this.idInUse(id)) throw new WireError(ErrorCode.ID_IN_USE, `id ${id} already has a transfer in progress`);
+    const upload = this.ctx.store.beginUpload(name, size, sha256);
+    this.uploads.set(id, upload);
+    this.ctx.metrics.count('binary.uploads');
+    if (size === 0) this.finishUpload(id, upload);
+  }
+
+  private onUploadData(id: number, payload: Buffer): void {
+    const upload = this.uploads.get(id);
+    if (payload.length === 0) return; // carries nothing, overflows nothing
+    if (!upload || upload.complete) {
+      if (upload) {
+        // More bytes than the PUT declared: the content is not what was promised.
+        this.uploads.delete(id);
+        void upload.abort();
+        this.sendError(id, ErrorCode.MALFORMED, `DATA beyond the declared size of ${upload.size} bytes; upload aborted`);
+        return;
+      }
+      this.ctx.metrics.count('binary.dataDiscarded');
+      return;
+    }
+    if (upload.received + payload.length > upload.size) {
+      this.uploads.delete(id);
+      void upload.abort();
+      this.sendError(id, ErrorCode.MALFORMED, `DATA beyond the declared size of ${upload.size} bytes; upload aborted`);
+      return;
+    }
+    // The payload is a view of a socket chunk that Node never reuses, so it can wait for the disk.
+    upload.write(payload);
+    this.ctx.metrics.count('binary.bytesIn', payload.length);
+    if (upload.complete) this.finishUpload(id, upload);
+  }
+
+  private finishUpload(id: number, upload: Upload): void {
+    upload.commit().then(
+      (info) => {
+        if (this.uploads.get(id) !== upload) return; // aborted meanwhile; its error was sent
+        this.uploads.delete(id);
+        this.send(Type.PUT_OK, id, encodeFileInfo(info.size, info.sha256));
+      },
+      (err: unknown) => {
+        if (this.uploads.get(id) !== upload) return;
+        this.uploads.delete(id);
+        this.fail(id, err);
+      },
+    );
+  }
+
+  private get(id: number, payload: Buffer): void {
+    const { offset, name } = decodeGet(payload);
+    if (this.idInUse(id)) throw new WireError(ErrorCode.ID_IN_USE, `id ${id} already has a transfer in progress`);
+    this.downloads.add(id);
+    this.ctx.metrics.count('binary.downloads');
+    this.download(id, name, offset).then(
+      () => this.downloads.delete(id),
+      (err: unknown) => {
+        this.downloads.delete(id);
+        this.fail(id, err);
+      },
+    );
+  }
+
+  private async download(id: number, name: string, offset: number): Promise<void> {
+    const file = await this.ctx.store.openForRead(name);
+    try {
+      if (offset > file.size) {
+        throw new WireError(ErrorCode.OFFSET_BEYOND_END, `offset ${offset} is beyond the end of the file (${file.size} bytes)`);
+      }
+      this.send(Type.GET_OK, id, encodeFileInfo(file.size, file.sha256));
+      // Below the stream's high-water mark no 'drain' is promised, so never wait under it.
+      const half = Math.max(this.ctx.maxOutputBytes / 2, this.socket.writableHighWaterMark);
+      let position = offset;
+      while (position < file.size && !this.closed) {
+        if (this.socket.writableLength > half && this.socket.writableNeedDrain) {
+          this.ctx.onDownloadPaused?.(this.socket);
+          await this.writable();
+          continue;
+        }
+        const want = Math.min(DOWNLOAD_CHUNK, file.size - position);
+        // A fresh Buffer per chunk: the socket keeps it until it is written.
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await file.handle.read(buf, 0, want, position);
+        if (bytesRead === 0) throw new Error(`${name} shrank while being sent`);
+        if (this.closed) break;
+        this.send(Type.DATA, id, bytesRead === want ? buf : buf.subarray(0, bytesRead));
+        this.ctx.metrics.count('binary.bytesOut', bytesRead);
+        position += bytesRead;
+      }
+    } finally {
+      await file.handle.close().catch(() => undefined);
+    }
+  }
+
+  private list(id: number): void {
+    this.ctx.store.list().then(
+      (entries) => this.send(Type.LIST_OK, id, encodeList(entries)),
+      (err: unknown) => this.fail(id, err),
+    );
+  }
+}
+
+function requireEmpty(payload: Buffer, what: string): void {
+  if (payload.length !== 0) throw new WireError(ErrorCode.MALFORMED, `${what} takes no payload, got ${payload.length} bytes`);
+}

@@ -1,0 +1,298 @@
+// The file store behind MX/1 PUT/GET/LIST; HTTP serves the same directory at /files/.
+// Uploads go to a dotfile temp in the same directory (invisible to LIST and to HTTP, which hides
+// dotfiles), are hashed while written, fsynced, verified, then renamed into place: rename(2) is
+// atomic within one file system, so a reader sees the old file or the new one, never a partial one,
+// and concurrent PUTs of one name resolve as "last rename wins".
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { ErrorCode, MAX_FILE_NAME_BYTES } from '../wire/protocol.js';
+
+export const TEMP_PREFIX = '.upload-';
+
+/** A store failure with the MX/1 error code to answer with. */
+export class StoreError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
+
+/**
+ * Checks a client-supplied file name (MX/1 error 21 rules) and returns its NFC form.
+ * NFC so that a name typed on macOS (NFD) and one typed elsewhere name the same file.
+ * Throws StoreError(BAD_FILE_NAME).
+ */
+export function validateFileName(name: string): string {
+  const nfc = name.normalize('NFC');
+  const bytes = Buffer.byteLength(nfc, 'utf8');
+  const bad = (why: string): never => {
+    throw new StoreError(ErrorCode.BAD_FILE_NAME, `bad file name: ${why}`);
+  };
+  if (bytes === 0) bad('empty');
+  if (bytes > MAX_FILE_NAME_BYTES) bad(`${bytes} bytes, at most ${MAX_FILE_NAME_BYTES}`);
+  if (nfc.charCodeAt(0) === 0x2e) bad('must not start with "."');
+  for (let k = 0; k < nfc.length; k++) {
+    const c = nfc.charCodeAt(k);
+    // C0 controls incl. NUL, DEL, C1 controls; path separators of every platform we run on.
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f)) bad('control character');
+    if (c === 0x2f || c === 0x5c) bad('"/" and "\\" are not allowed');
+    // Lone surrogates cannot be written as UTF-8 file names.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const pair = c <= 0xdbff && k + 1 < nfc.length && (nfc.charCodeAt(k + 1) & 0xfc00) === 0xdc00;
+      if (!pair) bad('lone surrogate');
+      k++;
+    }
+  }
+  return nfc;
+}
+
+export interface FileEntry {
+  size: number;
+  name: string;
+}
+
+export interface FileInfo {
+  size: number;
+  sha256: Buffer;
+}
+
+/** An open file for a download: the handle pins the inode, so a concurrent replace cannot tear it. */
+export interface OpenFile extends FileInfo {
+  handle: FileHandle;
+}
+
+interface DigestCacheEntry {
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  sha256: Buffer;
+}
+
+const READ_CHUNK = 64 * 1024;
+
+export class FileStore {
+  readonly dir: string;
+  readonly maxUpload: number;
+  /** SHA-256 per name, valid while inode, size and mtime match: GET_OK needs the whole file's digest. */
+  private readonly digests = new Map<string, DigestCacheEntry>();
+
+  private constructor(dir: string, maxUpload: number) {
+    this.dir = dir;
+    this.maxUpload = maxUpload;
+  }
+
+  /** Creates the directory if needed and removes temps a crash left behind. */
+  static async open(dir: string, maxUpload: number): Promise<FileStore> {
+    const abs = path.resolve(dir);
+    await mkdir(abs, { recursive: true });
+    const store = new FileStore(abs, maxUpload);
+    await store.removeStaleTemps();
+    return store;
+  }
+
+  async removeStaleTemps(): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      await unlink(path.join(this.dir, name)).catch(() => undefined);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Regular, visible files with their sizes, sorted by name. */
+  async list(): Promise<FileEntry[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true });
+    const out: FileEntry[] = [];
+    for (const e of entries) {
+      // isFile() is false for symlinks and directories: LIST shows only what PUT could have made.
+      if (e.name.startsWith('.') || !e.isFile()) continue;
+      try {
+        const st = await stat(path.join(this.dir, e.name));
+        out.push({ size: st.size, name: e.name });
+      } catch {
+        // Removed between readdir and stat: simply not listed.
+      }
+    }
+    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
+
+  /** Opens a file for reading with its size and whole-file digest. Throws StoreError 21 or 20. */
+  async openForRead(name: string): Promise<OpenFile> {
+    const nfc = validateFileName(name);
+    let handle: FileHandle;
+    try {
+      handle = await open(path.join(this.dir, nfc), 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
+      throw err;
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      if (!st.isFile()) throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
+      let cached = this.digests.get(nfc);
+      if (!cached || cached.ino !== st.ino || cached.size !== st.size || cached.mtimeNs !== st.mtimeNs) {
+        cached = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: await hashHandle(handle) };
+        this.digests.set(nfc, cached);
+      }
+      return { handle, size: Number(st.size), sha256: cached.sha256 };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Starts an upload. Returns at once (the temp file opens in the background) so DATA frames
+   * that follow the PUT can be accepted immediately. Throws StoreError 21 or 22.
+   */
+  beginUpload(name: string, size: number, sha256: Buffer): Upload {
+    const nfc = validateFileName(name);
+    if (size > this.maxUpload) {
+      throw new StoreError(ErrorCode.FILE_TOO_LARGE, `${size} bytes exceeds the upload limit of ${this.maxUpload}`);
+    }
+    return new Upload(this, nfc, size, Buffer.from(sha256));
+  }
+
+  /** Called by Upload after a verified rename, so the next GET does not re-read the file. */
+  remember(name: string, ino: bigint, size: bigint, mtimeNs: bigint, sha256: Buffer): void {
+    this.digests.set(name, { ino, size, mtimeNs, sha256 });
+  }
+}
+
+async function hashHandle(handle: FileHandle): Promise<Buffer> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hash.digest();
+}
+
+/** One PUT in progress: bytes are hashed as they arrive and written in order to the temp file. */
+export class Upload {
+  readonly name: string;
+  readonly size: number;
+  readonly expected: Buffer;
+  readonly tempPath: string;
+  /** Bytes accepted so far (hashed, queued for writing). */
+  received = 0;
+  /** Bytes accepted but not yet on disk: the caller pauses its socket while this is high. */
+  queued = 0;
+  private readonly store: FileStore;
+  private readonly hash: Hash = createHash('sha256');
+  private readonly opened: Promise<FileHandle>;
+  private chain: Promise<void>;
+  private failure: Error | null = null;
+  private aborted = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(store: FileStore, name: string, size: number, expected: Buffer) {
+    this.store = store;
+    this.name = name;
+    this.size = size;
+    this.expected = expected;
+    this.tempPath = path.join(store.dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+    // 'wx': never clobber; 0o644 so HTTP can serve the result.
+    this.opened = open(this.tempPath, 'wx', 0o644);
+    this.chain = this.opened.then(
+      () => undefined,
+      (err: Error) => {
+        this.failure = err;
+      },
+    );
+  }
+
+  get complete(): boolean {
+    return this.received === this.size;
+  }
+
+  /** Accepts the next bytes. The caller checks received + chunk.length <= size first. */
+  write(chunk: Buffer): void {
+    this.received += chunk.length;
+    this.queued += chunk.length;
+    this.hash.update(chunk);
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.failure || this.aborted) return;
+        const handle = await this.opened;
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
+          done += bytesWritten;
+        }
+      } catch (err) {
+        this.failure ??= err as Error;
+      } finally {
+        this.queued -= chunk.length;
+        if (this.queued === 0) this.wakeDrainWaiters();
+      }
+    });
+  }
+
+  /** Resolves when every queued byte has been written (or the upload failed). */
+  drained(): Promise<void> {
+    if (this.queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * After all `size` bytes: flush, fsync, verify, rename into place. Throws StoreError(23) on a
+   * digest mismatch; on any failure the temp file is removed and nothing becomes visible.
+   */
+  async commit(): Promise<FileInfo> {
+    const digest = this.hash.digest();
+    await this.chain;
+    let handle: FileHandle | null = null;
+    try {
+      handle = await this.opened;
+      if (this.failure) throw this.failure;
+      if (this.aborted) throw new StoreError(ErrorCode.MALFORMED, 'upload aborted');
+      if (!digest.equals(this.expected)) {
+        throw new StoreError(ErrorCode.CHECKSUM_MISMATCH, `checksum mismatch: got ${digest.toString('hex')}, expected ${this.expected.toString('hex')}`);
+      }
+      // fsync before rename: otherwise a crash could leave the new name pointing at empty blocks.
+      await handle.sync();
+      const st = await handle.stat({ bigint: true });
+      await handle.close();
+      handle = null;
+      if (this.aborted) throw new StoreError(ErrorCode.MALFORMED, 'upload aborted');
+      await rename(this.tempPath, path.join(this.store.dir, this.name));
+      this.store.remember(this.name, st.ino, st.size, st.mtimeNs, digest);
+      return { size: this.size, sha256: digest };
+    } catch (err) {
+      if (handle) await handle.close().catch(() => undefined);
+      await unlink(this.tempPath).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Drops the upload (disconnect, DATA overflow): waits for queued writes, removes the temp. */
+  async abort(): Promise<void> {
+    if (this.aborted) return;
+    this.aborted = true;
+    await this.chain;
+    try {
+      const handle = await this.opened;
+      await handle.close().catch(() => undefined);
+    } catch {
+      // Never opened: nothing to close.
+    }
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}
