@@ -4,7 +4,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Timed } from '../loop/sweeper.js';
-import { httpDate } from '../loop/clock.js';
+import { dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import type { BodyPart, FileRegion, Handler, ParserFactory, ParserLimits, Reply, RequestHead, RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
@@ -43,6 +43,24 @@ const enum Wait {
 }
 
 const STREAM_CHUNK = 256 * 1024;
+/** Body buffers at least this big are written as they are rather than copied into the batch. */
+const COPY_LIMIT = 16 * 1024;
+
+const END_PLAIN = Buffer.from('\r\n', 'latin1');
+const END_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
+const END_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n\r\n', 'latin1');
+
+let dateLine = '';
+let dateBytes = Buffer.alloc(0);
+/** The Date line as bytes, re-encoded once per second. */
+function dateLineBytes(): Buffer {
+  const line = dateHeaderLine();
+  if (line !== dateLine) {
+    dateLine = line;
+    dateBytes = Buffer.from(line, 'latin1');
+  }
+  return dateBytes;
+}
 
 export class HttpConnection implements Timed {
   deadline = 0;
@@ -56,6 +74,13 @@ export class HttpConnection implements Timed {
   private closing = false;
   private ended = false;
   private current: Slot | null = null;
+  /**
+   * Output gathered while handling one chunk of input and flushed as ONE buffer: for
+   * pipelined requests answered from memory, a write per reply (or a writev of many small
+   * pieces, each a string to encode) costs more than copying them all into one buffer.
+   */
+  private batch: (string | Buffer)[] = [];
+  private batchBytes = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -88,6 +113,7 @@ export class HttpConnection implements Timed {
         this.closing = true;
         this.queue.length = 0;
         this.writeReply(null, errorReply(408, { close: true }), false);
+        this.flush();
         this.socket.end();
         break;
       default:
@@ -97,10 +123,9 @@ export class HttpConnection implements Timed {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    this.socket.cork();
     this.feed(chunk);
     this.pump();
-    this.socket.uncork();
+    this.flush();
     this.rearm();
   }
 
@@ -143,7 +168,7 @@ export class HttpConnection implements Timed {
 
   private onComplete(): void {
     this.current = null;
-    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength >= this.opts.maxOutputBytes) {
+    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.opts.maxOutputBytes) {
       this.parser.pause();
     }
   }
@@ -151,9 +176,8 @@ export class HttpConnection implements Timed {
   private settle(slot: Slot, reply: Reply): void {
     slot.reply = reply;
     if (this.socket.destroyed) return;
-    this.socket.cork();
     this.pump();
-    this.socket.uncork();
+    this.flush();
     this.rearm();
   }
 
@@ -168,7 +192,10 @@ export class HttpConnection implements Timed {
       if (!keepAlive) {
         this.closing = true;
         this.queue.length = 0;
-        if (this.streaming === null) this.socket.end();
+        if (this.streaming === null) {
+          this.flush();
+          this.socket.end();
+        }
       }
     }
     this.maybeResumeReading();
@@ -176,8 +203,10 @@ export class HttpConnection implements Timed {
   }
 
   private writeReply(head: RequestHead | null, reply: Reply, keepAlive: boolean): void {
-    const connection = !keepAlive ? 'Connection: close\r\n' : head !== null && head.versionMinor === 0 ? 'Connection: keep-alive\r\n' : '';
-    this.socket.write(reply.head + 'Date: ' + httpDate() + '\r\n' + connection + '\r\n', 'latin1');
+    this.push(reply.headBytes ?? reply.head);
+    this.push(dateLineBytes());
+    // RFC 9112 §9.3: 1.1 persists by default; 1.0 only when both sides say keep-alive.
+    this.push(!keepAlive ? END_CLOSE : head !== null && head.versionMinor === 0 ? END_KEEP_ALIVE : END_PLAIN);
     this.opts.accessLog?.record(this.socket, head, reply.status, reply.bodyLength);
     // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
     if ((head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304) return;
@@ -188,8 +217,10 @@ export class HttpConnection implements Timed {
     for (let i = from; i < parts.length; i++) {
       const part = parts[i]!;
       if (Buffer.isBuffer(part)) {
-        this.socket.write(part);
+        this.push(part);
       } else {
+        // The head (and anything before it) must reach the socket before the file's bytes.
+        this.flush();
         this.streamFile(part, () => this.writeBody(parts, i + 1));
         return;
       }
@@ -225,13 +256,48 @@ export class HttpConnection implements Timed {
 
   private afterStream(): void {
     if (this.closing) {
+      this.flush();
       this.socket.end();
       return;
     }
-    this.socket.cork();
     this.pump();
-    this.socket.uncork();
+    this.flush();
     this.rearm();
+  }
+
+  private push(part: string | Buffer): void {
+    if (typeof part !== 'string' && part.length >= COPY_LIMIT) {
+      this.flush();
+      this.socket.write(part);
+      return;
+    }
+    this.batch.push(part);
+    // Heads are ASCII (latin1): one byte per character.
+    this.batchBytes += part.length;
+  }
+
+  /** Writes the gathered output as one buffer. */
+  private flush(): void {
+    const parts = this.batch;
+    if (parts.length === 0) return;
+    if (this.socket.destroyed) {
+      parts.length = 0;
+      this.batchBytes = 0;
+      return;
+    }
+    const out = Buffer.allocUnsafe(this.batchBytes);
+    let at = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (typeof part === "string") at += out.write(part, at, "latin1");
+      else {
+        out.set(part, at);
+        at += part.length;
+      }
+    }
+    parts.length = 0;
+    this.batchBytes = 0;
+    this.socket.write(out);
   }
 
   private onDrain(): void {
@@ -247,7 +313,7 @@ export class HttpConnection implements Timed {
   /** Reading stays paused while too much is pending; it resumes once the backlog clears. */
   private maybeResumeReading(): void {
     if (!this.readPaused || this.closing || this.parser.error !== null) return;
-    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength >= this.opts.maxOutputBytes) return;
+    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.opts.maxOutputBytes) return;
     if (this.streaming !== null) return;
     this.readPaused = false;
     this.parser.resume();
@@ -256,6 +322,7 @@ export class HttpConnection implements Timed {
     if (leftover !== null) {
       this.feed(leftover);
       this.pump();
+      this.flush();
     }
     if (!this.readPaused) this.socket.resume();
   }
@@ -287,7 +354,10 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
-    if (this.ended && this.queue.length === 0 && this.streaming === null && !this.socket.writableEnded) this.socket.end();
+    if (this.ended && this.queue.length === 0 && this.streaming === null && !this.socket.writableEnded) {
+      this.flush();
+      this.socket.end();
+    }
   }
 
   private destroy(): void {

@@ -99,6 +99,11 @@ export interface Reply {
    * the blank line. Includes Content-Length (or the body is delimited by close).
    */
   head: string;
+  /**
+   * The same head already encoded (latin1). Handlers that answer many requests with one
+   * reusable Reply (memory-cached files) set it, so a response costs a copy, not an encode.
+   */
+  headBytes?: Buffer;
   /** Body pieces in order; empty for HEAD, 304, 204 (the handler decides, not the connection). */
   body: BodyPart[];
   /** Total bytes in body (what Content-Length says, or would say for HEAD). */

@@ -3,6 +3,7 @@
 
 let cachedSecond = -1;
 let cachedDate = '';
+let cachedDateLine = '';
 
 /** IMF-fixdate of the current second, e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
 export function httpDate(): string {
@@ -11,8 +12,15 @@ export function httpDate(): string {
   if (second !== cachedSecond) {
     cachedSecond = second;
     cachedDate = new Date(second * 1000).toUTCString();
+    cachedDateLine = 'Date: ' + cachedDate + '\r\n';
   }
   return cachedDate;
+}
+
+/** "Date: <IMF-fixdate>\r\n", built once per second. */
+export function dateHeaderLine(): string {
+  httpDate();
+  return cachedDateLine;
 }
 
 /** The second httpDate() last formatted; lets callers rebuild per-second caches lazily. */

@@ -2,6 +2,7 @@
 // not depend on the request (type, validators, cache class, Vary) is formatted once here, so
 // answering a cached file costs a couple of string concatenations at most.
 import { SERVER_HEADER, statusLine } from '../status.js';
+import type { Reply } from '../types.js';
 import { CODING_NAMES, IDENTITY, type AvailableMask } from './encoding.js';
 
 /** One representation: the file itself (identity) or a sibling (br, gzip). */
@@ -26,6 +27,11 @@ export interface Variant {
   head304: string;
   /** The bytes, when the file is small enough to keep in memory. */
   body: Buffer | null;
+  /**
+   * Ready-made replies for the common answers to a memory-cached variant (GET 200, HEAD 200,
+   * 304), built on first use and reused for every request: the connection never mutates a Reply.
+   */
+  replies: { get: Reply; head: Reply; notModified: Reply } | null;
 }
 
 export interface Resource {
@@ -72,6 +78,7 @@ export function buildResource(stats: VariantStat[], contentType: string, cacheCo
       head200: statusLine(200) + validatorLines + entityLines + `Content-Length: ${s.size}\r\n`,
       head304: statusLine(304) + validatorLines,
       body: null,
+      replies: null,
     };
   }
   return { contentType, variants, available };

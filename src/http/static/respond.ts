@@ -11,7 +11,8 @@ import type { Resource, Variant } from './representation.js';
 export function respond(res: Resource, c: Conditions, isHead: boolean): Reply {
   const v = res.variants[chooseCoding(c.acceptEncoding, res.available)]!;
   const outcome = evaluatePreconditions(c, v.etag, v.lastModifiedMs);
-  if (outcome === 304) return { status: 304, head: v.head304, body: [], bodyLength: 0 };
+  const ready = v.body !== null ? (v.replies ??= readyReplies(v, v.body)) : null;
+  if (outcome === 304) return ready?.notModified ?? { status: 304, head: v.head304, body: [], bodyLength: 0 };
   if (outcome === 412) return shortReply(412, v.validatorLines, isHead);
   // Range applies to GET only (RFC 9110 §14.2), to the chosen representation.
   if (c.range !== undefined && !isHead && ifRangeHolds(c.ifRange, v.etag, v.lastModified)) {
@@ -23,7 +24,17 @@ export function respond(res: Resource, c: Conditions, isHead: boolean): Reply {
       return ranges.length === 1 ? single(v, ranges[0]!) : multipart(v, res.contentType, ranges);
     }
   }
+  if (ready !== null) return isHead ? ready.head : ready.get;
   return { status: 200, head: v.head200, body: isHead || v.size === 0 ? [] : [whole(v)], bodyLength: v.size };
+}
+
+function readyReplies(v: Variant, body: Buffer): NonNullable<Variant['replies']> {
+  const head200 = Buffer.from(v.head200, 'latin1');
+  return {
+    get: { status: 200, head: v.head200, headBytes: head200, body: v.size === 0 ? [] : [body], bodyLength: v.size },
+    head: { status: 200, head: v.head200, headBytes: head200, body: [], bodyLength: v.size },
+    notModified: { status: 304, head: v.head304, headBytes: Buffer.from(v.head304, 'latin1'), body: [], bodyLength: 0 },
+  };
 }
 
 function whole(v: Variant): BodyPart {
