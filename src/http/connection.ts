@@ -4,7 +4,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Timed } from '../loop/sweeper.js';
-import { dateHeaderLine } from '../loop/clock.js';
+import { coarseNow, dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import type { BodyPart, FileRegion, Handler, ParserFactory, ParserLimits, Reply, RequestHead, RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
@@ -49,6 +49,13 @@ const COPY_LIMIT = 16 * 1024;
 const END_PLAIN = Buffer.from('\r\n', 'latin1');
 const END_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
 const END_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n\r\n', 'latin1');
+
+/**
+ * One output buffer shared by every connection (one thread: only one flush runs at a time).
+ * Reused while writes complete synchronously, which is the common case on a fast socket.
+ */
+const SCRATCH_SIZE = 64 * 1024;
+let scratch: Buffer | null = null;
 
 let dateLine = '';
 let dateBytes = Buffer.alloc(0);
@@ -103,7 +110,7 @@ export class HttpConnection implements Timed {
 
   private arm(wait: Wait, ms: number): void {
     this.wait = wait;
-    this.deadline = Date.now() + ms;
+    this.deadline = coarseNow() + ms;
   }
 
   onDeadline(): void {
@@ -285,11 +292,13 @@ export class HttpConnection implements Timed {
       this.batchBytes = 0;
       return;
     }
-    const out = Buffer.allocUnsafe(this.batchBytes);
+    const size = this.batchBytes;
+    const useScratch = size <= SCRATCH_SIZE;
+    const out = useScratch ? (scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE)) : Buffer.allocUnsafe(size);
     let at = 0;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
-      if (typeof part === "string") at += out.write(part, at, "latin1");
+      if (typeof part === 'string') at += out.write(part, at, 'latin1');
       else {
         out.set(part, at);
         at += part.length;
@@ -297,7 +306,11 @@ export class HttpConnection implements Timed {
     }
     parts.length = 0;
     this.batchBytes = 0;
-    this.socket.write(out);
+    this.socket.write(useScratch ? out.subarray(0, at) : out);
+    // Nothing left queued means the kernel took every byte during write() and no one holds
+    // the scratch buffer any more; otherwise the socket keeps it until the write completes,
+    // so the next flush starts a fresh one.
+    if (useScratch && this.socket.writableLength !== 0) scratch = null;
   }
 
   private onDrain(): void {
@@ -342,7 +355,7 @@ export class HttpConnection implements Timed {
     } else if (this.wait !== Wait.Idle) {
       this.arm(Wait.Idle, this.opts.idleTimeoutMs);
     } else {
-      this.deadline = Date.now() + this.opts.idleTimeoutMs;
+      this.deadline = coarseNow() + this.opts.idleTimeoutMs;
     }
   }
 

@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
 import type { Resource } from './representation.js';
+import { coarseNow } from '../../loop/clock.js';
 
 export interface CacheEntry {
   key: string;
@@ -43,7 +44,7 @@ export class FileCache {
   get(key: string): CacheEntry | undefined {
     const e = this.entries.get(key);
     if (e === undefined) return undefined;
-    const now = Date.now();
+    const now = coarseNow();
     if (now - e.checkedAt >= REVALIDATE_MS) {
       e.checkedAt = now;
       void this.revalidate(e);
@@ -62,7 +63,7 @@ export class FileCache {
       if (oldest.done === true) break;
       this.drop(oldest.value);
     }
-    const entry: CacheEntry = { key, resource, bytes, absentSiblings, watchers: [], checkedAt: Date.now(), dropped: false };
+    const entry: CacheEntry = { key, resource, bytes, absentSiblings, watchers: [], checkedAt: coarseNow(), dropped: false };
     for (const v of resource.variants) {
       if (v === undefined) continue;
       try {
