@@ -8,7 +8,7 @@ import type { Metrics } from '../loop/metrics.js';
 import { FileStore } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
-import { ErrorCode, Type } from '../wire/protocol.js';
+import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import { ChatRoom } from './chat.js';
 import { Session } from './session.js';
 
@@ -46,6 +46,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
   metrics.gauge('chatUsers', () => room.size);
   const adminDigest = opts.adminToken === null || opts.adminToken === '' ? null : createHash('sha256').update(opts.adminToken, 'utf8').digest();
 
+  const limits = { maxFrameBytes: opts.maxFrame, maxUploadBytes: opts.maxUpload, maxSayBytes: MAX_SAY_BYTES, maxOutputBytes: opts.maxOutputBytes };
   const ctx = {
     room,
     store,
@@ -54,7 +55,9 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxOutputBytes: opts.maxOutputBytes,
     idleTimeoutMs: opts.idleTimeoutMs,
     adminDigest,
-    stats: (): Buffer => Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: room.size }), 'utf8'),
+    // Limits are included so a client can size its frames without knowing the server's flags.
+    stats: (): Buffer =>
+      Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: room.size, limits }), 'utf8'),
     log,
     onDownloadPaused: opts.onDownloadPaused,
   };

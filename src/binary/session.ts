@@ -21,6 +21,8 @@ export const DOWNLOAD_CHUNK = 64 * 1024;
 const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;
 /** After a fatal error we end our side; a peer that never closes is cut off after this. */
 const FATAL_GRACE_MS = 2000;
+/** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
+const KEEPALIVE_PROBE_MS = 60_000;
 
 export interface SessionContext {
   room: ChatRoom;
@@ -57,6 +59,7 @@ export class Session implements Timed {
     this.ctx = ctx;
     this.decoder = new FrameDecoder(ctx.maxFrame);
     this.touch();
+    socket.setKeepAlive(true, KEEPALIVE_PROBE_MS);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('close', () => this.onClose());
@@ -65,6 +68,12 @@ export class Session implements Timed {
   }
 
   onDeadline(): void {
+    // A chat member that only listens, or a transfer waiting on a slow peer, is not idle: the
+    // timeout is for connections doing nothing. TCP keep-alive still finds dead peers.
+    if (!this.fatal && (this.member !== null || this.uploads.size > 0 || this.downloads.size > 0)) {
+      this.touch();
+      return;
+    }
     this.socket.destroy();
   }
 
@@ -269,6 +278,11 @@ export class Session implements Timed {
     const given = createHash('sha256').update(token, 'utf8').digest();
     if (expected === null || !timingSafeEqual(given, expected)) {
       throw new WireError(ErrorCode.FORBIDDEN, expected === null ? 'announcements are disabled (no admin token configured)' : 'bad admin token');
+    }
+    // Same bounds as SAY: an announcement is a chat message from the operator.
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes === 0 || bytes > MAX_SAY_BYTES) {
+      throw new WireError(ErrorCode.MALFORMED, `ANNOUNCE text must be 1..${MAX_SAY_BYTES} bytes, got ${bytes}`);
     }
     this.ctx.room.announce(text);
     this.send(Type.ANNOUNCE_OK, id);

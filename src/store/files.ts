@@ -117,7 +117,8 @@ export class FileStore {
         // Removed between readdir and stat: simply not listed.
       }
     }
-    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Byte order of the UTF-8 names (= code point order): the same in every client language.
+    out.sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
     return out;
   }
 

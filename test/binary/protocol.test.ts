@@ -240,3 +240,60 @@ test('hostile: a frame split into single bytes is decoded; trailing garbage afte
   assert.equal(P.decodeError((await c.next((f) => f.type === Type.ERROR)).payload).code, ErrorCode.BAD_MAGIC_OR_VERSION);
   await c.waitClose();
 });
+
+test('idle timeout spares a chat member that only listens, and a transfer in progress', async () => {
+  const t2 = await startTestServer({ idleTimeoutMs: 100 });
+  const listener = await RawClient.connect(t2.port);
+  assert.equal((await listener.request(Type.JOIN, 1, Buffer.from('quiet'))).type, Type.JOIN_OK);
+  const idle = await RawClient.connect(t2.port);
+  await idle.waitClose();
+  // Well past the timeout (the sweeper ticks every 250 ms): the member is still there.
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(listener.closed, false);
+  const talker = await RawClient.connect(t2.port);
+  talker.send(Type.JOIN, 1, Buffer.from('talker'));
+  talker.send(Type.SAY, 2, Buffer.from('still there?'));
+  const msg = await listener.push(Type.MESSAGE);
+  assert.deepEqual(P.decodeMessage(msg.payload), { from: 'talker', text: 'still there?' });
+  // After LEAVE the connection is idle again and is closed.
+  assert.equal((await listener.request(Type.LEAVE, 2)).type, Type.LEAVE_OK);
+  await listener.waitClose();
+  talker.close();
+  await t2.stop();
+});
+
+test('ANNOUNCE text is 1..4096 bytes, checked after the token', async () => {
+  const c = await RawClient.connect(ts.port);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 1, P.encodeAnnounce('sesame', ''))).code, ErrorCode.MALFORMED);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 2, P.encodeAnnounce('sesame', 'x'.repeat(4097)))).code, ErrorCode.MALFORMED);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 3, P.encodeAnnounce('wrong', ''))).code, ErrorCode.FORBIDDEN);
+  assert.equal((await c.request(Type.ANNOUNCE, 4, P.encodeAnnounce('sesame', 'y'.repeat(4096)))).type, Type.ANNOUNCE_OK);
+  c.close();
+});
+
+test('STATS tells a client the limits it must respect', async () => {
+  const c = await RawClient.connect(ts.port);
+  // (this file's shared server runs with --max-upload 1000)
+  const stats = JSON.parse((await c.request(Type.STATS, 1)).payload.toString('utf8')) as { limits: Record<string, number> };
+  assert.deepEqual(stats.limits, { maxFrameBytes: 1024 * 1024, maxUploadBytes: 1000, maxSayBytes: 4096, maxOutputBytes: 1024 * 1024 });
+  c.close();
+});
+
+test('LIST is sorted by the UTF-8 bytes of the names (code point order)', async () => {
+  const t2 = await startTestServer();
+  const c = await RawClient.connect(t2.port);
+  // U+FF21 (fullwidth A) sorts after U+1F600 in UTF-16 code units but before it in code points.
+  const names = ['b', 'B', '\u{1F600}.txt', '\uFF21.txt', '_x', 'é'];
+  let id = 1;
+  for (const name of names) {
+    const data = Buffer.from(name);
+    c.send(Type.PUT, id, P.encodePut(data.length, createHash('sha256').update(data).digest(), name));
+    c.send(Type.DATA, id, data);
+    assert.equal((await c.reply(id)).type, Type.PUT_OK);
+    id++;
+  }
+  const listed = P.decodeList((await c.request(Type.LIST, id)).payload).map((e) => e.name);
+  assert.deepEqual(listed, ['B', '_x', 'b', 'é', '\uFF21.txt', '\u{1F600}.txt']);
+  c.close();
+  await t2.stop();
+});
