@@ -76,8 +76,55 @@ function showTiming() {
   out.textContent = parts.join(', ') + '.';
 }
 
+const STATS_URL = '/.well-known/muxd/stats';
+
+/** Polls the server's metrics once a second and fills the "Live" panel; rates come from deltas. */
+function startLiveStats() {
+  const panel = document.getElementById('live-stats');
+  if (!panel) return;
+  const cells = {};
+  for (const dd of panel.querySelectorAll('dd[data-stat]')) cells[dd.dataset.stat] = dd;
+  let previous = null;
+  const set = (key, text) => {
+    if (cells[key]) cells[key].textContent = text;
+  };
+  const tick = async () => {
+    let stats;
+    try {
+      const res = await fetch(STATS_URL, { cache: 'no-store' });
+      if (!res.ok) throw new Error(String(res.status));
+      stats = await res.json();
+    } catch {
+      // Disabled (--stats-path off) or the server went away: say so once and stop polling.
+      panel.dataset.state = 'unavailable';
+      set('http', 'n/a');
+      return;
+    }
+    const now = performance.now();
+    const counters = stats.counters || {};
+    const requests = counters['http.requests'] || 0;
+    const frames = counters['binary.frames'] || 0;
+    set('http', String(stats.connections?.http ?? 0));
+    set('binary', String(stats.connections?.binary ?? 0));
+    set('chat', String(stats.gauges?.chatUsers ?? 0));
+    set('lag', stats.eventLoop ? stats.eventLoop.lagMs.p99.toFixed(1) + ' ms' : '–');
+    set('busy', stats.eventLoop ? Math.round(stats.eventLoop.utilization * 100) + ' %' : '–');
+    set('rss', stats.memory ? (stats.memory.rssBytes / 1048576).toFixed(1) + ' MiB' : '–');
+    if (previous) {
+      const seconds = Math.max((now - previous.at) / 1000, 0.001);
+      set('rps', Math.round((requests - previous.requests) / seconds).toLocaleString());
+      set('fps', Math.round((frames - previous.frames) / seconds).toLocaleString());
+    }
+    previous = { at: now, requests, frames };
+    panel.dataset.state = 'live';
+    setTimeout(tick, 1000);
+  };
+  void tick();
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   addCopyButtons();
+  startLiveStats();
   // Lets styles and tests tell that the script ran.
   document.documentElement.dataset.js = 'ready';
 });

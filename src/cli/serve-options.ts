@@ -33,6 +33,7 @@ const FLAGS = {
   'cache-control-html': { kind: 'string', default: 'no-cache', help: 'Cache-Control for HTML' },
   'cache-control-immutable': { kind: 'string', default: 'public, max-age=31536000, immutable', help: 'Cache-Control for fingerprinted names (app.3f9a2c.js)' },
   'cache-control-other': { kind: 'string', default: 'public, max-age=300', help: 'Cache-Control for everything else' },
+  'stats-path': { kind: 'string', default: '/.well-known/muxd/stats', help: 'HTTP path of the live metrics JSON shown on the landing page ("off" disables it)' },
   'access-log': { kind: 'string', default: null, help: 'Combined Log Format access log: a file, or - for stdout (off by default)' },
   'max-frame': { kind: 'bytes', default: '1MiB', help: 'largest MX/1 frame payload (ERROR 2 and close beyond)' },
   'max-upload': { kind: 'bytes', default: '1GiB', help: 'largest MX/1 upload (ERROR 22 beyond)' },
@@ -65,6 +66,8 @@ export interface ServeOptions {
   cacheControlImmutable: string;
   cacheControlOther: string;
   accessLog: string | null;
+  /** null = no stats route. */
+  statsPath: string | null;
   maxFrame: number;
   maxUpload: number;
   binaryIdleTimeoutMs: number;
@@ -113,6 +116,12 @@ function parseValue(flag: string, kind: Kind, raw: string): string | number {
       return n;
     }
   }
+}
+
+function statsPath(raw: string): string | null {
+  if (raw === 'off') return null;
+  if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) throw new UsageError(`--stats-path: expected a path such as /stats.json or "off", got "${raw}"`);
+  return raw;
 }
 
 export function serveUsage(): string {
@@ -168,6 +177,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     cacheControlImmutable: str('cache-control-immutable'),
     cacheControlOther: str('cache-control-other'),
     accessLog: get('access-log') as string | null,
+    statsPath: statsPath(str('stats-path')),
     maxFrame: num('max-frame'),
     maxUpload: num('max-upload'),
     binaryIdleTimeoutMs: num('binary-idle-timeout'),

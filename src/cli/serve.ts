@@ -6,6 +6,7 @@ import { Metrics } from '../loop/metrics.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
+import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
 import type { ServeOptions } from './serve-options.js';
 
@@ -28,7 +29,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   });
   const http = await startHttpServer({
     endpoint: { host: opts.host, port: opts.httpPort },
-    handler: site,
+    handler: opts.statsPath === null ? site : withStatsRoute(site, opts.statsPath, () => metrics.snapshot()),
     parserFactory: parserFactory(opts.parser),
     limits: { maxRequestLine: opts.maxRequestLine, maxHeadBytes: opts.maxHead, maxHeaders: opts.maxHeaders, maxBodyBytes: opts.maxBody },
     maxConnections: opts.maxConnections,

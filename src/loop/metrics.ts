@@ -39,8 +39,9 @@ export class Metrics {
   snapshot(): MetricsSnapshot {
     const gauges: Record<string, number> = {};
     for (const [name, read] of this.gauges) gauges[name] = read();
-    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
-    return {
+    const empty = this.delay.count === 0;
+    const ms = (ns: number): number => (empty ? 0 : Math.round(ns / 1e4) / 100);
+    const snapshot: MetricsSnapshot = {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
       connections: { ...this.open },
       acceptedConnections: { ...this.accepted },
@@ -53,6 +54,10 @@ export class Metrics {
       },
       memory: { rssBytes: process.memoryUsage.rss() },
     };
+    // Lag, like utilisation, covers the time since the previous snapshot: a live view, not a
+    // lifetime average that hides what is happening now.
+    this.delay.reset();
+    return snapshot;
   }
 
   close(): void {

@@ -63,6 +63,10 @@ test('the landing page renders with its stylesheet, script and image; a missing 
   assert.ok(images.length > 0 && images.every((i) => i.ok), JSON.stringify(images));
   const scripted = await page.evaluate<string>(`document.documentElement.dataset.js ?? ''`);
   assert.equal(scripted, 'ready', 'the page script ran (it sets <html data-js="ready">)');
+  // The live panel polls the server's metrics: it shows at least this page's own connection.
+  await page.waitForSelector('#live-stats[data-state="live"]', { timeout: 5000 });
+  const httpConnections = await page.evaluate<string>(`document.querySelector('#live-stats dd[data-stat="http"]').textContent`);
+  assert.ok(Number(httpConnections) >= 1, `live HTTP connections: ${httpConnections}`);
 
   await mkdir(path.join(REPO_ROOT, '.bench-out'), { recursive: true });
   await page.screenshot({ path: path.join(REPO_ROOT, '.bench-out', 'landing.png'), fullPage: true });

@@ -95,6 +95,35 @@ describe('muxd serve', () => {
     }
   });
 
+  test('the live metrics route answers JSON that is never cached, counting both faces', async () => {
+    const res = await request(`${base}/.well-known/muxd/stats?t=1`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.equal(res.headers['cache-control'], 'no-store');
+    const stats = (await res.body.json()) as { connections: Record<string, number>; counters: Record<string, number>; eventLoop: { utilization: number } };
+    assert.ok(stats.connections.http! >= 1);
+    assert.equal(typeof stats.connections.binary, 'number');
+    assert.ok(stats.counters['http.requests']! >= 1);
+    assert.equal(typeof stats.eventLoop.utilization, 'number');
+    const post = await request(`${base}/.well-known/muxd/stats`, { method: 'DELETE' });
+    assert.equal(post.statusCode, 405);
+    await post.body.dump();
+  });
+
+  test('--stats-path off removes the route; a bad path is a usage error', async () => {
+    const quiet = await startMuxd(['--stats-path', 'off', '--files-dir', path.join(tmp, 'files-quiet')]);
+    try {
+      const res = await request(`http://127.0.0.1:${quiet.httpPort}/.well-known/muxd/stats`);
+      assert.equal(res.statusCode, 404);
+      await res.body.dump();
+    } finally {
+      await quiet.stop();
+    }
+    const bad = await runMuxd(['serve', '--stats-path', 'stats']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--stats-path/);
+  });
+
   test('writes a Combined Log Format access log', async () => {
     const res = await request(`${base}/?from=log-test`, { headers: { 'user-agent': 'log-test-agent', referer: 'http://ref.example/' } });
     await res.body.text();

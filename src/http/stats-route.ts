@@ -1,0 +1,27 @@
+// A live view of the running server for the site's own pages (and for curl): GET <path> answers
+// the metrics snapshot as JSON, never cached. Every other request goes to the wrapped handler.
+// The snapshot comes from src/loop's Metrics, which both faces fill in: HTTP never learns MX/1.
+import { errorReply, SERVER_HEADER, statusLine } from './status.js';
+import type { Handler, Reply, RequestHead } from './types.js';
+
+const JSON_HEAD = statusLine(200) + SERVER_HEADER + 'Content-Type: application/json\r\nCache-Control: no-store\r\n';
+
+export function withStatsRoute(inner: Handler, path: string, snapshot: () => unknown): Handler {
+  return {
+    handle(head: RequestHead): Reply | Promise<Reply> {
+      const target = head.target;
+      // One prefix test on the hot path; the exact match (query ignored) only for candidates.
+      if (!target.startsWith(path) || (target.length > path.length && target.charCodeAt(path.length) !== 0x3f /* ? */)) {
+        return inner.handle(head);
+      }
+      if (head.method !== 'GET' && head.method !== 'HEAD') return errorReply(405, { extraHeaders: 'Allow: GET, HEAD\r\n' });
+      const body = Buffer.from(JSON.stringify(snapshot()), 'utf8');
+      return {
+        status: 200,
+        head: JSON_HEAD + `Content-Length: ${body.length}\r\n`,
+        body: head.method === 'HEAD' ? [] : [body],
+        bodyLength: body.length,
+      };
+    },
+  };
+}
