@@ -46,7 +46,16 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(line + '\n');
     };
     const { announceFromTerminal, serve } = await import('./serve.js');
-    const running = await serve(opts, log);
+    let running;
+    try {
+      running = await serve(opts, log);
+    } catch (err) {
+      if (err instanceof UsageError) {
+        process.stderr.write(`muxd serve: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
     announceFromTerminal(running.binary, log);
     const stop = (): void => {
       void running.close().then(() => process.exit(0));

@@ -35,7 +35,7 @@ const FLAGS = {
   'cache-control-other': { kind: 'string', default: 'public, max-age=300', help: 'Cache-Control for everything else' },
   'stats-path': { kind: 'string', default: '/.well-known/muxd/stats', help: 'HTTP path of the live metrics JSON shown on the landing page ("off" disables it)' },
   'access-log': { kind: 'string', default: null, help: 'Combined Log Format access log: a file, or - for stdout (off by default)' },
-  'max-frame': { kind: 'bytes', default: '1MiB', help: 'largest MX/1 frame payload (ERROR 2 and close beyond)' },
+  'max-frame': { kind: 'bytes', default: '1MiB', help: 'largest MX/1 frame payload, 64KiB..4GiB-1 (ERROR 2 and close beyond)' },
   'max-upload': { kind: 'bytes', default: '1GiB', help: 'largest MX/1 upload (ERROR 22 beyond)' },
   'binary-idle-timeout': { kind: 'ms', default: '5m', help: 'idle MX/1 connection lifetime' },
 } as const satisfies Record<string, FlagSpec>;
@@ -74,6 +74,8 @@ export interface ServeOptions {
 }
 
 export class UsageError extends Error {}
+
+const MIN_MAX_FRAME = 64 * 1024;
 
 /** MUXD_HTTP_PORT for --http-port. */
 export function envName(flag: string): string {
@@ -153,6 +155,9 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   };
   const str = (flag: FlagName): string => get(flag) as string;
   const num = (flag: FlagName): number => get(flag) as number;
+  const maxFrame = num('max-frame');
+  // Clients send file content in 64 KiB DATA frames, and the length field is a u32.
+  if (maxFrame < MIN_MAX_FRAME || maxFrame > 0xffffffff) throw new UsageError(`--max-frame: must be between 64KiB and 4GiB-1, got ${maxFrame} bytes`);
   return {
     root: str('root'),
     host: str('host'),
@@ -178,7 +183,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     cacheControlOther: str('cache-control-other'),
     accessLog: get('access-log') as string | null,
     statsPath: statsPath(str('stats-path')),
-    maxFrame: num('max-frame'),
+    maxFrame,
     maxUpload: num('max-upload'),
     binaryIdleTimeoutMs: num('binary-idle-timeout'),
   };

@@ -1,4 +1,5 @@
 // `muxd serve`: both faces in one process, one thread, one event loop.
+import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
-import type { ServeOptions } from './serve-options.js';
+import { UsageError, type ServeOptions } from './serve-options.js';
 
 export interface Running {
   http: HttpServer;
@@ -18,6 +19,7 @@ export interface Running {
 }
 
 export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+  if (opts.accessLog !== null && opts.accessLog !== '-') checkWritable('--access-log', opts.accessLog);
   const metrics = new Metrics();
   const filesDir = path.resolve(opts.filesDir);
   await mkdir(filesDir, { recursive: true });
@@ -77,4 +79,13 @@ export function announceFromTerminal(binary: BinaryServer, log: (line: string) =
     const recipients = binary.announce(text);
     log(`muxd: announced to ${recipients} member${recipients === 1 ? '' : 's'}`);
   });
+}
+
+/** A file flag whose file cannot be opened is a usage error, reported before anything listens. */
+function checkWritable(flag: string, file: string): void {
+  try {
+    closeSync(openSync(file, 'a'));
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot open ${file} for appending: ${(err as Error).message}`);
+  }
 }

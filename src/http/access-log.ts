@@ -43,11 +43,22 @@ export class AccessLog {
   private timer: NodeJS.Timeout | null = null;
   private readonly out: WriteStream | NodeJS.WriteStream;
 
+  private failed = false;
+
   constructor(target: string) {
     this.out = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
+    // A log that cannot be written (disk full, file removed with its directory) must never take
+    // the server down: say so once and stop logging.
+    this.out.on('error', (err: Error) => {
+      if (this.failed) return;
+      this.failed = true;
+      this.lines = [];
+      process.stderr.write(`muxd: access log disabled: ${err.message}\n`);
+    });
   }
 
   record(socket: Socket, head: RequestHead | null, status: number, bytes: number): void {
+    if (this.failed) return;
     const request = head === null ? '-' : `${head.method} ${head.target} HTTP/1.${head.versionMinor}`;
     const referer = head === null ? undefined : headerValue(head, 'referer');
     const agent = head === null ? undefined : headerValue(head, 'user-agent');
@@ -64,7 +75,7 @@ export class AccessLog {
   flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.lines.length === 0) return;
+    if (this.lines.length === 0 || this.failed) return;
     this.out.write(this.lines.join(''));
     this.lines = [];
     this.bytes = 0;

@@ -245,6 +245,7 @@ export class LlhttpRequestParser implements RequestParser {
     const headers: string[] = new Array<string>(raw.length);
     const latin1 = this.nonAscii ? latin1FieldValues(this.headRaw!) : null;
     let host: string | null = null;
+    let hosts = 0;
     let contentLength = -1;
     let transferEncoding: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
@@ -252,9 +253,18 @@ export class LlhttpRequestParser implements RequestParser {
       const value = latin1 !== null ? latin1[i >> 1]! : trimOws(raw[i + 1]!);
       headers[i] = name;
       headers[i + 1] = value;
-      if (name === 'host') host ??= value;
+      if (name === 'host') {
+        host ??= value;
+        hosts++;
+      }
       else if (name === 'content-length') contentLength = Number(value);
       else if (name === 'transfer-encoding') transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
+    }
+    // RFC 9112 §3.2: a server MUST answer 400 to a 1.1 request without Host, and to any request
+    // with more than one. llhttp leaves this to its user, so the adapter enforces it as ours does.
+    if (hosts > 1 || (hosts === 0 && msg.versionMinor === 1)) {
+      this.reject(400, hosts > 1 ? 'more than one Host field' : 'missing Host field');
+      return CB_ERROR;
     }
     let chunked = false;
     if (transferEncoding !== null) {

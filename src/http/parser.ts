@@ -7,7 +7,7 @@
 // blank line is seen, the complete head is validated and decoded in one pass: in place when
 // it arrived in one chunk, else from one parser-owned buffer bounded by maxHeadBytes. The
 // body (Content-Length or chunked) is then delivered as views of the input.
-import { COLON, COMMA, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte } from './chars.js';
+import { COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte } from './chars.js';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
 
 /** Content-Length values saturate here: far below 2^53, far above any sane maxBodyBytes. */
@@ -158,32 +158,21 @@ function connectionOptions(value: string): number {
 }
 
 /**
- * RFC 9110 §8.6: Content-Length = 1*DIGIT. A list of identical values ("5, 5") is what an
- * intermediary makes of duplicated fields and may be accepted; differing values may not.
- * Returns the value (saturated at CONTENT_LENGTH_CAP), or -1 when malformed or inconsistent.
+ * RFC 9110 §8.6: Content-Length = 1*DIGIT. RFC 9112 §6.3 lets a recipient either reject or
+ * merge a list of identical values ("5, 5"); we reject, as llhttp does: two parsers on one path
+ * that disagree about a body's length is how requests get smuggled.
+ * Returns the value (saturated at CONTENT_LENGTH_CAP), or -1 when it is not exactly 1*DIGIT.
  */
 export function parseContentLength(buf: Buffer, start: number, end: number): number {
-  let result = -1;
-  let p = start;
-  for (;;) {
-    let value = 0;
-    const digitsStart = p;
-    while (p < end) {
-      const d = buf[p]! - 0x30;
-      if (d < 0 || d > 9) break;
-      value = value * 10 + d;
-      if (value > CONTENT_LENGTH_CAP) value = CONTENT_LENGTH_CAP;
-      p++;
-    }
-    if (p === digitsStart) return -1;
-    if (result !== -1 && value !== result) return -1;
-    result = value;
-    while (p < end && (buf[p] === SP || buf[p] === HTAB)) p++;
-    if (p === end) return result;
-    if (buf[p] !== COMMA) return -1;
-    p++;
-    while (p < end && (buf[p] === SP || buf[p] === HTAB)) p++;
+  if (start === end) return -1;
+  let value = 0;
+  for (let p = start; p < end; p++) {
+    const d = buf[p]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+    if (value > CONTENT_LENGTH_CAP) value = CONTENT_LENGTH_CAP;
   }
+  return value;
 }
 
 /** A rejection with the status to answer (thrown inside parseHead, caught in execute). */
@@ -434,8 +423,10 @@ export class MuxdRequestParser implements RequestParser {
         host = value;
       } else if (name === 'content-length') {
         const n = parseContentLength(buf, valueStart, valueEnd);
-        // RFC 9112 §6.3 (5): an invalid or conflicting Content-Length is unrecoverable.
-        if (n === -1 || (contentLength !== -1 && n !== contentLength)) reject(400, 'invalid Content-Length');
+        // RFC 9112 §6.3 (5): an invalid Content-Length is unrecoverable; a second one, even an
+        // identical copy, is refused for the same reason as lists (see parseContentLength).
+        if (n === -1) reject(400, 'invalid Content-Length');
+        if (contentLength !== -1) reject(400, 'more than one Content-Length');
         contentLength = n;
       } else if (name === 'transfer-encoding') {
         transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;

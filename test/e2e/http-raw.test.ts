@@ -176,6 +176,8 @@ describe('HTTP on the wire (muxd serve, raw sockets)', () => {
       { name: 'NUL in value', request: 'GET / HTTP/1.1\r\nHost: t\r\nX: a\0b\r\n\r\n', status: 400, closes: true },
       { name: 'CL and TE', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', status: 400, closes: true },
       { name: 'conflicting CL', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', status: 400, closes: true },
+      { name: 'CL list, even identical', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 3\r\n\r\nabc', status: 400, closes: true },
+      { name: 'CL twice, even identical', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc', status: 400, closes: true },
       { name: 'non-digit CL', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\nabc', status: 400, closes: true },
       { name: 'unknown TE', request: 'POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n', status: 501, closes: true },
       { name: 'body too large', request: 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n', status: 413, closes: true },

@@ -4,6 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, request } from 'undici';
@@ -108,6 +109,32 @@ describe('muxd serve', () => {
     const post = await request(`${base}/.well-known/muxd/stats`, { method: 'DELETE' });
     assert.equal(post.statusCode, 405);
     await post.body.dump();
+  });
+
+  test('an access log that cannot be opened, or a --max-frame below 64KiB, is a usage error before anything listens', async () => {
+    const log = await runMuxd(['serve', '--http-port', '0', '--binary-port', '0', '--access-log', path.join(tmp, 'no-such-dir', 'x.log')]);
+    assert.equal(log.code, 2);
+    assert.match(log.stderr, /--access-log: cannot open .*no-such-dir/);
+    assert.doesNotMatch(log.stdout, /listening/);
+    const frame = await runMuxd(['serve', '--max-frame', '16KiB']);
+    assert.equal(frame.code, 2);
+    assert.match(frame.stderr, /--max-frame: must be between 64KiB/);
+  });
+
+  test('--parser llhttp refuses a repeated Host, as ours does (RFC 9112 §3.2)', async () => {
+    const ref = await startMuxd(['--parser', 'llhttp', '--files-dir', path.join(tmp, 'files-llhttp-host')]);
+    try {
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(ref.httpPort, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'));
+        let out = '';
+        socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+        socket.on('close', () => resolve(out));
+        socket.on('error', reject);
+      });
+      assert.match(text, /^HTTP\/1\.1 400 /);
+    } finally {
+      await ref.stop();
+    }
   });
 
   test('--stats-path off removes the route; a bad path is a usage error', async () => {
