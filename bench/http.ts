@@ -158,24 +158,26 @@ async function main(): Promise<number> {
     let done = 0;
     for (let run = 1; run <= runs; run++) {
       for (const name of servers) {
-        let server: RunningServer | null;
-        try {
-          server = await startServer(name, ctx, fx.dir, responseBytes);
-        } catch (e) {
-          process.stderr.write(`bench: ${(e as Error).message}\n`);
-          server = null;
-        }
-        if (server === null) {
-          done += tools.length * loads.length;
-          continue;
-        }
-        stopAll.push(server);
-        try {
-          const check = await rawGet(server.port, '/1k.txt');
-          if (check.status !== 200) process.stderr.write(`bench: ${name} answered GET /1k.txt with ${check.status}\n`);
-          responseSizes.set(name, check.totalBytes);
-          const etag = FIXED.has(name) ? undefined : check.headers.get('etag');
-          for (const tool of tools) {
+        // A fresh server process per tool: each table starts from a cold process, so memory
+        // retained after one tool's large-file loads never shows up in the next tool's RSS cells.
+        for (const tool of tools) {
+          let server: RunningServer | null;
+          try {
+            server = await startServer(name, ctx, fx.dir, responseBytes);
+          } catch (e) {
+            process.stderr.write(`bench: ${(e as Error).message}\n`);
+            server = null;
+          }
+          if (server === null) {
+            done += loads.length;
+            continue;
+          }
+          stopAll.push(server);
+          try {
+            const check = await rawGet(server.port, '/1k.txt');
+            if (check.status !== 200) process.stderr.write(`bench: ${name} answered GET /1k.txt with ${check.status}\n`);
+            responseSizes.set(name, check.totalBytes);
+            const etag = FIXED.has(name) ? undefined : check.headers.get('etag');
             for (const spec of loads) {
               done++;
               let cell: Cell;
@@ -204,15 +206,15 @@ async function main(): Promise<number> {
               }
               records.push({ run, server: name, tool, load: spec.key, cell });
             }
+            const list = startRss.get(name) ?? [];
+            list.push(server.peakRss());
+            startRss.set(name, list);
+          } catch (e) {
+            process.stderr.write(`bench: ${name}: ${(e as Error).message}\n`);
+          } finally {
+            await server.stop();
+            stopAll.splice(stopAll.indexOf(server), 1);
           }
-          const list = startRss.get(name) ?? [];
-          list.push(server.peakRss());
-          startRss.set(name, list);
-        } catch (e) {
-          process.stderr.write(`bench: ${name}: ${(e as Error).message}\n`);
-        } finally {
-          await server.stop();
-          stopAll.splice(stopAll.indexOf(server), 1);
         }
       }
     }
@@ -297,7 +299,7 @@ function report(records: Record_[], servers: ServerName[], tools: HttpTool[], lo
     out.push(renderTable(bn, md), '');
   }
   const rssLine = [...peakRss].map(([s, v]) => `${s} ${fmtMB(median(v))}`).join(', ');
-  if (rssLine) out.push(`Peak RSS over each server's whole life (VmHWM, all loads): ${rssLine}`);
+  if (rssLine) out.push(`Peak RSS of each server process (VmHWM over one tool's loads; median over processes): ${rssLine}`);
   if (sizes.size) out.push(`GET /1k.txt response size in bytes: ${[...sizes].map(([s, n]) => `${s} ${n}`).join(', ')}`);
   out.push(`"!err": some responses were errors or timeouts (see the JSON in .bench-out/). Bottleneck: the side at >= 90% of its pinned core.`);
   return out.join('\n');

@@ -84,3 +84,16 @@ export const SCHEME_CHAR = table((b) => isAlpha(b) || isDigit(b) || b === 0x2b |
 export function isAlphaByte(b: number): boolean {
   return isAlpha(b);
 }
+
+/** Buffer's own latin1 decoder, typed: Node has it on every Buffer but @types/node omits it. */
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+
+/**
+ * buf[start, end) as a latin1 string. Calls the decoder directly: toString('latin1', …)
+ * re-checks its arguments and looks the encoding up on every call, which shows in profiles.
+ */
+export function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as Latin1Slicer).latin1Slice(start, end);
+}

@@ -7,7 +7,7 @@
 // blank line is seen, the complete head is validated and decoded in one pass: in place when
 // it arrived in one chunk, else from one parser-owned buffer bounded by maxHeadBytes. The
 // body (Content-Length or chunked) is then delivered as views of the input.
-import { COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte } from './chars.js';
+import { COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte, latin1 } from './chars.js';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
 
 /** Content-Length values saturate here: far below 2^53, far above any sane maxBodyBytes. */
@@ -110,7 +110,7 @@ function internMethod(buf: Buffer, start: number, end: number): string {
       if (k === codes.length) return known.name;
     }
   }
-  return buf.toString('latin1', start, end);
+  return latin1(buf, start, end);
 }
 
 /** Lower-cased field name. Callers have checked every byte is a tchar, so `| 0x20` folds case safely. */
@@ -124,7 +124,7 @@ function internFieldName(buf: Buffer, start: number, end: number): string {
       if (k === codes.length) return known.name;
     }
   }
-  return buf.toString('latin1', start, end).toLowerCase();
+  return latin1(buf, start, end).toLowerCase();
 }
 
 // --- list-valued fields -------------------------------------------------------------------
@@ -371,7 +371,7 @@ export class MuxdRequestParser implements RequestParser {
     while (TARGET_CHAR[buf[p]!] === 1) p++;
     if (p === targetStart || buf[p] !== SP) reject(400, 'malformed request-target');
     this.checkTargetForm(method, buf, targetStart, p);
-    const target = buf.toString('latin1', targetStart, p);
+    const target = latin1(buf, targetStart, p);
 
     // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, then the line's CRLF.
     p++;
@@ -415,7 +415,7 @@ export class MuxdRequestParser implements RequestParser {
       }
       if (buf[p + 1] !== LF) reject(400, 'bare CR in field value');
       p += 2;
-      const value = valueEnd === valueStart ? '' : buf.toString('latin1', valueStart, valueEnd);
+      const value = valueEnd === valueStart ? '' : latin1(buf, valueStart, valueEnd);
       headers.push(name, value);
 
       if (name === 'host') {
