@@ -1,5 +1,6 @@
 // The MX/1 client commands of `muxd`: ping, stats, chat, put, get, ls, announce.
 // Exit status: 0 success, 1 a protocol or connection error, 2 a bad command line.
+import { formatStats } from './client-stats.js';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -205,7 +206,7 @@ async function runPing(ctx: CommandContext): Promise<number> {
 
 async function runStats(ctx: CommandContext): Promise<number> {
   const stats = await withClient(ctx, (client) => client.stats());
-  ctx.io.stdout.write((boolFlag(ctx, 'json') ? JSON.stringify(stats) : JSON.stringify(stats, null, 2)) + '\n');
+  ctx.io.stdout.write(boolFlag(ctx, 'json') ? JSON.stringify(stats) + '\n' : formatStats(stats));
   return 0;
 }
 

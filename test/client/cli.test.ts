@@ -97,6 +97,16 @@ describe('exit codes', () => {
     assert.equal(typeof JSON.parse(r.stdout), 'object');
   });
 
+  test('stats without --json is a readable summary of the same snapshot', async () => {
+    const r = await muxd(['stats']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const row of ['uptime', 'connections', 'HTTP requests', 'MX/1 frames', 'chat members', 'event loop', 'memory (RSS)', 'limits']) {
+      assert.match(r.stdout, new RegExp(`^${row.replace(/[()/]/g, '\\$&')} +\\S`, 'm'), row);
+    }
+    assert.match(r.stdout, /binary [1-9]/, 'counts its own connection');
+    assert.match(r.stdout, /frame 1(\.0)? MiB/);
+  });
+
   test('announce needs a token; a wrong one is forbidden', async () => {
     assert.equal((await muxd(['announce', 'hi'])).code, 2);
     const wrong = await muxd(['announce', 'hi', '--token', 'nope']);
