@@ -21,6 +21,8 @@ export interface BinaryServerOptions {
   adminToken: string | null;
   /** A client's buffered output above this is disconnected (chat) / paused (downloads). */
   maxOutputBytes: number;
+  /** Concurrent uploads + downloads per connection (default 16); beyond it PUT/GET get ERROR 50. */
+  maxTransfers?: number;
   idleTimeoutMs: number;
   metrics: Metrics;
   log?: (line: string) => void;
@@ -34,6 +36,8 @@ export interface BinaryServer {
   announce(text: string): number;
   close(): Promise<void>;
 }
+
+export const DEFAULT_MAX_TRANSFERS = 16;
 
 export async function startBinaryServer(opts: BinaryServerOptions): Promise<BinaryServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
@@ -53,6 +57,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     metrics,
     maxFrame: opts.maxFrame,
     maxOutputBytes: opts.maxOutputBytes,
+    maxTransfers: opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS,
     idleTimeoutMs: opts.idleTimeoutMs,
     adminDigest,
     // Limits are included so a client can size its frames without knowing the server's flags.

@@ -30,6 +30,8 @@ export interface SessionContext {
   metrics: Metrics;
   maxFrame: number;
   maxOutputBytes: number;
+  /** Uploads + downloads in progress per connection: each holds an open file. */
+  maxTransfers: number;
   idleTimeoutMs: number;
   /** SHA-256 of the admin token, or null when announcements are disabled. */
   adminDigest: Buffer | null;
@@ -68,9 +70,9 @@ export class Session implements Timed {
   }
 
   onDeadline(): void {
-    // A chat member that only listens, or a transfer waiting on a slow peer, is not idle: the
-    // timeout is for connections doing nothing. TCP keep-alive still finds dead peers.
-    if (!this.fatal && (this.member !== null || this.uploads.size > 0 || this.downloads.size > 0)) {
+    // A chat member that only listens is not idle; TCP keep-alive still finds dead peers.
+    // Transfers are not exempt: their bytes (received, or drained to the peer) keep them alive.
+    if (!this.fatal && this.member !== null) {
       this.touch();
       return;
     }
@@ -294,9 +296,18 @@ export class Session implements Timed {
     return this.uploads.has(id) || this.downloads.has(id);
   }
 
+  /** Every transfer holds a file descriptor: one connection must not exhaust the process's. */
+  private checkTransferRoom(): void {
+    const limit = this.ctx.maxTransfers;
+    if (this.uploads.size + this.downloads.size >= limit) {
+      throw new WireError(ErrorCode.INTERNAL, `too many transfers in progress on this connection (limit ${limit})`);
+    }
+  }
+
   private put(id: number, payload: Buffer): void {
     const { size, sha256, name } = decodePut(payload);
     if (this.idInUse(id)) throw new WireError(ErrorCode.ID_IN_USE, `id ${id} already has a transfer in progress`);
+    this.checkTransferRoom();
     const upload = this.ctx.store.beginUpload(name, size, sha256);
     this.uploads.set(id, upload);
     this.ctx.metrics.count('binary.uploads');
@@ -347,6 +358,7 @@ export class Session implements Timed {
   private get(id: number, payload: Buffer): void {
     const { offset, name } = decodeGet(payload);
     if (this.idInUse(id)) throw new WireError(ErrorCode.ID_IN_USE, `id ${id} already has a transfer in progress`);
+    this.checkTransferRoom();
     this.downloads.add(id);
     this.ctx.metrics.count('binary.downloads');
     this.download(id, name, offset).then(

@@ -37,6 +37,7 @@ const FLAGS = {
   'access-log': { kind: 'string', default: null, help: 'Combined Log Format access log: a file, or - for stdout (off by default)' },
   'max-frame': { kind: 'bytes', default: '1MiB', help: 'largest MX/1 frame payload, 64KiB..4GiB-1 (ERROR 2 and close beyond)' },
   'max-upload': { kind: 'bytes', default: '1GiB', help: 'largest MX/1 upload (ERROR 22 beyond)' },
+  'max-transfers': { kind: 'count', default: '16', help: 'concurrent MX/1 uploads and downloads per connection (ERROR 50 beyond)' },
   'binary-idle-timeout': { kind: 'ms', default: '5m', help: 'idle MX/1 connection lifetime' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -70,6 +71,7 @@ export interface ServeOptions {
   statsPath: string | null;
   maxFrame: number;
   maxUpload: number;
+  maxTransfers: number;
   binaryIdleTimeoutMs: number;
 }
 
@@ -185,6 +187,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     statsPath: statsPath(str('stats-path')),
     maxFrame,
     maxUpload: num('max-upload'),
+    maxTransfers: num('max-transfers'),
     binaryIdleTimeoutMs: num('binary-idle-timeout'),
   };
 }

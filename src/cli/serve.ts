@@ -49,6 +49,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     maxConnections: opts.maxConnections,
     maxFrame: opts.maxFrame,
     maxUpload: opts.maxUpload,
+    maxTransfers: opts.maxTransfers,
     filesDir,
     adminToken: opts.adminToken,
     maxOutputBytes: opts.maxOutput,

@@ -5,6 +5,7 @@
 // and concurrent PUTs of one name resolve as "last rename wins".
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, MAX_FILE_NAME_BYTES } from '../wire/protocol.js';
 
@@ -127,10 +128,12 @@ export class FileStore {
     const nfc = validateFileName(name);
     let handle: FileHandle;
     try {
-      handle = await open(path.join(this.dir, nfc), 'r');
+      // O_NOFOLLOW: a symlink planted in the store must not lead outside it (LIST and HTTP
+      // already hide symlinks; GET must agree).
+      handle = await open(path.join(this.dir, nfc), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ELOOP') throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
       throw err;
     }
     try {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import { FileStore, StoreError, validateFileName } from '../../src/store/files.js';
@@ -167,4 +167,54 @@ test('a slow reader: the server stops reading the file while the socket buffer i
   assert.ok(maxSeen <= maxOutputBytes / 2 + 64 * 1024 + 12, `max writableLength seen ${maxSeen}`);
   c.close();
   await ts.stop();
+});
+
+test('GET never follows a symlink out of the store (error 20, as LIST and HTTP hide it)', async () => {
+  const t = await startTestServer();
+  const outside = path.join(t.dir, '..', `outside-${process.pid}.txt`);
+  await writeFile(outside, 'secret outside the store');
+  await symlink(outside, path.join(t.dir, 'link.txt'));
+  const c = await RawClient.connect(t.port);
+  try {
+    assert.equal((await c.expectError(Type.GET, 1, P.encodeGet(0, 'link.txt'))).code, ErrorCode.NOT_FOUND);
+    assert.deepEqual(P.decodeList((await c.request(Type.LIST, 2)).payload), []);
+  } finally {
+    c.close();
+    await t.stop();
+    await unlink(outside);
+  }
+});
+
+test('at most --max-transfers transfers per connection: the next PUT gets ERROR 50, the connection stays usable', async () => {
+  const t = await startTestServer({ maxTransfers: 4 });
+  const c = await RawClient.connect(t.port);
+  try {
+    const digest = createHash('sha256').update('x').digest();
+    // Four uploads that never receive their DATA stay open...
+    for (let id = 1; id <= 4; id++) c.send(Type.PUT, id, P.encodePut(1, digest, `open-${id}.bin`));
+    const refused = await c.expectError(Type.PUT, 5, P.encodePut(1, digest, 'fifth.bin'));
+    assert.equal(refused.code, ErrorCode.INTERNAL);
+    assert.match(refused.message, /too many transfers in progress on this connection \(limit 4\)/);
+    assert.equal((await c.expectError(Type.GET, 6, P.encodeGet(0, 'open-1.bin'))).code, ErrorCode.INTERNAL);
+    // ...and finishing one frees a slot.
+    c.send(Type.DATA, 1, Buffer.from('x'));
+    assert.equal((await c.reply(1)).type, Type.PUT_OK);
+    assert.equal((await c.request(Type.GET, 7, P.encodeGet(0, 'open-1.bin'))).type, Type.GET_OK);
+  } finally {
+    c.close();
+    await t.stop();
+  }
+});
+
+test('an upload whose DATA stops coming is closed by the idle timeout, leaving nothing behind', async () => {
+  const t = await startTestServer({ idleTimeoutMs: 200 });
+  const c = await RawClient.connect(t.port);
+  const data = randomBytes(1000);
+  c.send(Type.PUT, 1, P.encodePut(data.length, createHash('sha256').update(data).digest(), 'stalled.bin'));
+  c.send(Type.DATA, 1, data.subarray(0, 10));
+  await c.waitClose();
+  // The temp file goes once the aborted upload is cleaned up.
+  for (let i = 0; i < 50 && (await readdir(t.dir)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await readdir(t.dir), []);
+  await t.stop();
 });
