@@ -222,7 +222,7 @@ export class Session implements Timed {
           return;
         case Type.NAMES:
           requireEmpty(payload, 'NAMES');
-          this.send(Type.NAMES_OK, id, encodeNames(this.ctx.room.names()));
+          this.send(Type.NAMES_OK, id, encodeNames(this.ctx.room.names(), this.ctx.maxFrame));
           return;
         case Type.ANNOUNCE:
           this.announce(id, payload);
@@ -259,7 +259,7 @@ export class Session implements Timed {
     const member = this.ctx.room.join(name, this.socket);
     if (!member) throw new WireError(ErrorCode.NAME_TAKEN, `name ${name} is taken`);
     this.member = member;
-    this.send(Type.JOIN_OK, id, encodeNames(this.ctx.room.names()));
+    this.send(Type.JOIN_OK, id, encodeNames(this.ctx.room.names(), this.ctx.maxFrame));
   }
 
   private say(id: number, payload: Buffer): void {
@@ -403,7 +403,7 @@ export class Session implements Timed {
 
   private list(id: number): void {
     this.ctx.store.list().then(
-      (entries) => this.send(Type.LIST_OK, id, encodeList(entries)),
+      (entries) => this.send(Type.LIST_OK, id, encodeList(entries, this.ctx.maxFrame)),
       (err: unknown) => this.fail(id, err),
     );
   }

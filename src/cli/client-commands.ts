@@ -1,6 +1,5 @@
 // The MX/1 client commands of `muxd`: ping, stats, chat, put, get, ls, announce.
 // Exit status: 0 success, 1 a protocol or connection error, 2 a bad command line.
-import { formatStats } from './client-stats.js';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -9,7 +8,11 @@ import { DEFAULT_MAX_PAYLOAD } from '../wire/protocol.js';
 import { runChat } from './client-chat.js';
 import { boolFlag, intFlag, stringFlag, UsageError, withClient, type ClientIO, type CommandContext } from './client-context.js';
 import { describeError, humanSize } from './client-format.js';
+import { formatStats } from './client-stats.js';
 import { runGet, runPut } from './client-transfer.js';
+
+/** Largest reply frame the CLI accepts (see where it is used). */
+const CLI_MAX_RECEIVE_FRAME = 16 * 1024 * 1024;
 
 export type { ClientIO } from './client-context.js';
 
@@ -141,7 +144,9 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   const ctx: CommandContext = { io, values, positionals, conn: {}, where: '' };
   const timeoutMs = intFlag(stringFlag(ctx, 'timeout'), 'timeout', 1, 24 * 3600 * 1000) ?? 10_000;
   const socket = stringFlag(ctx, 'socket');
-  const conn: ConnectOptions = { timeoutMs, maxFrame: DEFAULT_MAX_PAYLOAD };
+  // Replies are at most the server's --max-frame (1 MiB by default); accept servers configured
+  // higher, within a bound that still protects us from a hostile length.
+  const conn: ConnectOptions = { timeoutMs, maxFrame: CLI_MAX_RECEIVE_FRAME };
   if (socket !== undefined) {
     if (socket === '') throw new UsageError('--socket needs a path');
     conn.path = socket;

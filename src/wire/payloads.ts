@@ -79,12 +79,22 @@ export function decodeText(p: Buffer): string {
 
 // ---- JOIN_OK / NAMES_OK: u16 count + str16 x count ---------------------------------------
 
-export function encodeNames(names: string[]): Buffer {
-  if (names.length > 0xffff) throw new WireError(ErrorCode.MALFORMED, 'too many names for a u16 count');
+/**
+ * The first names that fit in `maxBytes` of payload (and in a u16 count): a reply must never be
+ * larger than the frames the peer accepts. Without a limit, more than 65535 names is an error.
+ */
+export function encodeNames(names: string[], maxBytes = Infinity): Buffer {
+  if (maxBytes === Infinity && names.length > 0xffff) throw new WireError(ErrorCode.MALFORMED, 'too many names for a u16 count');
   const parts: Buffer[] = [Buffer.allocUnsafe(2)];
-  parts[0].writeUInt16BE(names.length, 0);
-  for (const n of names) parts.push(encodeStr16(n));
-  return Buffer.concat(parts);
+  let size = 2;
+  for (const n of names) {
+    const item = encodeStr16(n);
+    if (size + item.length > maxBytes || parts.length > 0xffff) break;
+    parts.push(item);
+    size += item.length;
+  }
+  parts[0].writeUInt16BE(parts.length - 1, 0);
+  return Buffer.concat(parts, size);
 }
 
 export function decodeNames(p: Buffer): string[] {
@@ -211,19 +221,23 @@ export function decodeGet(p: Buffer): { offset: number; name: string } {
 
 // ---- LIST_OK (0xA2): u32 count + (u64 size + str16 name) x count -------------------------
 
-export function encodeList(entries: { size: number; name: string }[]): Buffer {
+/** The first entries that fit in `maxBytes` of payload (see encodeNames). */
+export function encodeList(entries: { size: number; name: string }[], maxBytes = Infinity): Buffer {
   const parts: Buffer[] = [Buffer.allocUnsafe(4)];
-  parts[0].writeUInt32BE(entries.length, 0);
+  let size = 4;
   for (const e of entries) {
     checkSafeSize(e.size, 'size');
     const n = strBytes(e.name, 'file name');
+    if (size + 10 + n.length > maxBytes) break;
     const item = Buffer.allocUnsafe(10 + n.length);
     writeU64(item, 0, e.size);
     item.writeUInt16BE(n.length, 8);
     n.copy(item, 10);
     parts.push(item);
+    size += item.length;
   }
-  return Buffer.concat(parts);
+  parts[0].writeUInt32BE(parts.length - 1, 0);
+  return Buffer.concat(parts, size);
 }
 
 export function decodeList(p: Buffer): { size: number; name: string }[] {

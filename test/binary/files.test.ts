@@ -218,3 +218,23 @@ test('an upload whose DATA stops coming is closed by the idle timeout, leaving n
   assert.deepEqual(await readdir(t.dir), []);
   await t.stop();
 });
+
+test('LIST_OK never exceeds the server max frame: the first entries that fit, in order', async () => {
+  const maxFrame = 64 * 1024;
+  const t = await startTestServer({ maxFrame });
+  // 400 files with 200-byte names: 400 x 210 bytes = 84,000 > 64 KiB of payload.
+  const names = Array.from({ length: 400 }, (_, i) => `${String(i).padStart(4, '0')}-${'n'.repeat(195)}`);
+  await Promise.all(names.map((n) => writeFile(path.join(t.dir, n), 'x')));
+  const c = await RawClient.connect(t.port);
+  try {
+    const reply = await c.request(Type.LIST, 1);
+    assert.equal(reply.type, Type.LIST_OK);
+    assert.ok(reply.payload.length <= maxFrame, `LIST_OK of ${reply.payload.length} bytes`);
+    const listed = P.decodeList(reply.payload).map((e) => e.name);
+    assert.equal(listed.length, Math.floor((maxFrame - 4) / 210));
+    assert.deepEqual(listed, names.slice(0, listed.length));
+  } finally {
+    c.close();
+    await t.stop();
+  }
+});

@@ -120,3 +120,16 @@ test('property: string round trips for arbitrary Unicode', () => {
     }),
   );
 });
+
+test('encodeNames / encodeList with a byte limit keep the first items that fit and count them', () => {
+  const names = ['ada', 'bob', '张三', 'dora'];
+  const full = P.encodeNames(names);
+  assert.deepEqual(P.decodeNames(P.encodeNames(names, full.length)), names);
+  const cut = P.encodeNames(names, full.length - 1);
+  assert.deepEqual(P.decodeNames(cut), ['ada', 'bob', '张三']);
+  assert.ok(cut.length <= full.length - 1);
+  assert.deepEqual(P.decodeNames(P.encodeNames(names, 2)), []);
+  const entries = [{ size: 1, name: 'a' }, { size: 2, name: 'bb' }];
+  const list = P.encodeList(entries);
+  assert.deepEqual(P.decodeList(P.encodeList(entries, list.length - 1)), [{ size: 1, name: 'a' }]);
+});
