@@ -74,6 +74,8 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxConnections: opts.maxConnections,
     metrics,
     log: opts.log,
+    // A client may half-close after its last request and still read every reply (Session.onEnd).
+    allowHalfOpen: true,
     onConnection: (socket) => new Session(socket, ctx),
     onRefuse: (socket) => socket.end(refusal),
   });

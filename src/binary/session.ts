@@ -52,6 +52,10 @@ export class Session implements Timed {
   private readonly downloads = new Set<number>();
   private closed = false;
   private fatal = false;
+  /** The client half-closed: it sends nothing more but still reads our replies. */
+  private peerEnded = false;
+  /** LIST replies being built (they read the directory). */
+  private pendingLists = 0;
   private pausedForOutput = false;
   private pausedForUploads = false;
   private writableWaiters: (() => void)[] = [];
@@ -64,6 +68,7 @@ export class Session implements Timed {
     socket.setKeepAlive(true, KEEPALIVE_PROBE_MS);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
+    socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
     // 'close' follows every error; nothing else to do here.
     socket.on('error', () => undefined);
@@ -144,6 +149,26 @@ export class Session implements Timed {
   private writable(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  /**
+   * Half-close: answer everything already received, then end our side. Uploads still waiting
+   * for DATA can never complete, so they are aborted with an ERROR now.
+   */
+  private onEnd(): void {
+    this.peerEnded = true;
+    for (const [id, upload] of this.uploads) {
+      if (upload.complete) continue; // all bytes arrived: it is committing and will answer
+      this.uploads.delete(id);
+      void upload.abort();
+      this.sendError(id, ErrorCode.MALFORMED, `connection half-closed after ${upload.received} of ${upload.size} bytes; upload aborted`);
+    }
+    this.finishIfDone();
+  }
+
+  private finishIfDone(): void {
+    if (!this.peerEnded || this.closed || this.fatal) return;
+    if (this.uploads.size === 0 && this.downloads.size === 0 && this.pendingLists === 0) this.socket.end();
   }
 
   private onClose(): void {
@@ -346,11 +371,13 @@ export class Session implements Timed {
         if (this.uploads.get(id) !== upload) return; // aborted meanwhile; its error was sent
         this.uploads.delete(id);
         this.send(Type.PUT_OK, id, encodeFileInfo(info.size, info.sha256));
+        this.finishIfDone();
       },
       (err: unknown) => {
         if (this.uploads.get(id) !== upload) return;
         this.uploads.delete(id);
         this.fail(id, err);
+        this.finishIfDone();
       },
     );
   }
@@ -362,10 +389,14 @@ export class Session implements Timed {
     this.downloads.add(id);
     this.ctx.metrics.count('binary.downloads');
     this.download(id, name, offset).then(
-      () => this.downloads.delete(id),
+      () => {
+        this.downloads.delete(id);
+        this.finishIfDone();
+      },
       (err: unknown) => {
         this.downloads.delete(id);
         this.fail(id, err);
+        this.finishIfDone();
       },
     );
   }
@@ -402,10 +433,17 @@ export class Session implements Timed {
   }
 
   private list(id: number): void {
-    this.ctx.store.list().then(
-      (entries) => this.send(Type.LIST_OK, id, encodeList(entries, this.ctx.maxFrame)),
-      (err: unknown) => this.fail(id, err),
-    );
+    this.pendingLists++;
+    this.ctx.store
+      .list()
+      .then(
+        (entries) => this.send(Type.LIST_OK, id, encodeList(entries, this.ctx.maxFrame)),
+        (err: unknown) => this.fail(id, err),
+      )
+      .finally(() => {
+        this.pendingLists--;
+        this.finishIfDone();
+      });
   }
 }
 

@@ -238,3 +238,52 @@ test('LIST_OK never exceeds the server max frame: the first entries that fit, in
     await t.stop();
   }
 });
+
+test('half-close: a client that ends its side after PUT+DATA still gets PUT_OK, and the file is stored', async () => {
+  const t = await startTestServer();
+  const c = await RawClient.connect(t.port);
+  const data = randomBytes(300_000);
+  c.send(Type.PUT, 1, P.encodePut(data.length, createHash('sha256').update(data).digest(), 'half.bin'));
+  for (let at = 0; at < data.length; at += 65536) c.send(Type.DATA, 1, data.subarray(at, at + 65536));
+  c.socket.end();
+  await c.waitClose();
+  assert.deepEqual(c.frames.map((f) => f.type), [Type.PUT_OK]);
+  assert.deepEqual(await readFile(path.join(t.dir, 'half.bin')), data);
+  await t.stop();
+});
+
+test('half-close: PING, LIST and a GET sent before ending all get their replies and every byte', async () => {
+  const t = await startTestServer();
+  const data = randomBytes(500_000);
+  await writeFile(path.join(t.dir, 'big.bin'), data);
+  const c = await RawClient.connect(t.port);
+  c.send(Type.PING, 1, Buffer.from('hi'));
+  c.send(Type.LIST, 2);
+  c.send(Type.GET, 3, P.encodeGet(0, 'big.bin'));
+  c.socket.end();
+  await c.waitClose();
+  assert.deepEqual(c.frames.find((f) => f.id === 1)?.payload.toString(), 'hi');
+  assert.equal(c.frames.find((f) => f.id === 2)?.type, Type.LIST_OK);
+  assert.equal(c.frames.find((f) => f.id === 3 && f.type !== Type.DATA)?.type, Type.GET_OK);
+  const received = Buffer.concat(c.frames.filter((f) => f.id === 3 && f.type === Type.DATA).map((f) => f.payload));
+  assert.deepEqual(received, data);
+  await t.stop();
+});
+
+test('half-close in the middle of an upload: ERROR 4 for it, nothing stored, then the server closes', async () => {
+  const t = await startTestServer();
+  const c = await RawClient.connect(t.port);
+  const data = randomBytes(1000);
+  c.send(Type.PUT, 1, P.encodePut(data.length, createHash('sha256').update(data).digest(), 'partial.bin'));
+  c.send(Type.DATA, 1, data.subarray(0, 400));
+  c.socket.end();
+  await c.waitClose();
+  const error = c.frames.find((f) => f.id === 1);
+  assert.equal(error?.type, Type.ERROR);
+  const decoded = P.decodeError(error!.payload);
+  assert.equal(decoded.code, ErrorCode.MALFORMED);
+  assert.match(decoded.message, /half-closed after 400 of 1000 bytes/);
+  for (let i = 0; i < 50 && (await readdir(t.dir)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await readdir(t.dir), []);
+  await t.stop();
+});
