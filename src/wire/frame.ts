@@ -22,6 +22,9 @@ export class WireError extends Error {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Chunks up to this size are merged into owned blocks of BLOCK_SIZE (see appendSmall). */
+const SMALL_CHUNK = 512;
+const BLOCK_SIZE = 16 * 1024;
 
 export function encodeHeader(type: number, id: number, length: number): Buffer {
   const h = Buffer.allocUnsafe(HEADER_SIZE);
@@ -48,6 +51,9 @@ export class FrameDecoder {
   private type = 0;
   private id = 0;
   private length = -1;
+  /** The owned block small chunks are merged into, and how much of it is filled. */
+  private block: Buffer | null = null;
+  private blockUsed = 0;
   /** Set once a fatal error was thrown: the stream can no longer be framed, so it stays failed. */
   private failure: WireError | null = null;
 
@@ -59,10 +65,43 @@ export class FrameDecoder {
     return this.total;
   }
 
+  /** Chunks queued, for tests: small pieces are merged, so this stays bounded. */
+  get queuedChunks(): number {
+    return this.chunks.length;
+  }
+
   push(chunk: Buffer): void {
     if (this.failure || chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.total += chunk.length;
+    if (chunk.length <= SMALL_CHUNK && this.appendSmall(chunk)) return;
+    this.chunks.push(chunk);
+  }
+
+  /**
+   * A peer that dribbles a frame a few bytes per segment would otherwise leave one Buffer
+   * object (~100 bytes of overhead) per segment queued. Small chunks are copied into an owned
+   * block and the last queued view is extended instead. Bytes already handed out as payload
+   * views are never overwritten: the block only grows past its used length.
+   */
+  private appendSmall(chunk: Buffer): boolean {
+    // Nothing waiting (whole frames per chunk, the common case): queue the chunk as it is.
+    if (this.chunks.length === 0) return false;
+    let block = this.block;
+    if (block === null || this.blockUsed + chunk.length > block.length) {
+      block = this.block = Buffer.allocUnsafeSlow(BLOCK_SIZE);
+      this.blockUsed = 0;
+    }
+    const start = this.blockUsed;
+    block.set(chunk, start);
+    this.blockUsed += chunk.length;
+    const lastIndex = this.chunks.length - 1;
+    const last = this.chunks[lastIndex]!;
+    if (last.buffer === block.buffer && last.byteOffset + last.length === start) {
+      this.chunks[lastIndex] = block.subarray(last.byteOffset, this.blockUsed);
+    } else {
+      this.chunks.push(block.subarray(start, this.blockUsed));
+    }
+    return true;
   }
 
   next(): Frame | null {

@@ -172,3 +172,37 @@ test('property: random garbage only ever throws WireError and never buffers an a
     { numRuns: 300 },
   );
 });
+
+test('a frame dribbled one byte at a time is held in a bounded number of chunks, and decodes intact', () => {
+  const payload = Buffer.alloc(200_000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) % 256;
+  const bytes = Buffer.concat([...encodeFrame(0x01, 9, payload), ...encodeFrame(0x01, 10, Buffer.from('next'))]);
+  const d = new FrameDecoder(1 << 20);
+  const frames: Frame[] = [];
+  let maxQueued = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    d.push(bytes.subarray(i, i + 1));
+    maxQueued = Math.max(maxQueued, d.queuedChunks);
+    for (let f = d.next(); f !== null; f = d.next()) frames.push({ ...f, payload: Buffer.from(f.payload) });
+  }
+  // 200 KB in 16 KiB blocks: about 13 chunks, not 200,000.
+  assert.ok(maxQueued <= 16, `queued ${maxQueued} chunks`);
+  assert.equal(frames.length, 2);
+  assert.deepEqual(frames[0]!.payload, payload);
+  assert.equal(frames[1]!.payload.toString(), 'next');
+});
+
+test('merging small chunks never changes payload views already handed out', () => {
+  const d = new FrameDecoder();
+  const first = Buffer.concat(encodeFrame(0x01, 1, Buffer.from('abc')));
+  const second = Buffer.concat(encodeFrame(0x01, 2, Buffer.from('xyz')));
+  // A partial frame waits, so the following small pieces go to the merge block.
+  d.push(first.subarray(0, 5));
+  d.push(first.subarray(5));
+  const a = d.next();
+  d.push(second.subarray(0, 7));
+  d.push(second.subarray(7));
+  const b = d.next();
+  assert.equal(a?.payload.toString(), 'abc');
+  assert.equal(b?.payload.toString(), 'xyz');
+});
