@@ -11,6 +11,7 @@ import { connect, LocalCode, MuxError, type MuxClient } from '../../src/client/i
 import { encodeFileInfo, encodeMessage, encodeNames } from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { fileStoreHandler, startFake, type FakeServer, type Handler } from './fake-server.js';
+import { collector } from '../helpers/collector.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'muxd-client-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -26,18 +27,6 @@ async function setup(handler: Handler, opts: { timeoutMs?: number; maxFrame?: nu
   return { fake, client };
 }
 
-/** A Writable that collects everything written to it. */
-function collector(): Writable & { data(): Buffer } {
-  const parts: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      parts.push(chunk);
-      done();
-    },
-  }) as Writable & { data(): Buffer };
-  w.data = () => Buffer.concat(parts);
-  return w;
-}
 
 const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
 

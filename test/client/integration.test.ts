@@ -4,11 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { connect, MuxError, type MuxClient } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/wire/protocol.js';
 import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
+import { collector } from '../helpers/collector.js';
 
 let real: RealServer;
 const clients: MuxClient[] = [];
@@ -26,17 +26,6 @@ async function client(): Promise<MuxClient> {
   return c;
 }
 
-function collector(): Writable & { data(): Buffer } {
-  const parts: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      parts.push(chunk);
-      done();
-    },
-  }) as Writable & { data(): Buffer };
-  w.data = () => Buffer.concat(parts);
-  return w;
-}
 
 /** Resolves with the next `event` emission's arguments. */
 function next(c: MuxClient, event: string): Promise<unknown[]> {
