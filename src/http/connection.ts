@@ -79,7 +79,13 @@ export class HttpConnection implements Timed {
   private readPaused = false;
   private streaming: ReadStream | null = null;
   private closing = false;
-  private ended = false;
+  /** No request will follow the queued ones: the client half-closed, or a body's framing broke. */
+  private inputDone = false;
+  /**
+   * Queued output past which we stop parsing. Never below the socket's high-water mark, so
+   * whenever we stop for output, write() has returned false and a 'drain' is due to wake us.
+   */
+  private readonly outputLimit: number;
   private current: Slot | null = null;
   /**
    * Output gathered while handling one chunk of input and flushed as ONE buffer: for
@@ -93,6 +99,7 @@ export class HttpConnection implements Timed {
     private readonly socket: Socket,
     private readonly opts: ConnectionOptions,
   ) {
+    this.outputLimit = Math.max(opts.maxOutputBytes, socket.writableHighWaterMark);
     this.parser = opts.parserFactory(opts.limits, {
       onHead: (head) => this.onHead(head),
       onBody: () => {
@@ -131,18 +138,41 @@ export class HttpConnection implements Timed {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.feed(chunk);
-    this.pump();
-    this.flush();
+    this.service();
+  }
+
+  /**
+   * Writes what is ready, then parses what was held back while reading was paused, for as
+   * long as that makes progress. A flush the kernel takes whole brings no 'drain', so
+   * nothing else would come back for bytes held in `leftover`.
+   */
+  private service(): void {
+    do {
+      this.pump();
+      this.flush();
+    } while (this.resumeReading());
+    this.finishIfDone();
     this.rearm();
   }
 
   private feed(chunk: Buffer): void {
     const n = this.parser.execute(chunk);
     if (n === -1) {
-      const error = this.parser.error;
-      this.queue.push({ head: this.current?.head ?? null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true });
       this.readPaused = true;
       this.socket.pause();
+      const current = this.current;
+      this.current = null;
+      if (current === null) {
+        const error = this.parser.error;
+        this.queue.push({ head: null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true });
+      } else if (this.queue.includes(current)) {
+        // The head was valid and has its answer; its body's framing broke, so nothing after
+        // it can be trusted (RFC 9112 §6.3): send that one answer, then close.
+        current.fatal = true;
+      } else {
+        // Already answered: close once the output (perhaps a streaming file) is out.
+        this.inputDone = true;
+      }
       return;
     }
     if (n < chunk.length) {
@@ -154,6 +184,8 @@ export class HttpConnection implements Timed {
 
   private onHead(head: RequestHead): void {
     this.opts.onRequest?.();
+    // The head deadline belongs to this head; the next one's starts from its own first byte.
+    if (this.wait === Wait.Head) this.wait = Wait.None;
     const slot: Slot = { head, reply: null, fatal: false };
     this.current = slot;
     this.queue.push(slot);
@@ -175,17 +207,18 @@ export class HttpConnection implements Timed {
 
   private onComplete(): void {
     this.current = null;
-    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.opts.maxOutputBytes) {
-      this.parser.pause();
-    }
+    if (this.backlogged()) this.parser.pause();
+  }
+
+  /** Too much pending to take another request now (pipelining bound, unread output). */
+  private backlogged(): boolean {
+    return this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.outputLimit;
   }
 
   private settle(slot: Slot, reply: Reply): void {
     slot.reply = reply;
     if (this.socket.destroyed) return;
-    this.pump();
-    this.flush();
-    this.rearm();
+    this.service();
   }
 
   /** Writes every reply at the front of the queue that is ready, in order. */
@@ -205,8 +238,6 @@ export class HttpConnection implements Timed {
         }
       }
     }
-    this.maybeResumeReading();
-    this.finishIfDone();
   }
 
   private writeReply(head: RequestHead | null, reply: Reply, keepAlive: boolean): void {
@@ -267,9 +298,7 @@ export class HttpConnection implements Timed {
       this.socket.end();
       return;
     }
-    this.pump();
-    this.flush();
-    this.rearm();
+    this.service();
   }
 
   private push(part: string | Buffer): void {
@@ -319,25 +348,23 @@ export class HttpConnection implements Timed {
       this.arm(Wait.Send, this.opts.sendTimeoutMs);
       return;
     }
-    this.maybeResumeReading();
-    this.rearm();
+    this.service();
   }
 
-  /** Reading stays paused while too much is pending; it resumes once the backlog clears. */
-  private maybeResumeReading(): void {
-    if (!this.readPaused || this.closing || this.parser.error !== null) return;
-    if (this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.opts.maxOutputBytes) return;
-    if (this.streaming !== null) return;
+  /**
+   * Reading stays paused while too much is pending and resumes once the backlog clears.
+   * True when it parsed held-back bytes, which may have queued replies to write.
+   */
+  private resumeReading(): boolean {
+    if (!this.readPaused || this.closing || this.parser.error !== null) return false;
+    if (this.streaming !== null || this.backlogged()) return false;
     this.readPaused = false;
     this.parser.resume();
     const leftover = this.leftover;
     this.leftover = null;
-    if (leftover !== null) {
-      this.feed(leftover);
-      this.pump();
-      this.flush();
-    }
+    if (leftover !== null) this.feed(leftover);
     if (!this.readPaused) this.socket.resume();
+    return leftover !== null;
   }
 
   /** Picks the one deadline that matters now. */
@@ -362,12 +389,12 @@ export class HttpConnection implements Timed {
   private onEnd(): void {
     // The client half-closed (the listener allows half-open sockets): answer what it
     // already asked for, then close our side.
-    this.ended = true;
+    this.inputDone = true;
     this.finishIfDone();
   }
 
   private finishIfDone(): void {
-    if (this.ended && this.queue.length === 0 && this.streaming === null && !this.socket.writableEnded) {
+    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.streaming === null && !this.socket.writableEnded) {
       this.flush();
       this.socket.end();
     }

@@ -234,6 +234,57 @@ describe('HTTP connection', () => {
     socket.destroy();
   });
 
+  test('a thousand pipelined requests in one write are all answered, however small the output bound', async () => {
+    const many = 'GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(1000) + 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    // Each bound makes the server stop parsing mid-chunk and resume once its output is taken,
+    // which on a fast socket happens inside write(), with no 'drain' to wake it.
+    for (const bound of [{}, { maxOutputBytes: 1 }, { maxOutputBytes: 16 * 1024 }, { maxPipeline: 1 }]) {
+      const { port } = await start(bound);
+      const { text, closed } = await exchange(port, many);
+      assert.equal(closed, true, JSON.stringify(bound));
+      assert.equal(statuses(text).length, 1001, `${JSON.stringify(bound)}: every request answered`);
+      assert.match(text, /GET \/last$/);
+    }
+  });
+
+  test('a body whose framing breaks after its head was answered gets that one answer, then close', async () => {
+    const { port } = await start();
+    const req = 'POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (const data of [req, [req.slice(0, 60), req.slice(60)]] as const) {
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      if (typeof data === 'string') socket.write(data);
+      else {
+        // Second half after the first answer is out: the reply has already left the queue.
+        socket.write(data[0]);
+        await new Promise((r) => socket.once('data', r));
+        socket.write(data[1]);
+      }
+      await closed;
+      const text = Buffer.concat(chunks).toString('latin1');
+      assert.deepEqual(statuses(text), [200], text);
+      assert.doesNotMatch(text, /\/after/);
+    }
+  });
+
+  test('the head deadline runs from each head\'s own first byte, not the previous one\'s', async () => {
+    const { port } = await start({ headTimeoutMs: 1200 });
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /a HTTP/1.1\r\n');
+    await sleep(900);
+    // Finishes A and starts B in one chunk: B's deadline starts now, not when A's did.
+    socket.write('Host: x\r\n\r\nGET /b HTTP/1.1\r\n');
+    await sleep(900);
+    socket.write('Host: x\r\nConnection: close\r\n\r\n');
+    await closed;
+    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200]);
+  });
+
   test('a client that half-closes after sending still gets every answer', async () => {
     const { port } = await start();
     const { text, closed } = await exchange(port, 'GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
