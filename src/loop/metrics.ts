@@ -4,6 +4,15 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'n
 
 export type Gauge = () => number;
 
+/**
+ * Lag and utilisation describe the last full window of this length: a live view, not a
+ * lifetime average that hides what is happening now, and the same for every reader however
+ * many poll (a reader-driven window would shrink as pollers are added).
+ */
+export const LOOP_WINDOW_MS = 1000;
+
+type LoopStats = MetricsSnapshot['eventLoop'];
+
 export class Metrics {
   readonly startedAt = Date.now();
   /** Open connections per listener name ("http", "binary"). */
@@ -15,10 +24,20 @@ export class Metrics {
   readonly counters: Record<string, number> = Object.create(null) as Record<string, number>;
   private readonly gauges = new Map<string, Gauge>();
   private readonly delay = monitorEventLoopDelay({ resolution: 10 });
-  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+  private windowStart: EventLoopUtilization = performance.eventLoopUtilization();
+  /** The last full window; null until the first one closes. */
+  private lastWindow: LoopStats | null = null;
+  private readonly roller: NodeJS.Timeout;
 
   constructor() {
     this.delay.enable();
+    this.roller = setInterval(() => {
+      this.lastWindow = this.currentWindow();
+      this.delay.reset();
+      this.windowStart = performance.eventLoopUtilization();
+    }, LOOP_WINDOW_MS);
+    // Sampling never keeps the process alive.
+    this.roller.unref();
   }
 
   count(name: string, n = 1): void {
@@ -29,18 +48,20 @@ export class Metrics {
     this.gauges.set(name, read);
   }
 
-  /** Event-loop utilisation since the previous call (0..1), as Node's perf_hooks measures it. */
-  private utilization(): number {
-    const elu = performance.eventLoopUtilization(this.lastElu);
-    this.lastElu = performance.eventLoopUtilization();
-    return elu.utilization;
+  /** Lag percentiles and utilisation (0..1, as perf_hooks measures it) of the open window. */
+  private currentWindow(): LoopStats {
+    const empty = this.delay.count === 0;
+    const ms = (ns: number): number => (empty ? 0 : Math.round(ns / 1e4) / 100);
+    const utilization = performance.eventLoopUtilization(this.windowStart).utilization;
+    return {
+      lagMs: { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
+      utilization: Math.round(utilization * 1000) / 1000,
+    };
   }
 
   snapshot(): MetricsSnapshot {
     const gauges: Record<string, number> = {};
     for (const [name, read] of this.gauges) gauges[name] = read();
-    const empty = this.delay.count === 0;
-    const ms = (ns: number): number => (empty ? 0 : Math.round(ns / 1e4) / 100);
     const snapshot: MetricsSnapshot = {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
       connections: { ...this.open },
@@ -48,19 +69,15 @@ export class Metrics {
       refusedConnections: { ...this.refused },
       counters: { ...this.counters },
       gauges,
-      eventLoop: {
-        lagMs: { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
-        utilization: Math.round(this.utilization() * 1000) / 1000,
-      },
+      // Reading never resets anything: every reader sees the same last window.
+      eventLoop: this.lastWindow ?? this.currentWindow(),
       memory: { rssBytes: process.memoryUsage.rss() },
     };
-    // Lag, like utilisation, covers the time since the previous snapshot: a live view, not a
-    // lifetime average that hides what is happening now.
-    this.delay.reset();
     return snapshot;
   }
 
   close(): void {
+    clearInterval(this.roller);
     this.delay.disable();
   }
 }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Sweeper, type Timed } from '../../src/loop/sweeper.js';
 import { httpDate } from '../../src/loop/clock.js';
-import { Metrics } from '../../src/loop/metrics.js';
+import { Metrics, LOOP_WINDOW_MS } from '../../src/loop/metrics.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { listen } from '../../src/loop/listener.js';
 
 test('sweeper fires due deadlines once, skips disarmed and future ones', () => {
@@ -45,6 +46,22 @@ test('metrics snapshot carries counters, gauges, connections and event-loop figu
   assert.equal(s.connections.http, 3);
   assert.ok(s.eventLoop.utilization >= 0 && s.eventLoop.utilization <= 1);
   assert.ok(s.uptimeSeconds >= 0);
+  m.close();
+});
+
+test('event-loop figures describe the last full window, the same for every reader', async () => {
+  const m = new Metrics();
+  await sleep(100);
+  const spinUntil = Date.now() + 300;
+  while (Date.now() < spinUntil) {
+    // Keep the loop busy for a known share of the first window.
+  }
+  await sleep(LOOP_WINDOW_MS);
+  const first = m.snapshot();
+  const second = m.snapshot();
+  assert.deepEqual(second.eventLoop, first.eventLoop, 'reading does not reset the window');
+  assert.ok(first.eventLoop.utilization > 0.1, `busy share seen: ${first.eventLoop.utilization}`);
+  assert.ok(first.eventLoop.lagMs.max >= 100, `the 300 ms block shows as lag: ${first.eventLoop.lagMs.max}`);
   m.close();
 });
 
