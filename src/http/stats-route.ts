@@ -5,16 +5,28 @@ import { errorReply, SERVER_HEADER, statusLine } from './status.js';
 import type { Handler, Reply, RequestHead } from './types.js';
 
 const JSON_HEAD = statusLine(200) + SERVER_HEADER + 'Content-Type: application/json\r\nCache-Control: no-store\r\n';
+const ALLOW_LINE = 'Allow: GET, HEAD, OPTIONS\r\n';
+const OPTIONS_REPLY: Reply = { status: 204, head: statusLine(204) + SERVER_HEADER + ALLOW_LINE, body: [], bodyLength: 0 };
+
+/** "http://host/p?q" -> "/p?q"; anything else is left for the inner handler to judge. */
+function originForm(target: string): string {
+  const sep = target.indexOf('://');
+  if (sep < 0) return target;
+  const slash = target.indexOf('/', sep + 3);
+  return slash < 0 ? '/' : target.slice(slash);
+}
 
 export function withStatsRoute(inner: Handler, path: string, snapshot: () => unknown): Handler {
   return {
     handle(head: RequestHead): Reply | Promise<Reply> {
-      const target = head.target;
+      // Absolute-form ("http://host/p", RFC 9112 §3.2.2) names the same resource as "/p".
+      const target = head.target.charCodeAt(0) === 0x2f /* / */ ? head.target : originForm(head.target);
       // One prefix test on the hot path; the exact match (query ignored) only for candidates.
       if (!target.startsWith(path) || (target.length > path.length && target.charCodeAt(path.length) !== 0x3f /* ? */)) {
         return inner.handle(head);
       }
-      if (head.method !== 'GET' && head.method !== 'HEAD') return errorReply(405, { extraHeaders: 'Allow: GET, HEAD\r\n' });
+      if (head.method === 'OPTIONS') return OPTIONS_REPLY;
+      if (head.method !== 'GET' && head.method !== 'HEAD') return errorReply(405, { extraHeaders: ALLOW_LINE });
       const body = Buffer.from(JSON.stringify(snapshot()), 'utf8');
       return {
         status: 200,

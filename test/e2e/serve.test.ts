@@ -108,7 +108,24 @@ describe('muxd serve', () => {
     assert.equal(typeof stats.eventLoop.utilization, 'number');
     const post = await request(`${base}/.well-known/muxd/stats`, { method: 'DELETE' });
     assert.equal(post.statusCode, 405);
+    assert.equal(post.headers.allow, 'GET, HEAD, OPTIONS');
     await post.body.dump();
+    const options = await request(`${base}/.well-known/muxd/stats`, { method: 'OPTIONS' });
+    assert.equal(options.statusCode, 204);
+    assert.equal(options.headers.allow, 'GET, HEAD, OPTIONS');
+    await options.body.dump();
+    // Absolute-form (RFC 9112 §3.2.2) names the same resource.
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(muxd.httpPort, '127.0.0.1', () =>
+        socket.write(`GET http://127.0.0.1:${muxd.httpPort}/.well-known/muxd/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+      );
+      let out = '';
+      socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+      socket.on('close', () => resolve(out));
+      socket.on('error', reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /"uptimeSeconds":/);
   });
 
   test('an access log that cannot be opened, or a --max-frame below 64KiB, is a usage error before anything listens', async () => {
