@@ -76,7 +76,24 @@ function showTiming() {
   out.textContent = parts.join(', ') + '.';
 }
 
-const STATS_URL = '/.well-known/muxd/stats';
+/**
+ * The server's default stats path; a server started with --stats-path /x is watched by opening
+ * this page as /?stats=/x.
+ */
+function statsUrl() {
+  const asked = new URLSearchParams(location.search).get('stats');
+  if (asked && asked.startsWith('/')) {
+    // "//host" and "/\\host" both resolve off-site; only a path on this origin is taken.
+    try {
+      const url = new URL(asked, location.href);
+      if (url.origin === location.origin) return url.pathname;
+    } catch {
+      // Not a URL at all: fall back to the default.
+    }
+  }
+  return '/.well-known/muxd/stats';
+}
+const STATS_URL = statsUrl();
 
 /** Polls the server's metrics once a second and fills the "Live" panel; rates come from deltas. */
 function startLiveStats() {

@@ -76,3 +76,24 @@ test('the landing page renders with its stylesheet, script and image; a missing 
   assert.match(await page.content(), /href="\/"/);
   await page.close();
 });
+
+test('with --stats-path moved, /?stats=PATH points the live panel at it; off-site values are ignored', { skip }, async () => {
+  const moved = await startMuxd(['--files-dir', path.join(tmp, 'files-moved'), '--stats-path', '/ops/stats.json']);
+  const page = await browser.newPage();
+  const asked: string[] = [];
+  page.on('request', (r) => asked.push(r.url()));
+  try {
+    const base = `http://127.0.0.1:${moved.httpPort}`;
+    await page.goto(`${base}/?stats=/ops/stats.json`, { waitUntil: 'load' });
+    await page.waitForSelector('#live-stats[data-state="live"]', { timeout: 5000 });
+    // "//host" and "/\host" would leave the site: the page keeps to the default path (absent here).
+    for (const offSite of ['//evil.example/x', '/\\evil.example/x']) {
+      await page.goto(`${base}/?stats=${encodeURIComponent(offSite)}`, { waitUntil: 'load' });
+      await page.waitForSelector('#live-stats[data-state="unavailable"]', { timeout: 5000 });
+    }
+    assert.deepEqual(asked.filter((u) => !u.startsWith(base)), [], 'no request left the site');
+  } finally {
+    await page.close();
+    await moved.stop();
+  }
+});
