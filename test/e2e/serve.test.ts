@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, request } from 'undici';
@@ -31,6 +32,17 @@ describe('muxd serve', () => {
     assert.match(muxd.output(), /^muxd http listening on http:\/\/127\.0\.0\.1:\d+$/m);
     assert.match(muxd.output(), /^muxd binary listening on 127\.0\.0\.1:\d+$/m);
     assert.notEqual(muxd.httpPort, 0);
+  });
+
+  test('the README\'s `npx muxd …` commands run the built bin from the repo', async () => {
+    // The bin must be executable after `npm install` / `npm run build`, or every npx line fails.
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('npx', ['--no-install', 'muxd', 'ping', '--port', String(muxd.binaryPort), '--count', '1'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /1 pings transmitted, 1 received/);
   });
 
   test('serves the landing page, its stylesheet, script and image', async () => {
