@@ -13,6 +13,9 @@ export const LOOP_WINDOW_MS = 1000;
 
 type LoopStats = MetricsSnapshot['eventLoop'];
 
+/** Sampling period of the delay histogram. */
+const LAG_RESOLUTION_MS = 10;
+
 export class Metrics {
   readonly startedAt = Date.now();
   /** Open connections per listener name ("http", "binary"). */
@@ -23,7 +26,7 @@ export class Metrics {
   readonly refused: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly counters: Record<string, number> = Object.create(null) as Record<string, number>;
   private readonly gauges = new Map<string, Gauge>();
-  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly delay = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private windowStart: EventLoopUtilization = performance.eventLoopUtilization();
   /** The last full window; null until the first one closes. */
   private lastWindow: LoopStats | null = null;
@@ -51,7 +54,9 @@ export class Metrics {
   /** Lag percentiles and utilisation (0..1, as perf_hooks measures it) of the open window. */
   private currentWindow(): LoopStats {
     const empty = this.delay.count === 0;
-    const ms = (ns: number): number => (empty ? 0 : Math.round(ns / 1e4) / 100);
+    // The histogram records the time between its timer's runs, so an idle loop reads as the
+    // resolution itself; the lag is what exceeds it.
+    const ms = (ns: number): number => (empty ? 0 : Math.max(0, Math.round((ns - LAG_RESOLUTION_MS * 1e6) / 1e4) / 100));
     const utilization = performance.eventLoopUtilization(this.windowStart).utilization;
     return {
       lagMs: { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },

@@ -62,6 +62,10 @@ test('event-loop figures describe the last full window, the same for every reade
   assert.deepEqual(second.eventLoop, first.eventLoop, 'reading does not reset the window');
   assert.ok(first.eventLoop.utilization > 0.1, `busy share seen: ${first.eventLoop.utilization}`);
   assert.ok(first.eventLoop.lagMs.max >= 100, `the 300 ms block shows as lag: ${first.eventLoop.lagMs.max}`);
+  await sleep(LOOP_WINDOW_MS + 100);
+  // An idle window: lag near zero, not the histogram's 10 ms sampling period.
+  const idle = m.snapshot().eventLoop;
+  assert.ok(idle.lagMs.p50 < 8, `idle lag p50: ${idle.lagMs.p50} ms`);
   m.close();
 });
 
