@@ -6,7 +6,7 @@ import { mkdtemp, mkdir, writeFile, symlink, rm, utimes } from 'node:fs/promises
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gzipSync, brotliCompressSync } from 'node:zlib';
+import { gzipSync, gunzipSync, brotliCompressSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StaticSite } from '../../src/http/static/site.js';
 import type { Reply, RequestHead, FileRegion } from '../../src/http/types.js';
@@ -121,6 +121,9 @@ describe('StaticSite', () => {
     await mkdir(filesDir);
     await writeFile(path.join(filesDir, 'upload one & <two>.txt'), 'uploaded');
     await writeFile(path.join(filesDir, '.upload-123'), 'partial');
+    // Two independent uploads whose names happen to look like a file and its gzip sibling.
+    await writeFile(path.join(filesDir, 'report.txt'), 'victim report v1');
+    await writeFile(path.join(filesDir, 'report.txt.gz'), gzipSync('ATTACKER CONTENT'));
     // A fixed mtime makes Last-Modified predictable.
     const t = new Date('2024-01-02T03:04:05Z');
     await utimes(path.join(root, 'hello.txt'), t, t);
@@ -595,6 +598,15 @@ describe('StaticSite', () => {
       const r = await get(site, '/files/upload%20one%20%26%20%3Ctwo%3E.txt');
       assert.equal(r.status, 200);
       assert.equal(r.body.toString(), 'uploaded');
+    });
+    test('an upload named NAME.gz is never served as NAME: mounts have no precompressed siblings', async () => {
+      const r = await get(site, '/files/report.txt', [['accept-encoding', 'gzip, br']]);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.has('content-encoding'), false);
+      assert.equal(r.headers.has('vary'), false);
+      assert.equal(r.body.toString(), 'victim report v1');
+      const gz = await get(site, '/files/report.txt.gz', [['accept-encoding', 'gzip']]);
+      assert.equal(gunzipSync(gz.body).toString(), 'ATTACKER CONTENT', 'the .gz upload itself is still served as is');
     });
     test('/files -> 301 /files/', async () => {
       const r = await get(site, '/files');

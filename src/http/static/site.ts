@@ -133,7 +133,7 @@ export class StaticSite implements Handler {
         const realIndex = await realpath(indexPath);
         if (!this.isInside(realIndex, realBase, base.isMount)) return this.notFound(isHead);
         const indexInfo = await stat(realIndex);
-        if (indexInfo.isFile()) return await this.serveFile(head, key, realIndex, 'index.html', isHead);
+        if (indexInfo.isFile()) return await this.serveFile(head, key, realIndex, 'index.html', isHead, !base.isMount);
       } catch (err) {
         if (!MISSING.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       }
@@ -141,7 +141,7 @@ export class StaticSite implements Handler {
       return this.notFound(isHead);
     }
     if (!info.isFile() || parsed.trailingSlash) return this.notFound(isHead);
-    return this.serveFile(head, key, real, segments[segments.length - 1] ?? path.basename(real), isHead);
+    return this.serveFile(head, key, real, segments[segments.length - 1] ?? path.basename(real), isHead, !base.isMount);
   }
 
   private baseFor(segments: readonly string[]): Base {
@@ -185,11 +185,16 @@ export class StaticSite implements Handler {
     return !isHidden(rel, !isMount);
   }
 
-  private async serveFile(head: RequestHead, key: string, realPath: string, name: string, isHead: boolean): Promise<Reply> {
+  /**
+   * `siblings`: look for precompressed x.br / x.gz next to the file. Only under the root: in a
+   * mount such as /files/ every name is an independent upload, and "report.txt.gz" uploaded by
+   * one client must never be served as another's report.txt.
+   */
+  private async serveFile(head: RequestHead, key: string, realPath: string, name: string, isHead: boolean, siblings: boolean): Promise<Reply> {
     // Concurrent misses for one key share a single load (a burst on a cold file reads it once).
     let pending = this.loading.get(key);
     if (pending === undefined) {
-      pending = this.loadResource(realPath, name, key).finally(() => this.loading.delete(key));
+      pending = this.loadResource(realPath, name, key, siblings).finally(() => this.loading.delete(key));
       this.loading.set(key, pending);
     }
     const loaded = await pending;
@@ -200,11 +205,11 @@ export class StaticSite implements Handler {
    * Stats the file and its precompressed siblings; small ones are read into memory and cached
    * under `key` (null: do not cache).
    */
-  private async loadResource(realPath: string, name: string, key: string | null): Promise<{ resource: Resource; cached: boolean }> {
+  private async loadResource(realPath: string, name: string, key: string | null, siblings: boolean): Promise<{ resource: Resource; cached: boolean }> {
     const info = await stat(realPath);
     const stats: VariantStat[] = [{ coding: IDENTITY, path: realPath, size: info.size, mtimeMs: info.mtimeMs }];
     const absent: string[] = [];
-    if (!name.endsWith('.br') && !name.endsWith('.gz')) {
+    if (siblings && !name.endsWith('.br') && !name.endsWith('.gz')) {
       for (const coding of [BR, GZIP]) {
         const p = realPath + SIBLING_SUFFIX[coding];
         try {
@@ -246,7 +251,7 @@ export class StaticSite implements Handler {
         const realRoot = await this.realDir(this.root);
         const real = await realpath(path.join(realRoot, '404.html'));
         if (!this.isInside(real, realRoot, false) || !(await stat(real)).isFile()) return errorReply(404, { headOnly: isHead });
-        await this.loadResource(real, '404.html', NOT_FOUND_KEY);
+        await this.loadResource(real, '404.html', NOT_FOUND_KEY, true);
       } catch {
         return errorReply(404, { headOnly: isHead });
       }
