@@ -27,7 +27,7 @@ const FLAGS = {
   'max-pipeline': { kind: 'count', default: '64', help: 'pipelined HTTP requests in flight per connection before reading pauses' },
   'head-timeout': { kind: 'ms', default: '10s', help: 'time to receive a whole HTTP head (408 after)' },
   'idle-timeout': { kind: 'ms', default: '30s', help: 'idle keep-alive HTTP connection lifetime' },
-  'send-timeout': { kind: 'ms', default: '30s', help: 'time a client may leave our output unread' },
+  'send-timeout': { kind: 'ms', default: '30s', help: 'HTTP: longest stretch a client may take none of our output; longest a request body may take' },
   'max-output': { kind: 'bytes', default: '4MiB', help: 'buffered output per connection (HTTP pauses reading; MX/1 chat members past it are dropped)' },
   'cache-max-file': { kind: 'bytes', default: '64KiB', help: 'files up to this size are served from memory' },
   'cache-control-html': { kind: 'string', default: 'no-cache', help: 'Cache-Control for HTML' },

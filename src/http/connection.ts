@@ -43,6 +43,13 @@ const enum Wait {
 }
 
 const STREAM_CHUNK = 256 * 1024;
+/**
+ * The socket is handed at most about this much at a time; the rest waits in our own queue.
+ * A write completes only when the kernel took all of it (and Node merges queued writes into
+ * one writev), so small writes are how a slow reader's progress becomes visible: the send
+ * timeout runs between two completed writes, like nginx's send_timeout, not over megabytes.
+ */
+const WRITE_SLICE = 64 * 1024;
 /** Body buffers at least this big are written as they are rather than copied into the batch. */
 const COPY_LIMIT = 16 * 1024;
 
@@ -94,6 +101,15 @@ export class HttpConnection implements Timed {
    */
   private batch: (string | Buffer)[] = [];
   private batchBytes = 0;
+  /** Output waiting for the socket to take what it has (see WRITE_SLICE). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** end() was asked for while output was held: end once it is out. */
+  private endWhenSent = false;
+  /** Bytes given to write(); minus what the socket and `held` still hold, what the kernel took. */
+  private written = 0;
+  /** Bytes the kernel had taken when the send deadline was last armed. */
+  private sentMark = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -118,6 +134,12 @@ export class HttpConnection implements Timed {
   private arm(wait: Wait, ms: number): void {
     this.wait = wait;
     this.deadline = coarseNow() + ms;
+    if (wait === Wait.Send) this.sentMark = this.sent();
+  }
+
+  /** Output bytes the kernel has taken off our hands so far. */
+  private sent(): number {
+    return this.written - this.socket.writableLength - this.heldBytes;
   }
 
   onDeadline(): void {
@@ -128,7 +150,13 @@ export class HttpConnection implements Timed {
         this.queue.length = 0;
         this.writeReply(null, errorReply(408, { close: true }), false);
         this.flush();
-        this.socket.end();
+        this.end();
+        break;
+      case Wait.Send:
+        // A slow reader that keeps reading is not a stalled one: only a whole period without
+        // any progress ends the connection.
+        if (this.sent() > this.sentMark) this.arm(Wait.Send, this.opts.sendTimeoutMs);
+        else this.destroy();
         break;
       default:
         this.destroy();
@@ -185,7 +213,8 @@ export class HttpConnection implements Timed {
   private onHead(head: RequestHead): void {
     this.opts.onRequest?.();
     // The head deadline belongs to this head; the next one's starts from its own first byte.
-    if (this.wait === Wait.Head) this.wait = Wait.None;
+    // A head also ends an idle period, which (see rearm) bytes alone never extend.
+    if (this.wait === Wait.Head || this.wait === Wait.Idle) this.wait = Wait.None;
     const slot: Slot = { head, reply: null, fatal: false };
     this.current = slot;
     this.queue.push(slot);
@@ -212,7 +241,7 @@ export class HttpConnection implements Timed {
 
   /** Too much pending to take another request now (pipelining bound, unread output). */
   private backlogged(): boolean {
-    return this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.batchBytes >= this.outputLimit;
+    return this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.heldBytes + this.batchBytes >= this.outputLimit;
   }
 
   private settle(slot: Slot, reply: Reply): void {
@@ -234,7 +263,7 @@ export class HttpConnection implements Timed {
         this.queue.length = 0;
         if (this.streaming === null) {
           this.flush();
-          this.socket.end();
+          this.end();
         }
       }
     }
@@ -277,7 +306,7 @@ export class HttpConnection implements Timed {
     stream.on('data', (chunk: Buffer | string) => {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
       sent += buf.length;
-      if (!this.socket.write(buf)) {
+      if (!this.write(buf)) {
         stream.pause();
         this.arm(Wait.Send, this.opts.sendTimeoutMs);
       }
@@ -295,7 +324,7 @@ export class HttpConnection implements Timed {
   private afterStream(): void {
     if (this.closing) {
       this.flush();
-      this.socket.end();
+      this.end();
       return;
     }
     this.service();
@@ -304,7 +333,7 @@ export class HttpConnection implements Timed {
   private push(part: string | Buffer): void {
     if (typeof part !== 'string' && part.length >= COPY_LIMIT) {
       this.flush();
-      this.socket.write(part);
+      this.write(part);
       return;
     }
     this.batch.push(part);
@@ -335,14 +364,56 @@ export class HttpConnection implements Timed {
     }
     parts.length = 0;
     this.batchBytes = 0;
-    this.socket.write(useScratch ? out.subarray(0, at) : out);
+    this.write(useScratch ? out.subarray(0, at) : out);
     // Nothing left queued means the kernel took every byte during write() and no one holds
     // the scratch buffer any more; otherwise the socket keeps it until the write completes,
     // so the next flush starts a fresh one.
-    if (useScratch && this.socket.writableLength !== 0) scratch = null;
+    if (useScratch && (this.socket.writableLength !== 0 || this.heldBytes !== 0)) scratch = null;
+  }
+
+  /**
+   * Writes now when the socket holds little, else holds the bytes until it drains. False
+   * (like socket.write) when the caller should wait for 'drain' before giving more.
+   */
+  private write(buf: Buffer): boolean {
+    this.written += buf.length;
+    if (this.heldBytes === 0 && buf.length <= WRITE_SLICE && this.socket.writableLength < WRITE_SLICE) {
+      return this.socket.write(buf);
+    }
+    this.held.push(buf);
+    this.heldBytes += buf.length;
+    return this.feedSocket();
+  }
+
+  /**
+   * Moves held output to the socket, a slice at a time, while the socket holds little.
+   * False when a 'drain' is due before more should be given: output is still held (the
+   * socket holds at least WRITE_SLICE, past its high-water mark) or the last write said so.
+   */
+  private feedSocket(): boolean {
+    const held = this.held;
+    let ok = this.socket.writableLength < this.socket.writableHighWaterMark;
+    while (this.heldBytes > 0 && this.socket.writableLength < WRITE_SLICE && !this.socket.destroyed) {
+      const front = held[0]!;
+      const piece = front.length <= WRITE_SLICE ? front : front.subarray(0, WRITE_SLICE);
+      if (piece === front) held.shift();
+      else held[0] = front.subarray(WRITE_SLICE);
+      this.heldBytes -= piece.length;
+      ok = this.socket.write(piece);
+    }
+    if (this.heldBytes === 0 && this.endWhenSent) this.socket.end();
+    return this.heldBytes === 0 && ok;
+  }
+
+  /** Ends our side once every byte given to write() is on its way. */
+  private end(): void {
+    if (this.heldBytes === 0) this.socket.end();
+    else this.endWhenSent = true;
   }
 
   private onDrain(): void {
+    this.feedSocket();
+    if (this.heldBytes > 0) return; // the socket took a slice; the next 'drain' brings more
     if (this.streaming !== null) {
       this.streaming.resume();
       this.arm(Wait.Send, this.opts.sendTimeoutMs);
@@ -370,19 +441,21 @@ export class HttpConnection implements Timed {
   /** Picks the one deadline that matters now. */
   private rearm(): void {
     if (this.closing) return;
-    if (this.streaming !== null || this.socket.writableLength > 0) {
+    if (this.streaming !== null || this.socket.writableLength > 0 || this.heldBytes > 0) {
       if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
     } else if (this.parser.inHead) {
       // The head deadline runs from the head's first byte; later bytes do not extend it.
       if (this.wait !== Wait.Head) this.arm(Wait.Head, this.opts.headTimeoutMs);
     } else if (this.parser.inBody) {
-      this.arm(Wait.Body, this.opts.sendTimeoutMs);
+      // One deadline for the whole body: a body dripped a byte at a time must not hold the
+      // connection for ever (bodies are read only to be dropped; nothing we serve takes one).
+      if (this.wait !== Wait.Body) this.arm(Wait.Body, this.opts.sendTimeoutMs);
     } else if (this.queue.length > 0) {
-      this.arm(Wait.Send, this.opts.sendTimeoutMs);
+      if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
     } else if (this.wait !== Wait.Idle) {
+      // Idle runs from the last answered request; stray bytes that start no request (empty
+      // lines before a request line, RFC 9112 §2.2) do not extend it.
       this.arm(Wait.Idle, this.opts.idleTimeoutMs);
-    } else {
-      this.deadline = coarseNow() + this.opts.idleTimeoutMs;
     }
   }
 
@@ -394,9 +467,9 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
-    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.streaming === null && !this.socket.writableEnded) {
+    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.streaming === null && !this.socket.writableEnded && !this.endWhenSent) {
       this.flush();
-      this.socket.end();
+      this.end();
     }
   }
 
@@ -411,6 +484,8 @@ export class HttpConnection implements Timed {
     this.streaming?.destroy();
     this.streaming = null;
     this.queue.length = 0;
+    this.held.length = 0;
+    this.heldBytes = 0;
     this.parser.destroy();
   }
 }

@@ -193,6 +193,11 @@ export class MuxdRequestParser implements RequestParser {
   private headLen = 0;
   /** A CR before the request line (RFC 9112 §2.2 leading empty line) awaiting its LF. */
   private leadingCr = false;
+  /**
+   * Empty lines arrived before this request line. They count as a head in progress, so the
+   * head deadline runs from the first of them: blank lines dripped forever hold nothing.
+   */
+  private leadingLines = false;
   /** Head-relative offset of the line being scanned. */
   private lineStart = 0;
   private seenRequestLine = false;
@@ -216,7 +221,7 @@ export class MuxdRequestParser implements RequestParser {
   }
 
   get inHead(): boolean {
-    return this.state === State.Head && (this.headLen > 0 || this.leadingCr);
+    return this.state === State.Head && (this.headLen > 0 || this.leadingCr || this.leadingLines);
   }
 
   get inBody(): boolean {
@@ -263,6 +268,7 @@ export class MuxdRequestParser implements RequestParser {
             if (this.leadingCr) {
               if (b !== LF) reject(400, 'bare CR before request line');
               this.leadingCr = false;
+              this.leadingLines = true;
               pos++;
               continue;
             }
@@ -272,6 +278,7 @@ export class MuxdRequestParser implements RequestParser {
               continue;
             }
             if (b === LF) reject(400, 'bare LF before request line');
+            this.leadingLines = false;
             this.lineStart = 0;
             this.seenRequestLine = false;
             this.fieldCount = 0;

@@ -32,6 +32,7 @@ const handler: Handler = {
       return { status: 200, head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`, body: [{ path: bigFile, start: 0, end: BIG_SIZE - 1 }], bodyLength: BIG_SIZE };
     }
     if (head.target === '/boom') throw new Error('handler failure');
+    if (head.target.startsWith('/mem/')) return textReply('m'.repeat(Number(head.target.slice(5))));
     return textReply(`${head.method} ${head.target}`);
   },
 };
@@ -283,6 +284,79 @@ describe('HTTP connection', () => {
     socket.write('Host: x\r\nConnection: close\r\n\r\n');
     await closed;
     assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200]);
+  });
+
+  test('empty lines dripped before a request line do not hold a connection past the head deadline', async () => {
+    // Whole empty lines, and the CR and LF of each in separate writes.
+    for (const drip of [['\r\n'], ['\r', '\n']]) {
+      const { port } = await start({ headTimeoutMs: 500, idleTimeoutMs: 500 });
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => {});
+      const started = Date.now();
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      let n = 0;
+      const timer = setInterval(() => socket.write(drip[n++ % drip.length]!), 100);
+      await Promise.race([closed, sleep(3000)]);
+      clearInterval(timer);
+      const elapsed = Date.now() - started;
+      assert.ok(socket.destroyed || socket.readableEnded, `${JSON.stringify(drip)}: still open after ${elapsed} ms`);
+      assert.ok(elapsed < 2000, `${JSON.stringify(drip)}: closed after ${elapsed} ms`);
+      socket.destroy();
+      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [408]);
+    }
+  });
+
+  test('a request body dripped a byte at a time is cut off at the send timeout', async () => {
+    const { port } = await start({ sendTimeoutMs: 500 });
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const started = Date.now();
+    socket.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+    const timer = setInterval(() => socket.write('a'), 50);
+    await Promise.race([closed, sleep(3000)]);
+    clearInterval(timer);
+    const elapsed = Date.now() - started;
+    socket.destroy();
+    assert.ok(elapsed < 2000, `still open after ${elapsed} ms`);
+    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200], 'the head was answered at once');
+  });
+
+  test('a slow reader that keeps reading is not cut off by the send timeout; a stalled one is', async () => {
+    const { port, metrics } = await start({ sendTimeoutMs: 500, maxPipeline: 64 });
+    const count = 150;
+    const size = 60_000;
+    // About 9 MB of in-memory answers, read at a few MB/s: seconds, many times the send timeout.
+    const socket = net.connect(port, '127.0.0.1');
+    let received = 0;
+    socket.on('data', (c: Buffer) => {
+      received += c.length;
+      socket.pause();
+      setTimeout(() => socket.resume(), 15);
+    });
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const started = Date.now();
+    socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await closed;
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed > 1000, `took ${elapsed} ms: the reader was not slow enough to test anything`);
+    assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes in ${elapsed} ms`);
+
+    const stalled = net.connect(port, '127.0.0.1');
+    stalled.on('error', () => {});
+    await new Promise((r) => stalled.once('connect', r));
+    stalled.pause();
+    stalled.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count));
+    // A client that does not read does not see the close either: watch the server's side.
+    const t0 = Date.now();
+    while (metrics.open.http > 0 && Date.now() - t0 < 5000) await sleep(50);
+    assert.equal(metrics.open.http, 0, `a reader that never reads was still connected after ${Date.now() - t0} ms`);
+    stalled.destroy();
   });
 
   test('a client that half-closes after sending still gets every answer', async () => {

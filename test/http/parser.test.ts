@@ -43,6 +43,15 @@ describe('muxd parser: behaviour', () => {
     assert.equal(p.inHead, true);
   });
 
+  it('leading empty lines count as a head in progress until the request that follows them is whole', () => {
+    const p = createMuxdParser(DEFAULT_PARSER_LIMITS, { onHead() {}, onBody() {}, onComplete() {} });
+    assert.equal(p.execute(Buffer.from('\r\n\r\n')), 4);
+    assert.equal(p.inHead, true, 'blank lines alone must not let a client idle past the head deadline');
+    const req = Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+    assert.equal(p.execute(req), req.length);
+    assert.equal(p.inHead, false);
+  });
+
   it('pause() in onHead returns right after the head; resume() continues with the body', () => {
     const input = Buffer.from('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc');
     const headLen = input.length - 3;
