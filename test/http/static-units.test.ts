@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { parseTarget, directoryLocation, isHidden } from '../../src/http/static/paths.js';
 import { parseRange } from '../../src/http/static/range.js';
 import { chooseCoding, BR, GZIP, IDENTITY } from '../../src/http/static/encoding.js';
-import { etagListMatches, evaluatePreconditions, collectConditions, ifRangeHolds } from '../../src/http/static/conditional.js';
+import { etagListMatches, evaluatePreconditions, collectConditions, ifRangeHolds, parseHttpDate } from '../../src/http/static/conditional.js';
 import { isFingerprinted, cacheControlFor, DEFAULT_CACHE_CONTROL } from '../../src/http/static/cache-control.js';
 import { contentTypeFor } from '../../src/http/static/mime.js';
 
@@ -150,6 +150,23 @@ describe('entity tags and preconditions', () => {
     ['412 before 304', ['if-match', '"zz"', 'if-none-match', tag], 412],
   ];
   for (const [name, headers, want] of table) test(name, () => assert.equal(evaluatePreconditions(cond(headers), tag, lm), want));
+  test('HTTP-dates: the three forms of RFC 9110 §5.6.7 and nothing else', () => {
+    const t = Date.UTC(1994, 10, 6, 8, 49, 37);
+    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 GMT'), t);
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT'), t);
+    assert.equal(parseHttpDate('Sun Nov  6 08:49:37 1994'), t);
+    assert.equal(parseHttpDate('Thu, 29 Feb 2024 00:00:00 GMT'), Date.UTC(2024, 1, 29));
+    for (const bad of ['3000', '2024', 'Thu, 26 Nov 2099 11:56:23', 'Thu, 26 Nov 2099 11:56:23 UTC', 'Sun, 6 Nov 1994 08:49:37 GMT',
+      'sun, 06 Nov 1994 08:49:37 GMT', 'Sun, 06 Nov 1994 08:49:37 GMT ', 'Sun, 06 Nov 1994 24:00:00 GMT', 'Fri, 31 Feb 2023 00:00:00 GMT',
+      'Sun, 00 Nov 1994 08:49:37 GMT', '1994-11-06T08:49:37Z', 'yesterday', '']) {
+      assert.ok(Number.isNaN(parseHttpDate(bad)), JSON.stringify(bad));
+    }
+  });
+  test('a value that is not an HTTP-date is ignored, however Date.parse reads it', () => {
+    assert.equal(evaluatePreconditions(cond(['if-modified-since', '3000']), tag, lm), 200);
+    assert.equal(evaluatePreconditions(cond(['if-modified-since', 'Thu, 26 Nov 2099 11:56:23']), tag, lm), 200);
+    assert.equal(evaluatePreconditions(cond(['if-unmodified-since', '1990']), tag, lm), 200);
+  });
   test('If-Range', () => {
     const date = new Date(lm).toUTCString();
     assert.equal(ifRangeHolds(undefined, tag, date), true);

@@ -84,10 +84,46 @@ export function etagListMatches(field: string, etag: string, weak: boolean): boo
   return false;
 }
 
-/** An HTTP-date in ms (second precision), or NaN when it does not parse. */
+const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec';
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d\\d):(\\d\\d):(\\d\\d)';
+// RFC 9110 §5.6.7: the preferred IMF-fixdate and the two obsolete forms, exactly as written.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d\\d) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d\\d)-${MONTH}-(\\d\\d) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+
+/**
+ * An HTTP-date (RFC 9110 §5.6.7) in ms, or NaN. Strict: a value that is not an HTTP-date must
+ * be ignored (§13.1.3), and Date.parse would take "3000" or a date without "GMT" as one.
+ */
 export function parseHttpDate(value: string): number {
-  // Date.parse accepts IMF-fixdate, RFC 850 and asctime forms (RFC 9110 §5.6.7).
-  return Date.parse(value);
+  let m = IMF_FIXDATE.exec(value);
+  if (m !== null) return utc(Number(m[3]), m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  m = RFC850_DATE.exec(value);
+  if (m !== null) {
+    // A two-digit year more than 50 years ahead is the most recent past year with those digits.
+    const yy = Number(m[3]);
+    const now = new Date().getUTCFullYear();
+    let year = now - (now % 100) + yy;
+    if (year > now + 50) year -= 100;
+    return utc(year, m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  }
+  m = ASCTIME_DATE.exec(value);
+  if (m !== null) return utc(Number(m[6]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
+  return NaN;
+}
+
+function utc(year: number, month: string, day: number, hh: string, mm: string, ss: string): number {
+  const mon = MONTHS.indexOf(month) / 3;
+  const h = Number(hh);
+  const min = Number(mm);
+  const sec = Number(ss);
+  // Leap second 60 allowed by the grammar; it reads as the next second.
+  if (h > 23 || min > 59 || sec > 60 || day < 1) return NaN;
+  const t = Date.UTC(year, mon, day, h, min, sec);
+  // Date.UTC rolls 31 Feb over into March: such a day is not a date.
+  return new Date(t).getUTCDate() === day || sec === 60 ? t : NaN;
 }
 
 export type PreconditionOutcome = 200 | 304 | 412;
