@@ -90,7 +90,12 @@ describe('parseRange', () => {
     ['no dash', 'bytes=5', 100, null],
     ['empty set', 'bytes=', 100, null],
     ['negative start', 'bytes=--5', 100, null],
-    ['huge number', 'bytes=0-99999999999999999999', 100, null],
+    // Positions of any length are valid syntax (RFC 9110 §14.1.1): clipped, or unsatisfiable.
+    ['huge last position clipped', 'bytes=0-99999999999999999999', 100, [{ start: 0, end: 99 }]],
+    ['huge first position unsatisfiable', 'bytes=99999999999999999-', 100, 'unsatisfiable'],
+    ['huge suffix is the whole file', 'bytes=-99999999999999999999', 100, [{ start: 0, end: 99 }]],
+    ['huge last before huge first', 'bytes=99999999999999999999-99999999999999999998', 100, null],
+    ['huge equal positions', 'bytes=099999999999999999999-99999999999999999999', 100, 'unsatisfiable'],
     ['too many ranges', 'bytes=' + Array.from({ length: 17 }, (_, i) => `${i * 2}-${i * 2}`).join(','), 100, null],
   ];
   for (const [name, field, size, want] of cases) test(name, () => assert.deepEqual(parseRange(field, size), want));

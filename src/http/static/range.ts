@@ -43,7 +43,8 @@ export function parseRange(field: string, size: number): ByteRange[] | 'unsatisf
     let end = size - 1;
     if (last !== '') {
       end = parseDigits(last);
-      if (end < 0 || end < start) return null; // last < first is invalid syntax (§14.1.1)
+      // last < first is invalid syntax (§14.1.1); past 2^53 both saturate: compare the digits.
+      if (end < 0 || end < start || (end === HUGE && start === HUGE && digitsLess(last, first))) return null;
       if (end > size - 1) end = size - 1;
     }
     if (start >= size) continue;
@@ -54,16 +55,27 @@ export function parseRange(field: string, size: number): ByteRange[] | 'unsatisf
   return coalesce(ranges);
 }
 
-/** A non-negative decimal integer, or -1 (also for values past 2^53). */
+/** Where positions saturate: beyond any file, so they still compare right against a size. */
+const HUGE = 2 ** 53;
+
+/** A non-negative decimal integer (saturated at HUGE), or -1 when it is not 1*DIGIT. */
 function parseDigits(s: string): number {
-  if (s.length === 0 || s.length > 15) return -1;
+  if (s.length === 0) return -1;
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const d = s.charCodeAt(i) - 0x30;
     if (d < 0 || d > 9) return -1;
     n = n * 10 + d;
+    if (n > HUGE) n = HUGE;
   }
   return n;
+}
+
+/** a < b for digit strings of any length. */
+function digitsLess(a: string, b: string): boolean {
+  a = a.replace(/^0+/, '');
+  b = b.replace(/^0+/, '');
+  return a.length !== b.length ? a.length < b.length : a < b;
 }
 
 /**
