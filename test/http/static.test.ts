@@ -389,6 +389,18 @@ describe('StaticSite', () => {
         `\r\n--${boundary}--\r\n`;
       assert.equal(r.body.toString(), expected);
     });
+    test('several ranges of a compressed variant: the whole variant (200), never a "gzip" multipart', async () => {
+      const r = await get(site, '/app.js', [['Range', 'bytes=0-1, 4-5'], ['Accept-Encoding', 'gzip']]);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-encoding'), 'gzip');
+      assert.equal(gunzipSync(r.body).toString(), appJs.toString());
+      const one = await get(site, '/app.js', [['Range', 'bytes=0-1'], ['Accept-Encoding', 'gzip']]);
+      assert.equal(one.status, 206, 'a single range of the gzip bytes is fine');
+      const plain = await get(site, '/app.js', [['Range', 'bytes=0-1, 4-5'], ['Accept-Encoding', 'identity']]);
+      assert.equal(plain.status, 206);
+      assert.match(plain.headers.get('content-type')!, /^multipart\/byteranges/);
+      assert.equal(plain.headers.has('content-encoding'), false);
+    });
     test('overlapping ranges are coalesced', async () => {
       const r = await get(site, '/hello.txt', [['Range', 'bytes=0-3,2-5,4-6']]);
       assert.equal(r.status, 206);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { BodyPart, Reply } from '../types.js';
 import { STATUS_TEXT, statusLine } from '../status.js';
 import { evaluatePreconditions, ifRangeHolds, type Conditions } from './conditional.js';
-import { chooseCoding } from './encoding.js';
+import { chooseCoding, IDENTITY } from './encoding.js';
 import { parseRange, type ByteRange } from './range.js';
 import type { Resource, Variant } from './representation.js';
 
@@ -20,9 +20,11 @@ export function respond(res: Resource, c: Conditions, isHead: boolean): Reply {
     if (ranges === 'unsatisfiable') {
       return shortReply(416, v.validatorLines + `Content-Range: bytes */${v.size}\r\n`, false);
     }
-    if (ranges !== null) {
-      return ranges.length === 1 ? single(v, ranges[0]!) : multipart(v, res.contentType, ranges);
-    }
+    if (ranges !== null && ranges.length === 1) return single(v, ranges[0]!);
+    // A multipart body cannot say that its parts are ranges of a gzip/br representation: a
+    // Content-Encoding on the 206 would claim the multipart itself is compressed. Range may be
+    // ignored (RFC 9110 §14.2), so a compressed variant answers several ranges with 200.
+    if (ranges !== null && v.coding === IDENTITY) return multipart(v, res.contentType, ranges);
   }
   if (ready !== null) return isHead ? ready.head : ready.get;
   return { status: 200, head: v.head200, body: isHead || v.size === 0 ? [] : [whole(v)], bodyLength: v.size };
