@@ -62,7 +62,8 @@ export class AccessLog {
     const request = head === null ? '-' : `${head.method} ${head.target} HTTP/1.${head.versionMinor}`;
     const referer = head === null ? undefined : headerValue(head, 'referer');
     const agent = head === null ? undefined : headerValue(head, 'user-agent');
-    const line = `${socket.remoteAddress ?? '-'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes} ${quote(referer)} ${quote(agent)}\n`;
+    // Bytes are the body sent, without the head; "-" when there was none (as Apache's %b).
+    const line = `${socket.remoteAddress ?? '-'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes === 0 ? '-' : bytes} ${quote(referer)} ${quote(agent)}\n`;
     this.lines.push(line);
     this.bytes += line.length;
     if (this.bytes >= FLUSH_BYTES) this.flush();

@@ -274,9 +274,10 @@ export class HttpConnection implements Timed {
     this.push(dateLineBytes());
     // RFC 9112 §9.3: 1.1 persists by default; 1.0 only when both sides say keep-alive.
     this.push(!keepAlive ? END_CLOSE : head !== null && head.versionMinor === 0 ? END_KEEP_ALIVE : END_PLAIN);
-    this.opts.accessLog?.record(this.socket, head, reply.status, reply.bodyLength);
     // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
-    if ((head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304) return;
+    const bodiless = (head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304;
+    this.opts.accessLog?.record(this.socket, head, reply.status, bodiless ? 0 : reply.bodyLength);
+    if (bodiless) return;
     this.writeBody(reply.body, 0);
   }
 

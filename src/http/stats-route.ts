@@ -8,12 +8,17 @@ const JSON_HEAD = statusLine(200) + SERVER_HEADER + 'Content-Type: application/j
 const ALLOW_LINE = 'Allow: GET, HEAD, OPTIONS\r\n';
 const OPTIONS_REPLY: Reply = { status: 204, head: statusLine(204) + SERVER_HEADER + ALLOW_LINE, body: [], bodyLength: 0 };
 
-/** "http://host/p?q" -> "/p?q"; anything else is left for the inner handler to judge. */
+/** "http://host/p?q" -> "/p?q", "http://host?q" -> "/?q"; anything else is left as it is. */
 function originForm(target: string): string {
   const sep = target.indexOf('://');
   if (sep < 0) return target;
-  const slash = target.indexOf('/', sep + 3);
-  return slash < 0 ? '/' : target.slice(slash);
+  // The authority ends at the first "/", "?" or "#" (RFC 3986 §3.2).
+  for (let i = sep + 3; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 0x2f /* / */) return target.slice(i);
+    if (c === 0x3f /* ? */ || c === 0x23 /* # */) return '/' + target.slice(i);
+  }
+  return '/';
 }
 
 export function withStatsRoute(inner: Handler, path: string, snapshot: () => unknown): Handler {

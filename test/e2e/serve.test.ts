@@ -138,6 +138,19 @@ describe('muxd serve', () => {
     });
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.match(text, /"uptimeSeconds":/);
+    // What follows "?" is the query, even when it looks like a path: this is "/" of the site.
+    const queried = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(muxd.httpPort, '127.0.0.1', () =>
+        socket.write(`GET http://127.0.0.1?x/.well-known/muxd/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+      );
+      let out = '';
+      socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+      socket.on('close', () => resolve(out));
+      socket.on('error', reject);
+    });
+    assert.match(queried, /^HTTP\/1\.1 200 /);
+    assert.match(queried, /Content-Type: text\/html/);
+    assert.doesNotMatch(queried, /"uptimeSeconds":/);
   });
 
   test('an access log that cannot be opened, or a --max-frame below 64KiB, is a usage error before anything listens', async () => {
@@ -189,6 +202,14 @@ describe('muxd serve', () => {
       log = await readFile(path.join(tmp, 'access.log'), 'utf8').catch(() => '');
     }
     assert.match(log, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/\?from=log-test HTTP\/1\.1" 200 \d+ "http:\/\/ref\.example\/" "log-test-agent"$/m);
+    // HEAD sends no body: the log says so, whatever the file's size.
+    const head = await request(`${base}/?from=log-head`, { method: 'HEAD', headers: { 'user-agent': 'log-head-agent' } });
+    await head.body.dump();
+    for (let i = 0; i < 50 && !log.includes('log-head-agent'); i++) {
+      await sleep(50);
+      log = await readFile(path.join(tmp, 'access.log'), 'utf8').catch(() => '');
+    }
+    assert.match(log, /"HEAD \/\?from=log-head HTTP\/1\.1" 200 - "-" "log-head-agent"$/m);
   });
 });
 
