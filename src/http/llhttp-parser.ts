@@ -10,6 +10,7 @@
 // llhttp is reset, so each request starts clean (no "data after Connection: close").
 import { createParser, METHODS, TYPE, type HeadersComplete, type Parser } from 'llhttp-wasm';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
+import { absoluteAuthorityProblem, isValidHost } from './host.js';
 
 // llhttp error codes (llhttp's `llhttp_errno`), as exported by llhttp-wasm's constants.
 const HPE_OK = 0;
@@ -264,6 +265,11 @@ export class LlhttpRequestParser implements RequestParser {
     // with more than one. llhttp leaves this to its user, so the adapter enforces it as ours does.
     if (hosts > 1 || (hosts === 0 && msg.versionMinor === 1)) {
       this.reject(400, hosts > 1 ? 'more than one Host field' : 'missing Host field');
+      return CB_ERROR;
+    }
+    const authorityProblem = host !== null && !isValidHost(host) ? 'invalid Host' : absoluteAuthorityProblem(msg.url ?? '');
+    if (authorityProblem !== null) {
+      this.reject(400, authorityProblem);
       return CB_ERROR;
     }
     let chunked = false;

@@ -9,6 +9,7 @@
 // body (Content-Length or chunked) is then delivered as views of the input.
 import { COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte, latin1 } from './chars.js';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
+import { absoluteAuthorityProblem, isValidHost } from './host.js';
 
 /** Content-Length values saturate here: far below 2^53, far above any sane maxBodyBytes. */
 const CONTENT_LENGTH_CAP = 2 ** 50;
@@ -379,6 +380,10 @@ export class MuxdRequestParser implements RequestParser {
     if (p === targetStart || buf[p] !== SP) reject(400, 'malformed request-target');
     this.checkTargetForm(method, buf, targetStart, p);
     const target = latin1(buf, targetStart, p);
+    if (buf[targetStart] !== 0x2f) {
+      const problem = absoluteAuthorityProblem(target);
+      if (problem !== null) reject(400, problem);
+    }
 
     // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, then the line's CRLF.
     p++;
@@ -444,6 +449,7 @@ export class MuxdRequestParser implements RequestParser {
 
     // RFC 9112 §3.2: a 1.1 request carries exactly one Host; none or several -> 400.
     if (versionMinor === 1 ? hostCount !== 1 : hostCount > 1) reject(400, hostCount === 0 ? 'missing Host' : 'repeated Host');
+    if (host !== null && !isValidHost(host)) reject(400, 'invalid Host');
 
     let chunked = false;
     if (transferEncoding !== null) {

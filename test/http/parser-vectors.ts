@@ -191,6 +191,12 @@ export const VECTORS: Vector[] = [
   // --- accepted: versions and persistence ---
   { name: 'HTTP/1.0 without Host', input: 'GET / HTTP/1.0\r\n\r\n', messages: [{ head: { versionMinor: 0, host: null, keepAlive: false, headers: [] } }] },
   { name: 'HTTP/1.0 with Host', input: 'GET / HTTP/1.0\r\nHost: a\r\n\r\n', messages: [{ head: { versionMinor: 0, host: 'a' } }] },
+  ...['', 'example.com', '127.0.0.1:8080', '[::1]:8080', '[v1.fe]', 'xn--bcher-kva.example', 'a%41b', "h!$&'()*+,;=-._~", 'h:'].map((host) => ({
+    name: `valid Host ${JSON.stringify(host)}`,
+    input: `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    messages: [{ head: { host } }],
+  })),
+  { name: 'absolute-form https with a port', input: 'GET https://h:8443/x HTTP/1.1\r\nHost: h\r\n\r\n', messages: [{ head: { target: 'https://h:8443/x' } }] },
   { name: 'HTTP/1.0 keep-alive', input: 'GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n', messages: [{ head: { keepAlive: true } }] },
   { name: 'HTTP/1.1 close', input: get('/', 'Connection: close\r\n'), messages: [{ head: { keepAlive: false } }] },
   { name: 'HTTP/1.1 close in a list, any case', input: get('/', 'Connection: keep-alive, CLOSE\r\n'), messages: [{ head: { keepAlive: false } }] },
@@ -299,6 +305,15 @@ export const VECTORS: Vector[] = [
   { name: 'HTTP/1.1 without Host', input: 'GET / HTTP/1.1\r\n\r\n', status: 400 },
   { name: 'HTTP/1.1 with two Host fields', input: get('/', 'Host: i\r\n'), status: 400 },
   { name: 'HTTP/1.0 with two Host fields', input: 'GET / HTTP/1.0\r\nHost: h\r\nHost: h\r\n\r\n', status: 400 },
+  // RFC 9112 §3.2: an invalid Host value gets 400 (Host = uri-host [ ":" port ]).
+  ...['a b', 'a/b?c', 'user@evil:80', 'evil:99999x', '\xff\xfe', 'a%zz', '[::1', '[]', 'a:b:c'].map((host) => ({
+    name: `invalid Host ${JSON.stringify(host)}`,
+    input: `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    status: 400,
+  })),
+  // RFC 9110 §4.2.1: an http URI with an empty host is invalid; §4.2.4: userinfo is an error.
+  { name: 'absolute-form with an empty host', input: 'GET http:///docs HTTP/1.1\r\nHost: h\r\n\r\n', status: 400 },
+  { name: 'absolute-form with userinfo', input: 'GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n', status: 400 },
   // --- rejected: Content-Length ---
   { name: 'non-numeric Content-Length', input: `POST / HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`, status: 400 },
   { name: 'signed Content-Length', input: `POST / HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\nhello`, status: 400 },
