@@ -2,7 +2,7 @@
 // of the handler has a case here; fixtures live in a fresh temporary directory.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, symlink, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, symlink, rename, rm, utimes } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -549,6 +549,31 @@ describe('StaticSite', () => {
         body = (await get(site, '/mutable.txt')).body.toString();
       }
       assert.equal(body, 'version 2, longer');
+    });
+    test('a re-pointed symlink (atomic deploy) is served fresh within ~2 s, file or directory', async () => {
+      await mkdir(path.join(root, 'release-1'));
+      await mkdir(path.join(root, 'release-2'));
+      await writeFile(path.join(root, 'release-1', 'page.txt'), 'release 1');
+      await writeFile(path.join(root, 'release-2', 'page.txt'), 'release 2');
+      await symlink('release-1', path.join(root, 'current'));
+      await symlink('release-1/page.txt', path.join(root, 'current-page.txt'));
+      for (const target of ['/current/page.txt', '/current-page.txt']) {
+        assert.equal((await get(site, target)).body.toString(), 'release 1');
+        assert.equal((await get(site, target)).sync, true, 'cached');
+      }
+      // ln -sfn: a new link renamed over the old one; neither file changes.
+      await symlink('release-2', path.join(root, 'current.new'));
+      await rename(path.join(root, 'current.new'), path.join(root, 'current'));
+      await symlink('release-2/page.txt', path.join(root, 'current-page.new'));
+      await rename(path.join(root, 'current-page.new'), path.join(root, 'current-page.txt'));
+      for (const target of ['/current/page.txt', '/current-page.txt']) {
+        let body = '';
+        for (let i = 0; i < 150 && body !== 'release 2'; i++) {
+          await sleep(20);
+          body = (await get(site, target)).body.toString();
+        }
+        assert.equal(body, 'release 2', target);
+      }
     });
     test('large files are FileRegions, not cached', async () => {
       const r = await get(site, '/big.bin');

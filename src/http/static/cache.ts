@@ -4,8 +4,9 @@
 // asynchronously at most once per second. Bounded by entry count and total bytes (FIFO
 // eviction: an insertion-ordered Map gives it for free, with no bookkeeping on hits).
 import { watch, type FSWatcher } from 'node:fs';
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import type { Resource } from './representation.js';
+import { IDENTITY } from './encoding.js';
 import { coarseNow } from '../../loop/clock.js';
 
 export interface CacheEntry {
@@ -14,6 +15,12 @@ export interface CacheEntry {
   bytes: number;
   /** Sibling paths that did not exist when cached: one appearing invalidates the entry. */
   absentSiblings: string[];
+  /**
+   * The path as the request named it, symlinks unresolved. Re-pointing a link (the usual
+   * atomic deploy: `ln -sfn v2 current`) changes no file we watch, so revalidation checks
+   * that it still resolves to the file we hold.
+   */
+  logicalPath: string | null;
   watchers: FSWatcher[];
   checkedAt: number;
   dropped: boolean;
@@ -52,7 +59,7 @@ export class FileCache {
     return e;
   }
 
-  set(key: string, resource: Resource, absentSiblings: string[]): CacheEntry | null {
+  set(key: string, resource: Resource, absentSiblings: string[], logicalPath: string | null = null): CacheEntry | null {
     let bytes = 0;
     for (const v of resource.variants) if (v !== undefined) bytes += v.size;
     if (bytes > this.limits.maxBytes) return null;
@@ -63,7 +70,7 @@ export class FileCache {
       if (oldest.done === true) break;
       this.drop(oldest.value);
     }
-    const entry: CacheEntry = { key, resource, bytes, absentSiblings, watchers: [], checkedAt: coarseNow(), dropped: false };
+    const entry: CacheEntry = { key, resource, bytes, absentSiblings, logicalPath, watchers: [], checkedAt: coarseNow(), dropped: false };
     for (const v of resource.variants) {
       if (v === undefined) continue;
       try {
@@ -96,6 +103,9 @@ export class FileCache {
 
   private async revalidate(entry: CacheEntry): Promise<void> {
     try {
+      if (entry.logicalPath !== null && (await realpath(entry.logicalPath)) !== entry.resource.variants[IDENTITY]?.path) {
+        return this.drop(entry);
+      }
       for (const v of entry.resource.variants) {
         if (v === undefined) continue;
         const s = await stat(v.path);

@@ -41,6 +41,13 @@ const NOT_FOUND_PAGE_MAX = 64 * 1024;
 /** Errors that mean "nothing servable here". */
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EACCES', 'EPERM', 'EISDIR']);
 
+/** A file to serve: where it really is, the path the request named (links unresolved), its name. */
+interface FileRef {
+  real: string;
+  logical: string;
+  name: string;
+}
+
 interface Base {
   dir: string;
   /** Decoded segments of the mount prefix ([] for the root). */
@@ -121,7 +128,8 @@ export class StaticSite implements Handler {
     if (isHidden(segments, !base.isMount)) return this.notFound(isHead);
 
     const realBase = await this.realDir(base);
-    const real = await realpath(path.join(realBase, ...segments));
+    const logical = path.join(realBase, ...segments);
+    const real = await realpath(logical);
     if (!this.isInside(real, realBase, base.isMount)) return this.notFound(isHead);
     const info = await stat(real);
 
@@ -133,7 +141,8 @@ export class StaticSite implements Handler {
         const realIndex = await realpath(indexPath);
         if (!this.isInside(realIndex, realBase, base.isMount)) return this.notFound(isHead);
         const indexInfo = await stat(realIndex);
-        if (indexInfo.isFile()) return await this.serveFile(head, key, realIndex, 'index.html', isHead, !base.isMount);
+        const file = { real: realIndex, logical: path.join(logical, 'index.html'), name: 'index.html' };
+        if (indexInfo.isFile()) return await this.serveFile(head, key, file, isHead, !base.isMount);
       } catch (err) {
         if (!MISSING.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       }
@@ -141,7 +150,8 @@ export class StaticSite implements Handler {
       return this.notFound(isHead);
     }
     if (!info.isFile() || parsed.trailingSlash) return this.notFound(isHead);
-    return this.serveFile(head, key, real, segments[segments.length - 1] ?? path.basename(real), isHead, !base.isMount);
+    const file = { real, logical, name: segments[segments.length - 1] ?? path.basename(real) };
+    return this.serveFile(head, key, file, isHead, !base.isMount);
   }
 
   private baseFor(segments: readonly string[]): Base {
@@ -190,11 +200,11 @@ export class StaticSite implements Handler {
    * mount such as /files/ every name is an independent upload, and "report.txt.gz" uploaded by
    * one client must never be served as another's report.txt.
    */
-  private async serveFile(head: RequestHead, key: string, realPath: string, name: string, isHead: boolean, siblings: boolean): Promise<Reply> {
+  private async serveFile(head: RequestHead, key: string, file: FileRef, isHead: boolean, siblings: boolean): Promise<Reply> {
     // Concurrent misses for one key share a single load (a burst on a cold file reads it once).
     let pending = this.loading.get(key);
     if (pending === undefined) {
-      pending = this.loadResource(realPath, name, key, siblings).finally(() => this.loading.delete(key));
+      pending = this.loadResource(file, key, siblings).finally(() => this.loading.delete(key));
       this.loading.set(key, pending);
     }
     const loaded = await pending;
@@ -205,7 +215,8 @@ export class StaticSite implements Handler {
    * Stats the file and its precompressed siblings; small ones are read into memory and cached
    * under `key` (null: do not cache).
    */
-  private async loadResource(realPath: string, name: string, key: string | null, siblings: boolean): Promise<{ resource: Resource; cached: boolean }> {
+  private async loadResource(file: FileRef, key: string | null, siblings: boolean): Promise<{ resource: Resource; cached: boolean }> {
+    const { real: realPath, name } = file;
     const info = await stat(realPath);
     const stats: VariantStat[] = [{ coding: IDENTITY, path: realPath, size: info.size, mtimeMs: info.mtimeMs }];
     const absent: string[] = [];
@@ -236,7 +247,7 @@ export class StaticSite implements Handler {
       if (exact.length === stats.length) {
         const resource = buildResource(exact, contentType, cacheControl);
         for (let i = 0; i < exact.length; i++) resource.variants[exact[i]!.coding]!.body = bodies[i]!;
-        this.cache.set(key, resource, absent);
+        this.cache.set(key, resource, absent, file.logical);
         return { resource, cached: true };
       }
     }
@@ -249,9 +260,10 @@ export class StaticSite implements Handler {
     if (entry === undefined) {
       try {
         const realRoot = await this.realDir(this.root);
-        const real = await realpath(path.join(realRoot, '404.html'));
+        const logical = path.join(realRoot, '404.html');
+        const real = await realpath(logical);
         if (!this.isInside(real, realRoot, false) || !(await stat(real)).isFile()) return errorReply(404, { headOnly: isHead });
-        await this.loadResource(real, '404.html', NOT_FOUND_KEY, true);
+        await this.loadResource({ real, logical, name: '404.html' }, NOT_FOUND_KEY, true);
       } catch {
         return errorReply(404, { headOnly: isHead });
       }
