@@ -10,7 +10,7 @@
 // llhttp is reset, so each request starts clean (no "data after Connection: close").
 import { createParser, METHODS, TYPE, type HeadersComplete, type Parser } from 'llhttp-wasm';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
-import { absoluteAuthorityProblem, isValidHost } from './host.js';
+import { absoluteAuthorityProblem, isValidHost } from './authority.js';
 
 // llhttp error codes (llhttp's `llhttp_errno`), as exported by llhttp-wasm's constants.
 const HPE_OK = 0;

@@ -9,7 +9,7 @@
 // body (Content-Length or chunked) is then delivered as views of the input.
 import { COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT, SCHEME_CHAR, SEMI, SP, TARGET_CHAR, TCHAR, BACKSLASH, isAlphaByte, latin1 } from './chars.js';
 import { HttpError, type ParserCallbacks, type ParserLimits, type RequestHead, type RequestParser } from './types.js';
-import { absoluteAuthorityProblem, isValidHost } from './host.js';
+import { absoluteAuthorityProblem, isValidHost } from './authority.js';
 
 /** Content-Length values saturate here: far below 2^53, far above any sane maxBodyBytes. */
 const CONTENT_LENGTH_CAP = 2 ** 50;

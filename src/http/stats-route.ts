@@ -3,6 +3,7 @@
 // The snapshot comes from src/loop's Metrics, which both faces fill in: HTTP never learns MX/1.
 import { errorReply, SERVER_HEADER, statusLine } from './status.js';
 import type { Handler, Reply, RequestHead } from './types.js';
+import { absoluteFormPathStart } from './authority.js';
 
 const JSON_HEAD = statusLine(200) + SERVER_HEADER + 'Content-Type: application/json\r\nCache-Control: no-store\r\n';
 const ALLOW_LINE = 'Allow: GET, HEAD, OPTIONS\r\n';
@@ -10,15 +11,9 @@ const OPTIONS_REPLY: Reply = { status: 204, head: statusLine(204) + SERVER_HEADE
 
 /** "http://host/p?q" -> "/p?q", "http://host?q" -> "/?q"; anything else is left as it is. */
 function originForm(target: string): string {
-  const sep = target.indexOf('://');
-  if (sep < 0) return target;
-  // The authority ends at the first "/", "?" or "#" (RFC 3986 §3.2).
-  for (let i = sep + 3; i < target.length; i++) {
-    const c = target.charCodeAt(i);
-    if (c === 0x2f /* / */) return target.slice(i);
-    if (c === 0x3f /* ? */ || c === 0x23 /* # */) return '/' + target.slice(i);
-  }
-  return '/';
+  const at = absoluteFormPathStart(target);
+  if (at === -1) return target;
+  return target.charCodeAt(at) === 0x2f /* / */ ? target.slice(at) : '/' + target.slice(at);
 }
 
 export function withStatsRoute(inner: Handler, path: string, snapshot: () => unknown): Handler {

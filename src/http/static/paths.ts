@@ -2,6 +2,7 @@
 // Segments are decoded one by one (RFC 3986 §2.1, UTF-8 per §2.5), so an encoded slash or
 // backslash can never become a separator, and `..` (raw or encoded) is refused outright: a
 // target that survives this function names a path under its base directory by construction.
+import { absoluteFormPathStart } from '../authority.js';
 
 export interface ParsedTarget {
   /** Decoded, non-empty segments ("//a///b" gives ["a", "b"]). */
@@ -61,21 +62,6 @@ export function parseTarget(target: string): TargetResult {
   // An absolute-form target without a path ("http://h") means "/" (RFC 9112 §3.2.2).
   const trailingSlash = end === start || target.charCodeAt(end - 1) === 0x2f;
   return { segments, trailingSlash, query };
-}
-
-/** Index of the path in "scheme://authority/path", the end when there is no path, -1 if not absolute-form. */
-function absoluteFormPathStart(target: string): number {
-  const sep = target.indexOf('://');
-  if (sep <= 0) return -1;
-  const scheme = target.slice(0, sep).toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') return -1;
-  const authorityStart = sep + 3;
-  for (let i = authorityStart; i < target.length; i++) {
-    const c = target.charCodeAt(i);
-    if (c === 0x2f) return i;
-    if (c === 0x3f || c === 0x23) return i; // "http://h?q": empty path, query follows
-  }
-  return target.length;
 }
 
 /**

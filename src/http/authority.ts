@@ -1,4 +1,4 @@
-// Host and authority checks, RFC 9112 §3.2 and RFC 3986 §3.2.2:
+// The authority of a request: Host field values and absolute-form targets, RFC 9112 §3.2 and RFC 3986 §3.2.2:
 //   Host      = uri-host [ ":" port ]
 //   uri-host  = IP-literal / IPv4address / reg-name
 //   reg-name  = *( unreserved / pct-encoded / sub-delims )
@@ -52,22 +52,31 @@ export function isValidHost(value: string): boolean {
 }
 
 /**
- * For an absolute-form target with the http or https scheme, why its authority is invalid, or
- * null when it is fine (or the target is not such a form). RFC 9110 §4.2.1: an http URI with an
- * empty host is invalid and MUST be rejected; §4.2.4: userinfo is an error.
+ * Index of the path in "http(s)://authority/path?query", where the authority ends at the first
+ * "/", "?" or "#" (RFC 3986 §3.2); the end when there is nothing after it; -1 when the target
+ * is not http(s) absolute-form.
+ */
+export function absoluteFormPathStart(target: string): number {
+  const sep = target.indexOf('://');
+  if (sep !== 4 && sep !== 5) return -1;
+  const scheme = target.slice(0, sep).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return -1;
+  for (let i = sep + 3; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */ || c === 0x23 /* # */) return i;
+  }
+  return target.length;
+}
+
+/**
+ * For an http(s) absolute-form target, why its authority is invalid; null when it is fine or
+ * the target is not such a form. RFC 9110 §4.2.1: an http URI with an empty host is invalid
+ * and MUST be rejected; §4.2.4: userinfo is an error.
  */
 export function absoluteAuthorityProblem(target: string): string | null {
-  const sep = target.indexOf('://');
-  if (sep !== 4 && sep !== 5) return null;
-  const scheme = target.slice(0, sep).toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') return null;
-  let end = sep + 3;
-  while (end < target.length) {
-    const c = target.charCodeAt(end);
-    if (c === 0x2f /* / */ || c === 0x3f /* ? */ || c === 0x23 /* # */) break;
-    end++;
-  }
-  const authority = target.slice(sep + 3, end);
+  const end = absoluteFormPathStart(target);
+  if (end === -1) return null;
+  const authority = target.slice(target.indexOf('://') + 3, end);
   if (authority === '' || authority.charCodeAt(0) === 0x3a /* : */) return 'empty host in absolute-form';
   return isValidHost(authority) ? null : 'invalid authority in absolute-form';
 }
