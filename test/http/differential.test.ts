@@ -194,6 +194,10 @@ const LLHTTP_STRICTER: Record<string, (text: string, heads: Head[]) => boolean> 
   'HTAB as OWS in Content-Length or Transfer-Encoding': (t) => /^(content-length|transfer-encoding):[^\r]*\t/im.test(t),
   // RFC 9112 §3.2.2 / RFC 3986 §4.3: "a:" is an absolute-URI; llhttp wants "scheme://".
   'absolute-form without //authority': (_t, heads) => heads.some((h) => /^[A-Za-z][A-Za-z0-9+.-]*:(?!\/\/)/.test(h.target)),
+  // RFC 9110 §5.6.1: a list's empty elements ("chunked,") must be accepted and ignored;
+  // llhttp refuses them in Transfer-Encoding.
+  'empty element in the Transfer-Encoding list': (_t, heads) =>
+    heads.some((h) => h.fields.some((f) => /^transfer-encoding:/i.test(f) && f.slice(f.indexOf(':') + 1).split(',').some((e) => e.trim() === ''))),
   // RFC 9110 §9.1: any token is a method; llhttp knows a fixed list.
   'extension method': (_t, heads) => heads.some((h) => !METHODS.includes(h.method) && h.method !== 'CONNECT' && h.method !== 'TRACE'),
 };
@@ -269,6 +273,14 @@ describe('differential: muxd vs llhttp', () => {
     // The mutations must exercise both sides of the comparison.
     assert.ok((seen.get('both accept, same messages') ?? 0) > 100);
     assert.ok((seen.get('both reject') ?? 0) > 100);
+  });
+
+  it('the case that found the Transfer-Encoding list class: ours accepts, llhttp refuses', () => {
+    const text = 'GET / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n';
+    const input = Buffer.from(text, 'latin1');
+    assert.equal(feed('muxd', input).status, null);
+    assert.equal(feed('llhttp', input).status, 400);
+    compare(text); // explained by the named class, not a failure
   });
 
   it('each named class of ours-stricter is in fact rejected by ours', () => {
