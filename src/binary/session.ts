@@ -1,7 +1,9 @@
 // One MX/1 connection: frames are decoded and handled strictly in arrival order; replies to
 // requests that need the disk (PUT, GET, LIST) arrive when ready, carrying their request's id.
-// Backpressure both ways: reading pauses while our unsent output or queued upload bytes are
-// high, and downloads read the next chunk only while the socket's buffer is under half the limit.
+// Backpressure both ways: no further frame is taken while our unsent output (LIST replies being
+// built counted at their largest) is over the limit, the rest waits in the decoder and reading
+// pauses until 'drain'; reading also pauses while queued upload bytes are high; downloads read
+// the next chunk only while the socket's buffer is under half the limit.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Metrics } from '../loop/metrics.js';
@@ -56,7 +58,8 @@ export class Session implements Timed {
   private peerEnded = false;
   /** LIST replies being built (they read the directory). */
   private pendingLists = 0;
-  private pausedForOutput = false;
+  /** Frames wait in the decoder until our output falls under the limit ('drain' or a LIST done). */
+  private blocked = false;
   private pausedForUploads = false;
   private writableWaiters: (() => void)[] = [];
 
@@ -92,10 +95,24 @@ export class Session implements Timed {
     if (this.fatal || this.closed) return;
     this.touch();
     this.decoder.push(chunk);
-    // One cork per incoming chunk: every reply it produces leaves in as few writes as possible.
+    // Paused: only bytes already read can still arrive; they wait with the frames before them.
+    if (!this.blocked) this.processFrames();
+  }
+
+  /**
+   * Handles queued frames until the decoder is empty or our output is over the limit: checked
+   * before every frame, since one 64 KiB chunk of 12-byte NAMES or LIST requests asks for
+   * thousands of replies.
+   */
+  private processFrames(): void {
+    // One cork per batch: every reply it produces leaves in as few writes as possible.
     this.socket.cork();
     try {
       for (;;) {
+        if (this.outputFull()) {
+          this.blocked = true;
+          break;
+        }
         let frame: Frame | null;
         try {
           frame = this.decoder.next();
@@ -106,17 +123,35 @@ export class Session implements Timed {
         }
         if (frame === null) break;
         this.handle(frame);
-        if (this.closed) break;
+        if (this.closed || this.fatal) break;
       }
     } finally {
       this.socket.uncork();
     }
     this.applyBackpressure();
+    // A half-close that arrived while frames were still queued is completed now.
+    if (this.peerEnded && !this.blocked) this.endUploads();
+  }
+
+  /**
+   * Unsent output plus LIST replies still being built (each reserved at the max frame size) over
+   * the limit. Only while a wake-up is due: a 'drain' (pending once a write found the buffer past
+   * its high-water mark) or a LIST completing; at least one LIST may always be in flight.
+   */
+  private outputFull(): boolean {
+    const s = this.socket;
+    if (s.writableNeedDrain && s.writableLength > this.ctx.maxOutputBytes) return true;
+    return this.pendingLists > 0 && s.writableLength + this.pendingLists * this.ctx.maxFrame > this.ctx.maxOutputBytes;
+  }
+
+  /** Resumes taking frames after a wake-up ('drain', a LIST reply sent). */
+  private unblock(): void {
+    if (!this.blocked || this.closed || this.fatal) return;
+    this.blocked = false;
+    this.processFrames();
   }
 
   private applyBackpressure(): void {
-    // Only while a 'drain' is pending, or nothing would ever resume us.
-    this.pausedForOutput = this.socket.writableNeedDrain && this.socket.writableLength > this.ctx.maxOutputBytes;
     let queued = 0;
     for (const u of this.uploads.values()) queued += u.queued;
     if (queued > UPLOAD_QUEUE_HIGH && !this.pausedForUploads) {
@@ -131,7 +166,7 @@ export class Session implements Timed {
 
   private updatePaused(): void {
     if (this.closed || this.fatal) return;
-    if (this.pausedForOutput || this.pausedForUploads) this.socket.pause();
+    if (this.blocked || this.pausedForUploads) this.socket.pause();
     else this.socket.resume();
   }
 
@@ -140,10 +175,7 @@ export class Session implements Timed {
     const waiters = this.writableWaiters;
     this.writableWaiters = [];
     for (const w of waiters) w();
-    if (this.pausedForOutput) {
-      this.pausedForOutput = false;
-      this.updatePaused();
-    }
+    this.unblock();
   }
 
   private writable(): Promise<void> {
@@ -153,10 +185,15 @@ export class Session implements Timed {
 
   /**
    * Half-close: answer everything already received, then end our side. Uploads still waiting
-   * for DATA can never complete, so they are aborted with an ERROR now.
+   * for DATA can never complete, so they are aborted with an ERROR, once every frame that
+   * arrived before the FIN has been handled (they may still wait in the decoder).
    */
   private onEnd(): void {
     this.peerEnded = true;
+    if (!this.blocked) this.endUploads();
+  }
+
+  private endUploads(): void {
     for (const [id, upload] of this.uploads) {
       if (upload.complete) continue; // all bytes arrived: it is committing and will answer
       this.uploads.delete(id);
@@ -168,6 +205,7 @@ export class Session implements Timed {
 
   private finishIfDone(): void {
     if (!this.peerEnded || this.closed || this.fatal) return;
+    if (this.blocked) return;
     if (this.uploads.size === 0 && this.downloads.size === 0 && this.pendingLists === 0) this.socket.end();
   }
 
@@ -442,6 +480,8 @@ export class Session implements Timed {
       )
       .finally(() => {
         this.pendingLists--;
+        // Its reserve is released: frames held back for it may go on.
+        this.unblock();
         this.finishIfDone();
       });
   }
