@@ -380,17 +380,14 @@ export class Session implements Timed {
   private onUploadData(id: number, payload: Buffer): void {
     const upload = this.uploads.get(id);
     if (payload.length === 0) return; // carries nothing, overflows nothing
+    // All declared bytes arrived: the upload is committing and may already be renamed into
+    // place, so it can no longer be aborted truthfully. Later DATA is discarded, like DATA for
+    // no open upload, and the PUT_OK or ERROR 23 goes out as usual.
     if (!upload || upload.complete) {
-      if (upload) {
-        // More bytes than the PUT declared: the content is not what was promised.
-        this.uploads.delete(id);
-        void upload.abort();
-        this.sendError(id, ErrorCode.MALFORMED, `DATA beyond the declared size of ${upload.size} bytes; upload aborted`);
-        return;
-      }
       this.ctx.metrics.count('binary.dataDiscarded');
       return;
     }
+    // More bytes than the PUT declared, before the commit began: the content is not what was promised.
     if (upload.received + payload.length > upload.size) {
       this.uploads.delete(id);
       void upload.abort();

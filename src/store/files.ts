@@ -286,7 +286,11 @@ export class Upload {
     }
   }
 
-  /** Drops the upload (disconnect, DATA overflow): waits for queued writes, removes the temp. */
+  /**
+   * Drops the upload (disconnect, DATA overflow): waits for queued writes, removes the temp.
+   * Once commit() has begun the rename may already be done, so no reply may claim the abort
+   * kept the file out: the session aborts a committing upload only on disconnect.
+   */
   async abort(): Promise<void> {
     if (this.aborted) return;
     this.aborted = true;

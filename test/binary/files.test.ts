@@ -6,6 +6,7 @@ import { readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import { FileStore, StoreError, validateFileName } from '../../src/store/files.js';
+import { encodeFrame } from '../../src/wire/frame.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer } from './raw-client.js';
@@ -286,4 +287,62 @@ test('half-close in the middle of an upload: ERROR 4 for it, nothing stored, the
   for (let i = 0; i < 50 && (await readdir(t.dir)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await readdir(t.dir), []);
   await t.stop();
+});
+
+test('DATA after all declared bytes arrived is discarded: PUT_OK and the file stored, or ERROR 23 and nothing', async () => {
+  const t = await startTestServer();
+  const c = await RawClient.connect(t.port);
+  try {
+    const data = randomBytes(200_000);
+    const put = (id: number, name: string, digest = sha(data)): Buffer =>
+      Buffer.concat([...encodeFrame(Type.PUT, id, P.encodePut(data.length, digest, name)), ...encodeFrame(Type.DATA, id, data)]);
+    const extra = Buffer.concat(encodeFrame(Type.DATA, 0, Buffer.from('X')));
+    const withId = (frame: Buffer, id: number): Buffer => (frame.writeUInt32BE(id, 4), frame);
+    // The extra byte in the same write as the last DATA: handled while the commit has just begun.
+    c.writeRaw(Buffer.concat([put(1, 'same-write.bin'), withId(Buffer.from(extra), 1)]));
+    // In a separate write a little later: the commit (fsync, rename) is under way or done.
+    c.writeRaw(put(2, 'later.bin'));
+    await new Promise((r) => setTimeout(r, 3));
+    c.writeRaw(withId(Buffer.from(extra), 2));
+    // A wrong digest stays a wrong digest, extra bytes or not.
+    c.writeRaw(Buffer.concat([put(3, 'bad.bin', Buffer.alloc(32)), withId(Buffer.from(extra), 3)]));
+    for (const [id, name] of [[1, 'same-write.bin'], [2, 'later.bin']] as const) {
+      const reply = await c.reply(id);
+      assert.equal(reply.type, Type.PUT_OK, reply.type === Type.ERROR ? P.decodeError(reply.payload).message : '');
+      assert.ok((await readFile(path.join(t.dir, name))).equals(data));
+    }
+    assert.equal(P.decodeError((await c.reply(3)).payload).code, ErrorCode.CHECKSUM_MISMATCH);
+    // Exactly one reply per PUT: everything sent before this PING has been handled.
+    c.writeRaw(withId(Buffer.from(extra), 2));
+    assert.equal((await c.request(Type.PING, 4)).type, Type.PING_OK);
+    assert.deepEqual(c.frames.filter((f) => f.id !== 4), []);
+    assert.deepEqual((await readdir(t.dir)).sort(), ['later.bin', 'same-write.bin']);
+    assert.ok((t.metrics.counters['binary.dataDiscarded'] ?? 0) >= 3);
+  } finally {
+    c.close();
+    await t.stop();
+  }
+});
+
+test('an upload is visible exactly when PUT_OK is sent, whatever the timing of an extra DATA byte', async () => {
+  const t = await startTestServer();
+  const c = await RawClient.connect(t.port);
+  try {
+    const data = randomBytes(50_000);
+    for (let k = 0; k < 40; k++) {
+      const id = k + 1;
+      const name = `r${k}.bin`;
+      c.writeRaw(Buffer.concat([...encodeFrame(Type.PUT, id, P.encodePut(data.length, sha(data), name)), ...encodeFrame(Type.DATA, id, data)]));
+      // Spread the extra byte over the commit: 0..4 ms after the last DATA.
+      if (k % 5 > 0) await new Promise((r) => setTimeout(r, k % 5));
+      c.send(Type.DATA, id, Buffer.from('X'));
+      const reply = await c.reply(id);
+      const visible = (await readdir(t.dir)).includes(name);
+      assert.equal(reply.type === Type.PUT_OK, visible, `reply 0x${reply.type.toString(16)}, file ${visible ? '' : 'not '}visible`);
+      assert.equal(reply.type, Type.PUT_OK);
+    }
+  } finally {
+    c.close();
+    await t.stop();
+  }
 });
