@@ -423,26 +423,35 @@ export class Session implements Timed {
     this.checkTransferRoom();
     this.downloads.add(id);
     this.ctx.metrics.count('binary.downloads');
-    this.download(id, name, offset).then(
+    let held = true;
+    // The id and the transfer slot are free once the last byte is queued (the client may reuse
+    // the id at once); closing the file comes after and answers nothing.
+    const release = (): boolean => {
+      if (!held) return false;
+      held = false;
+      this.downloads.delete(id);
+      return true;
+    };
+    this.download(id, name, offset, release).then(
       () => {
-        this.downloads.delete(id);
+        release();
         this.finishIfDone();
       },
       (err: unknown) => {
-        this.downloads.delete(id);
-        this.fail(id, err);
+        if (release()) this.fail(id, err);
         this.finishIfDone();
       },
     );
   }
 
-  private async download(id: number, name: string, offset: number): Promise<void> {
+  private async download(id: number, name: string, offset: number, release: () => boolean): Promise<void> {
     const file = await this.ctx.store.openForRead(name);
     try {
       if (offset > file.size) {
         throw new WireError(ErrorCode.OFFSET_BEYOND_END, `offset ${offset} is beyond the end of the file (${file.size} bytes)`);
       }
       this.send(Type.GET_OK, id, encodeFileInfo(file.size, file.sha256));
+      if (offset === file.size) release();
       // Below the stream's high-water mark no 'drain' is promised, so never wait under it.
       const half = Math.max(this.ctx.maxOutputBytes / 2, this.socket.writableHighWaterMark);
       let position = offset;
@@ -461,6 +470,7 @@ export class Session implements Timed {
         this.send(Type.DATA, id, bytesRead === want ? buf : buf.subarray(0, bytesRead));
         this.ctx.metrics.count('binary.bytesOut', bytesRead);
         position += bytesRead;
+        if (position === file.size) release();
       }
     } finally {
       await file.handle.close().catch(() => undefined);

@@ -1,7 +1,7 @@
 // File transfer over MX/1: big verified uploads/downloads, interruption, resume, interleaving, slow readers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Socket } from 'node:net';
@@ -342,6 +342,38 @@ test('an upload is visible exactly when PUT_OK is sent, whatever the timing of a
       assert.equal(reply.type, Type.PUT_OK);
     }
   } finally {
+    c.close();
+    await t.stop();
+  }
+});
+
+test('a GET frees its id with its last DATA frame (or GET_OK when offset == size): reusing it at once never gets 24', async () => {
+  const t = await startTestServer({ maxTransfers: 1 });
+  await writeFile(path.join(t.dir, 's.bin'), randomBytes(100));
+  // A busy libuv thread pool (a loaded disk) delays close(2) after the last byte is sent; keep
+  // it busy so that a close still pending must not keep the id busy.
+  let stopBusy = false;
+  const busyJobs: Promise<void>[] = [];
+  const spin = async (): Promise<void> => {
+    while (!stopBusy) await new Promise<void>((r) => pbkdf2('x', 'y', 5_000, 32, 'sha256', () => r()));
+  };
+  for (let k = 0; k < 6; k++) busyJobs.push(spin());
+  const c = await RawClient.connect(t.port);
+  try {
+    const busy: string[] = [];
+    for (let k = 0; k < 30; k++) {
+      // The next GET on id 5 goes out as soon as the previous one's last byte (or GET_OK) is read.
+      const offset = k % 2 === 0 ? 0 : 100;
+      const first = await c.request(Type.GET, 5, P.encodeGet(offset, 's.bin'));
+      if (first.type === Type.ERROR) busy.push(`${k}: ${P.decodeError(first.payload).message}`);
+      else if (offset === 0) assert.equal((await c.next((f) => f.type === Type.DATA && f.id === 5)).payload.length, 100);
+    }
+    assert.deepEqual(busy, []);
+    // With --max-transfers 1 the slot is free at the same moment: a GET on another id is accepted too.
+    assert.equal((await c.request(Type.GET, 6, P.encodeGet(100, 's.bin'))).type, Type.GET_OK);
+  } finally {
+    stopBusy = true;
+    await Promise.all(busyJobs);
     c.close();
     await t.stop();
   }
