@@ -11,7 +11,7 @@ import type { Timed } from '../loop/sweeper.js';
 import { FileStore, StoreError, type Upload } from '../store/files.js';
 import { FrameDecoder, WireError, encodeFrame, type Frame } from '../wire/frame.js';
 import {
-  decodeAnnounce, decodeGet, decodePut, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
+  decodeGet, decodePut, decodeStr16, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
 } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import type { ChatRoom, Member } from './chat.js';
@@ -337,7 +337,8 @@ export class Session implements Timed {
   }
 
   private announce(id: number, payload: Buffer): void {
-    const { token, text } = decodeAnnounce(payload);
+    // The token first (protocol.md §3: 14 before the text's 4), so the text is not decoded yet.
+    const { value: token, next } = decodeStr16(payload, 0);
     const expected = this.ctx.adminDigest;
     // Compare digests, not the tokens: equal lengths always, so neither content nor length leaks.
     const given = createHash('sha256').update(token, 'utf8').digest();
@@ -345,11 +346,11 @@ export class Session implements Timed {
       throw new WireError(ErrorCode.FORBIDDEN, expected === null ? 'announcements are disabled (no admin token configured)' : 'bad admin token');
     }
     // Same bounds as SAY: an announcement is a chat message from the operator.
-    const bytes = Buffer.byteLength(text, 'utf8');
+    const bytes = payload.length - next;
     if (bytes === 0 || bytes > MAX_SAY_BYTES) {
       throw new WireError(ErrorCode.MALFORMED, `ANNOUNCE text must be 1..${MAX_SAY_BYTES} bytes, got ${bytes}`);
     }
-    this.ctx.room.announce(text);
+    this.ctx.room.announce(decodeText(payload.subarray(next)));
     this.send(Type.ANNOUNCE_OK, id);
   }
 

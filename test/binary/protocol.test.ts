@@ -271,6 +271,20 @@ test('ANNOUNCE text is 1..4096 bytes, checked after the token', async () => {
   c.close();
 });
 
+test('ANNOUNCE with invalid UTF-8 text: a bad token is still 14 (token before text), a good one 4', async () => {
+  const c = await RawClient.connect(ts.port);
+  const withText = (token: string, text: Buffer): Buffer => Buffer.concat([P.encodeAnnounce(token, ''), text]);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 1, withText('bad', Buffer.from([0xff])))).code, ErrorCode.FORBIDDEN);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 2, withText('sesame', Buffer.from([0xff])))).code, ErrorCode.MALFORMED);
+  // Too long and invalid: still the token first.
+  assert.equal((await c.expectError(Type.ANNOUNCE, 3, withText('bad', Buffer.alloc(5000, 0xff)))).code, ErrorCode.FORBIDDEN);
+  assert.equal((await c.expectError(Type.ANNOUNCE, 4, withText('sesame', Buffer.alloc(5000, 0xff)))).code, ErrorCode.MALFORMED);
+  // A token field that cannot be read at all is 4.
+  assert.equal((await c.expectError(Type.ANNOUNCE, 5, Buffer.from([0, 9, 0x61]))).code, ErrorCode.MALFORMED);
+  assert.equal((await c.request(Type.ANNOUNCE, 6, P.encodeAnnounce('sesame', 'ok'))).type, Type.ANNOUNCE_OK);
+  c.close();
+});
+
 test('STATS tells a client the limits it must respect', async () => {
   const c = await RawClient.connect(ts.port);
   // (this file's shared server runs with --max-upload 1000)
