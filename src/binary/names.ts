@@ -6,9 +6,14 @@ import { MAX_CHAT_NAME_CHARS, RESERVED_NAMES } from '../wire/protocol.js';
 // JOIN is rare next to SAY, so a Unicode-property regex here costs nothing on the hot path.
 const NAME_CHARS = /^[\p{L}\p{Nd}_.\-][\p{L}\p{M}\p{Nd}_.\-]*$/u;
 
-/** Comparison key: NFC, then upper- and lower-casing approximates full Unicode case folding ("ß" ~ "SS"). */
+/**
+ * Comparison key (protocol.md §5): NFC, lower, upper, lower, NFC, with full (not locale) case
+ * mappings. Lowering first makes "ẞ" (U+1E9E, whose uppercase is itself) "ß", which upper-
+ * cases to "SS": so ß, ẞ, SS and ss collide, as do σ/ς/Σ and ǅ/Ǆ/ǆ. Python's
+ * normalize('NFC', normalize('NFC', s).lower().upper().lower()) gives the same key.
+ */
 export function foldName(name: string): string {
-  return name.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC');
+  return name.normalize('NFC').toLowerCase().toUpperCase().toLowerCase().normalize('NFC');
 }
 
 const RESERVED = new Set(RESERVED_NAMES.map(foldName));

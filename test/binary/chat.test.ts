@@ -95,3 +95,38 @@ test('a chat member that never reads is disconnected once over maxOutputBytes; o
   for (const r of [talker, sleeper, watcher]) r.close();
   await ts.stop();
 });
+
+test('names collide under the documented key (NFC, lower, upper, lower, NFC): ß/ẞ/SS, σ/ς/Σ, ǅ, ﬃ; distinct names still join', async () => {
+  const ts = await startTestServer();
+  const clients: RawClient[] = [];
+  const join = async (name: string): Promise<number> => {
+    const c = await RawClient.connect(ts.port);
+    clients.push(c);
+    const f = await c.request(Type.JOIN, 1, Buffer.from(name, 'utf8'));
+    return f.type === Type.ERROR ? P.decodeError(f.payload).code : 0;
+  };
+  try {
+    const groups = [
+      ['Straße', 'STRAẞE', 'STRASSE', 'strasse', 'straße'],
+      ['ẞa', 'ßA', 'SSa'],
+      ['ΟΔΟΣ', 'οδοσ', 'οδος', 'Οδος'],
+      ['ǅemal', 'ǄEMAL', 'ǆemal'],
+      ['ﬃx', 'FFIX', 'ffix'],
+      ['ſam', 'SAM'],
+      ['Привет', 'ПРИВЕТ', 'привет'],
+      ['İstanbul', 'i\u0307stanbul', 'İSTANBUL'],
+    ];
+    for (const [first, ...rest] of groups) {
+      assert.equal(await join(first!), 0, `${first} joins`);
+      for (const other of rest) assert.equal(await join(other), ErrorCode.NAME_TAKEN, `${other} collides with ${first}`);
+    }
+    // Different keys: dotless ı folds with i/I (ı -> I -> i), dotted İ does not; the letter pair
+    // D + Ž is not the digraph ǅ (only compatibility normalisation would merge them); CJK variants differ.
+    for (const distinct of ['istanbul', 'DŽemal', '张三', '張三', 'Ω', 'ʼn']) assert.equal(await join(distinct), 0, `${distinct} joins`);
+    assert.equal(await join('ıSTANBUL'), ErrorCode.NAME_TAKEN);
+    assert.equal(await join('ŉ'), ErrorCode.NAME_TAKEN);
+  } finally {
+    for (const c of clients) c.close();
+    await ts.stop();
+  }
+});
