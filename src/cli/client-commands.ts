@@ -38,7 +38,7 @@ const COMMON_USAGE = `Connection flags (all commands):
   --host H        server host (env MUXD_HOST, default 127.0.0.1)
   --port N        MX/1 port (env MUXD_BINARY_PORT, default 9000)
   --socket PATH   connect to a Unix socket instead
-  --timeout MS    per-request timeout (default 10000)`;
+  --timeout MS    per-request timeout; for put/get, per stretch without progress (default 10000)`;
 
 const COMMANDS: Record<string, CommandSpec> = {
   ping: {

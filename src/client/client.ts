@@ -25,7 +25,11 @@ export interface ConnectOptions {
   port?: number;
   /** A Unix socket path, used instead of host/port. */
   path?: string;
-  /** Per request (for transfers: per stretch without progress) and for connecting. Default 10000. */
+  /**
+   * Per request and for connecting; for put/get, per stretch without progress (a reply, or a
+   * DATA frame sent or received). A GET_OK may wait for the server to hash the whole file
+   * (first GET of a file after a restart, or of one placed by hand): allow for that. Default 10000.
+   */
   timeoutMs?: number;
   /** Largest frame payload accepted from the server; a larger one closes the connection. Default 1 MiB. */
   maxFrame?: number;
@@ -61,6 +65,8 @@ interface Pending {
   onData?(payload: Buffer): void;
   fail(err: Error): void;
   timer: NodeJS.Timeout | null;
+  /** Date.now() of the last progress; the timer, when it fires, times out only if this is old enough. */
+  progressAt: number;
 }
 
 /**
@@ -167,24 +173,29 @@ export class MuxClient extends EventEmitter {
         },
         fail: reject,
         timer: null,
+        progressAt: 0,
       });
     });
     // The caller sees the outcome through the awaited `result` below; this only keeps an early
     // rejection (bad name, closed) from being reported as unhandled while we are still sending.
-    result.catch(() => {});
+    const ended = result.then(
+      () => undefined,
+      () => undefined,
+    );
     this.send(Type.PUT, id, encodePut(src.size, src.sha256, name));
     let sent = 0;
     try {
       for await (const chunk of src.chunks()) {
-        // Rejected early (bad name, too large, closed): stop reading and sending.
+        // Rejected early (bad name, too large, closed) or timed out: stop reading and sending.
         if (!this.pending.has(id)) break;
         const flushed = this.send(Type.DATA, id, chunk);
         sent += chunk.length;
         opts.onProgress?.(sent, src.size);
-        this.arm(id);
+        this.progress(id);
+        // A timeout while the server reads nothing must not leave us waiting for 'drain'.
         if (!flushed) {
-          await this.drained();
-          this.arm(id);
+          await Promise.race([this.drained(), ended]);
+          this.progress(id);
         }
       }
     } catch (err) {
@@ -229,6 +240,7 @@ export class MuxClient extends EventEmitter {
           if (offset > whole.size) throw new MuxError(LocalCode.PROTOCOL, `server accepted offset ${offset} beyond the end (${whole.size})`);
           info = whole;
           remaining = whole.size - offset;
+          this.progress(id);
           opts.onStart?.(whole.size, whole.sha256);
           if (remaining === 0) {
             this.finish(id);
@@ -240,6 +252,7 @@ export class MuxClient extends EventEmitter {
           if (info === null) throw new MuxError(LocalCode.PROTOCOL, 'DATA before the GET reply');
           if (chunk.length > remaining - received) throw new MuxError(LocalCode.PROTOCOL, 'server sent more DATA than the file holds');
           received += chunk.length;
+          this.progress(id);
           const done = received === remaining;
           const whole = info;
           if (done) {
@@ -261,6 +274,7 @@ export class MuxClient extends EventEmitter {
           reject(err);
         },
         timer: null,
+        progressAt: 0,
       });
       try {
         this.send(Type.GET, id, encodeGet(offset, name));
@@ -310,6 +324,7 @@ export class MuxClient extends EventEmitter {
         },
         fail: reject,
         timer: null,
+        progressAt: 0,
       });
       try {
         this.send(type, id, payload);
@@ -339,10 +354,27 @@ export class MuxClient extends EventEmitter {
   private arm(id: number): void {
     const entry = this.pending.get(id);
     if (!entry) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
-      this.failRequest(id, new MuxError(LocalCode.TIMEOUT, `no reply within ${this.timeoutMs} ms`));
-    }, this.timeoutMs);
+    entry.progressAt = Date.now();
+    entry.timer ??= setTimeout(() => this.onTimer(id), this.timeoutMs);
+  }
+
+  /** Transfer progress: only a timestamp, so a DATA frame costs no timer churn. */
+  private progress(id: number): void {
+    const entry = this.pending.get(id);
+    if (entry) entry.progressAt = Date.now();
+  }
+
+  private onTimer(id: number): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    entry.timer = null;
+    const quiet = Date.now() - entry.progressAt;
+    if (quiet < this.timeoutMs) {
+      entry.timer = setTimeout(() => this.onTimer(id), this.timeoutMs - quiet);
+      return;
+    }
+    const what = entry.expect === Type.PUT_OK || entry.onData ? 'no reply or progress' : 'no reply';
+    this.failRequest(id, new MuxError(LocalCode.TIMEOUT, `${what} within ${this.timeoutMs} ms`));
   }
 
   private disarm(id: number): void {

@@ -248,6 +248,54 @@ describe('files', () => {
     await assert.rejects(client.get('x', collector()), (err: unknown) => err instanceof MuxError && err.code === LocalCode.PROTOCOL);
   });
 
+  test('timeoutMs is per stretch without progress: a steady GET longer than the timeout succeeds', async () => {
+    const body = randomBytes(4 * 1024 * 1024);
+    const chunk = 64 * 1024;
+    const { client } = await setup(
+      (frame, conn) => {
+        if (frame.type !== Type.GET) return;
+        // GET_OK after 100 ms, then a DATA frame every 10 ms: 64 frames, well over the 150 ms timeout.
+        let at = 0;
+        const step = (): void => {
+          if (conn.socket.destroyed) return;
+          conn.send(Type.DATA, frame.id, body.subarray(at, at + chunk));
+          at += chunk;
+          if (at < body.length) setTimeout(step, 10);
+        };
+        setTimeout(() => {
+          conn.send(Type.GET_OK, frame.id, encodeFileInfo(body.length, sha(body)));
+          setTimeout(step, 100);
+        }, 100);
+      },
+      { timeoutMs: 150 },
+    );
+    const sink = collector();
+    const started = Date.now();
+    const got = await client.get('steady', sink);
+    assert.ok(Date.now() - started > 500, 'the transfer took longer than the timeout');
+    assert.equal(got.size, body.length);
+    assert.ok(sink.data().equals(body));
+  });
+
+  test('a GET that stops making progress still times out', async () => {
+    const { client } = await setup(
+      (frame, conn) => {
+        if (frame.type !== Type.GET) return;
+        conn.send(Type.GET_OK, frame.id, encodeFileInfo(1000, Buffer.alloc(32)));
+        conn.send(Type.DATA, frame.id, Buffer.alloc(100));
+      },
+      { timeoutMs: 150 },
+    );
+    const started = Date.now();
+    await assert.rejects(client.get('stalls', collector()), (err: unknown) => err instanceof MuxError && err.code === LocalCode.TIMEOUT && /no reply or progress within 150 ms/.test(err.message));
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  test('a put to a server that stops reading times out instead of waiting for drain forever', async () => {
+    const { client } = await setup((_frame, conn) => conn.socket.pause(), { timeoutMs: 200 });
+    await assert.rejects(client.put('stuck', Buffer.alloc(12 * 1024 * 1024, 1)), (err: unknown) => err instanceof MuxError && err.code === LocalCode.TIMEOUT);
+  });
+
   test('a stalled sink stops the client reading: the server is left holding the data', async () => {
     const huge = Buffer.alloc(48 * 1024 * 1024, 7);
     const files = new Map([['huge', huge]]);
