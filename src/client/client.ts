@@ -55,6 +55,14 @@ export interface GetOptions {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const EMPTY = Buffer.alloc(0);
+/**
+ * An upload given up on after its PUT went out is released with zero-filled DATA (see
+ * abandonUpload); past this many missing bytes the connection is closed instead.
+ */
+export const ABANDON_PAD_MAX = 16 * 1024 * 1024;
+/** Padding frame size: the final frame carries up to one byte more, still within the 64 KiB every server accepts. */
+const PAD_CHUNK = 32 * 1024;
+let zeros: Buffer | null = null;
 
 /** One request awaiting its reply. Entries leave the map on reply, error, timeout or close. */
 interface Pending {
@@ -163,15 +171,22 @@ export class MuxClient extends EventEmitter {
 
   private async upload(name: string, src: UploadSource, opts: PutOptions): Promise<FileInfo> {
     const id = this.nextId();
+    /** Set once the server answered (or the connection closed): then it holds no upload for us. */
+    let settled = false;
     const result = new Promise<FileInfo>((resolve, reject) => {
       this.register(id, {
         expect: Type.PUT_OK,
         onReply: (p) => {
+          settled = true;
           const info = decodeFileInfo(p);
           this.finish(id);
           resolve(info);
         },
-        fail: reject,
+        fail: (err) => {
+          // Our own failures (a timeout, a source that shrank or failed) leave the server waiting for DATA.
+          if (err instanceof MuxError && err.code !== LocalCode.TIMEOUT && err.code !== LocalCode.LOCAL) settled = true;
+          reject(err);
+        },
         timer: null,
         progressAt: 0,
       });
@@ -201,7 +216,30 @@ export class MuxClient extends EventEmitter {
     } catch (err) {
       this.failRequest(id, err instanceof Error ? err : new Error(String(err)));
     }
+    if (!settled && sent < src.size) this.abandonUpload(id, src.size - sent);
     return result;
+  }
+
+  /**
+   * Releases the server's side of an upload given up on after its PUT went out, so its id and
+   * transfer slot do not stay taken until the connection closes (MX/1 has no cancel frame):
+   * zero-filled DATA with one byte more than is missing, the excess in the frame that would
+   * complete it, makes the server abort it at once (ERROR 4, nothing stored; ignored here, the
+   * request is settled). The frames are queued before anything sent after this, and share one
+   * buffer. Past ABANDON_PAD_MAX the connection is closed instead.
+   */
+  private abandonUpload(id: number, missing: number): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (missing > ABANDON_PAD_MAX) {
+      this.failure ??= new MuxError(LocalCode.CLOSED, `connection closed to abandon an upload ${missing} bytes short`);
+      this.socket.destroy();
+      return;
+    }
+    const pad = (zeros ??= Buffer.alloc(PAD_CHUNK + 1));
+    let left = missing;
+    // Keep at least one byte missing until the last frame, which overshoots by one.
+    for (; left > PAD_CHUNK; left -= PAD_CHUNK) this.send(Type.DATA, id, pad.subarray(0, PAD_CHUNK));
+    this.send(Type.DATA, id, pad.subarray(0, left + 1));
   }
 
   /**

@@ -1,11 +1,12 @@
 // The client library against the real MX/1 server (src/binary), in-process on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect, MuxError, type MuxClient } from '../../src/client/index.js';
+import { connect, LocalCode, MuxError, type MuxClient } from '../../src/client/index.js';
+import { ABANDON_PAD_MAX } from '../../src/client/client.js';
 import { ErrorCode } from '../../src/wire/protocol.js';
 import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
 import { collector } from '../helpers/collector.js';
@@ -104,5 +105,65 @@ describe('client against the real server', () => {
       await unix.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('abandoned uploads release their server slot (--max-transfers 1)', () => {
+  let one: RealServer;
+  before(async () => {
+    one = await startRealServer(null, { maxTransfers: 1 });
+  });
+  after(() => one.stop());
+
+  test('a put whose source shrinks mid-way fails locally; the next put on the connection succeeds', async () => {
+    const c = await connect({ port: one.port, timeoutMs: 5000 });
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'muxd-shrink-'));
+      const file = path.join(dir, 'shrink.bin');
+      writeFileSync(file, randomBytes(8 << 20));
+      let truncated = false;
+      await assert.rejects(
+        c.put('shrink.bin', file, {
+          onProgress() {
+            if (!truncated) {
+              truncated = true;
+              truncateSync(file, 100_000);
+            }
+          },
+        }),
+        (e: unknown) => e instanceof MuxError && e.code === LocalCode.LOCAL,
+      );
+      rmSync(dir, { recursive: true, force: true });
+      const data = randomBytes(1000);
+      assert.deepEqual(await c.put('other.bin', data), { size: data.length, sha256: createHash('sha256').update(data).digest() });
+      assert.deepEqual(readdirSync(one.filesDir), ['other.bin']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a put that times out (server stalled) is abandoned; once the server reads again the next put succeeds', async () => {
+    const c = await connect({ port: one.port, timeoutMs: 300 });
+    try {
+      const serverSide = [...one.server.listener.sockets].at(-1)!;
+      // Stall the server: it reads nothing, so the upload makes no progress once buffers are full.
+      serverSide.pause();
+      await assert.rejects(c.put('stalled.bin', randomBytes(12 << 20)), (e: unknown) => e instanceof MuxError && e.code === LocalCode.TIMEOUT);
+      serverSide.resume();
+      const data = randomBytes(1000);
+      assert.equal((await c.put('after.bin', data)).size, data.length);
+      assert.ok(!readdirSync(one.filesDir).includes('stalled.bin'));
+    } finally {
+      await c.close();
+    }
+  });
+
+  test(`abandoning more than ${ABANDON_PAD_MAX} bytes closes the connection instead`, async () => {
+    const c = await connect({ port: one.port, timeoutMs: 300 });
+    const serverSide = [...one.server.listener.sockets].at(-1)!;
+    serverSide.pause();
+    await assert.rejects(c.put('huge.bin', Buffer.alloc(ABANDON_PAD_MAX + (8 << 20))), (e: unknown) => e instanceof MuxError && e.code === LocalCode.TIMEOUT);
+    await assert.rejects(c.ping(), (e: unknown) => e instanceof MuxError && e.code === LocalCode.CLOSED);
+    if (!c.isClosed) await new Promise((r) => c.once('close', r));
   });
 });

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBinaryServer, type BinaryServer } from '../../src/binary/server.js';
+import { startBinaryServer, type BinaryServer, type BinaryServerOptions } from '../../src/binary/server.js';
 import { Metrics } from '../../src/loop/metrics.js';
 
 export const ADMIN_TOKEN = 't0ken';
@@ -15,7 +15,7 @@ export interface RealServer {
   stop(): Promise<void>;
 }
 
-export async function startRealServer(endpoint: { path: string } | null = null): Promise<RealServer> {
+export async function startRealServer(endpoint: { path: string } | null = null, overrides: Partial<BinaryServerOptions> = {}): Promise<RealServer> {
   const filesDir = mkdtempSync(path.join(os.tmpdir(), 'muxd-files-'));
   const server = await startBinaryServer({
     endpoint: endpoint ?? { host: '127.0.0.1', port: 0 },
@@ -28,6 +28,7 @@ export async function startRealServer(endpoint: { path: string } | null = null):
     idleTimeoutMs: 60000,
     metrics: new Metrics(),
     log: () => {},
+    ...overrides,
   });
   return {
     server,
