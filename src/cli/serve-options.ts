@@ -28,7 +28,7 @@ const FLAGS = {
   'head-timeout': { kind: 'ms', default: '10s', help: 'time to receive a whole HTTP head (408 after)' },
   'idle-timeout': { kind: 'ms', default: '30s', help: 'idle keep-alive HTTP connection lifetime' },
   'send-timeout': { kind: 'ms', default: '30s', help: 'HTTP: longest stretch a client may take none of our output; longest a request body may take' },
-  'max-output': { kind: 'bytes', default: '4MiB', help: 'buffered output per connection (HTTP pauses reading; MX/1 chat members past it are dropped)' },
+  'max-output': { kind: 'bytes', default: '4MiB', help: 'unsent output per connection: past it, no further request or frame is handled until the client reads (MX/1 chat members past it are dropped)' },
   'cache-max-file': { kind: 'bytes', default: '64KiB', help: 'files up to this size are served from memory' },
   'cache-control-html': { kind: 'string', default: 'no-cache', help: 'Cache-Control for HTML' },
   'cache-control-immutable': { kind: 'string', default: 'public, max-age=31536000, immutable', help: 'Cache-Control for fingerprinted names (app.3f9a2c.js)' },
