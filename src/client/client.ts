@@ -513,11 +513,13 @@ export class MuxClient extends EventEmitter {
     if (type === Type.ERROR) {
       const err = decodeServerError(payload);
       if (entry) this.failRequest(id, err);
-      else {
-        // An error we cannot pin on a request (e.g. the fatal "bad frame" before a close).
+      else if (id === 0) {
+        // A connection-level error (the fatal "bad frame" before a close, too many connections).
         this.failure ??= err;
         this.emitError(err);
       }
+      // Otherwise a late answer to a request we gave up on (timed out, or an abandoned upload's
+      // expected ERROR 4): like any late reply, it concerns no one now.
       return;
     }
     // No entry: a late reply after a timeout, or DATA for a download we gave up on.

@@ -212,9 +212,10 @@ export class HttpConnection implements Timed {
 
   private onHead(head: RequestHead): void {
     this.opts.onRequest?.();
-    // The head deadline belongs to this head; the next one's starts from its own first byte.
-    // A head also ends an idle period, which (see rearm) bytes alone never extend.
-    if (this.wait === Wait.Head || this.wait === Wait.Idle) this.wait = Wait.None;
+    // The head deadline belongs to this head (the next one's starts from its own first byte),
+    // a body deadline to its body; a head also ends an idle period, which (see rearm) bytes
+    // alone never extend. Only an output deadline carries over.
+    if (this.wait !== Wait.Send) this.wait = Wait.None;
     const slot: Slot = { head, reply: null, fatal: false };
     this.current = slot;
     this.queue.push(slot);
@@ -260,6 +261,8 @@ export class HttpConnection implements Timed {
       this.writeReply(slot.head, slot.reply, keepAlive);
       if (!keepAlive) {
         this.closing = true;
+        // rearm stops once closing: the output (perhaps a file still streaming) is judged on progress.
+        this.arm(Wait.Send, this.opts.sendTimeoutMs);
         this.queue.length = 0;
         if (this.streaming === null) {
           this.flush();
@@ -406,8 +409,13 @@ export class HttpConnection implements Timed {
     return this.heldBytes === 0 && ok;
   }
 
-  /** Ends our side once every byte given to write() is on its way. */
+  /**
+   * Ends our side once every byte given to write() is on its way. From here only the send
+   * deadline runs (rearm stops once closing): output still held must keep moving, and a peer
+   * that never closes its half of the socket (we allow half-open) is let go after it.
+   */
   private end(): void {
+    this.arm(Wait.Send, this.opts.sendTimeoutMs);
     if (this.heldBytes === 0) this.socket.end();
     else this.endWhenSent = true;
   }

@@ -117,6 +117,8 @@ describe('abandoned uploads release their server slot (--max-transfers 1)', () =
 
   test('a put whose source shrinks mid-way fails locally; the next put on the connection succeeds', async () => {
     const c = await connect({ port: one.port, timeoutMs: 5000 });
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e));
     try {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxd-shrink-'));
       const file = path.join(dir, 'shrink.bin');
@@ -137,9 +139,12 @@ describe('abandoned uploads release their server slot (--max-transfers 1)', () =
       const data = randomBytes(1000);
       assert.deepEqual(await c.put('other.bin', data), { size: data.length, sha256: createHash('sha256').update(data).digest() });
       assert.deepEqual(readdirSync(one.filesDir), ['other.bin']);
+      // The server's ERROR 4 for the padding answers an upload already settled: no one's error.
+      assert.deepEqual(errors, []);
     } finally {
       await c.close();
     }
+    await assert.rejects(c.ping(), (e: unknown) => e instanceof MuxError && e.code === LocalCode.CLOSED);
   });
 
   test('a put that times out (server stalled) is abandoned; once the server reads again the next put succeeds', async () => {

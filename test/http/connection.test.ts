@@ -359,6 +359,57 @@ describe('HTTP connection', () => {
     stalled.destroy();
   });
 
+  test('after a 408 the connection is let go even if the peer never closes its half', async () => {
+    const { port, metrics } = await start({ headTimeoutMs: 300, sendTimeoutMs: 500 });
+    const socks = ['\r\n', 'GET / HT'].map((first) => {
+      const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      c.on('error', () => {});
+      c.write(first);
+      return c;
+    });
+    const t0 = Date.now();
+    while (metrics.open.http < 2 && Date.now() - t0 < 1000) await sleep(10);
+    while (metrics.open.http > 0 && Date.now() - t0 < 4000) await sleep(50);
+    assert.equal(metrics.open.http, 0, `still open after ${Date.now() - t0} ms`);
+    socks.forEach((c) => c.destroy());
+  });
+
+  test('a reply that closes the connection is judged on progress too, not on a deadline from before it', async () => {
+    // Idle shorter than the transfer: the closing reply's bytes must keep the connection alive.
+    const { port } = await start({ idleTimeoutMs: 300, sendTimeoutMs: 500, maxPipeline: 256, maxOutputBytes: 64 << 20 });
+    const count = 100;
+    const size = 60_000;
+    const socket = net.connect(port, '127.0.0.1');
+    let received = 0;
+    socket.on('data', (c: Buffer) => {
+      received += c.length;
+      socket.pause();
+      setTimeout(() => socket.resume(), 15);
+    });
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await closed;
+    assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes`);
+  });
+
+  test('each pipelined body has its own deadline', async () => {
+    const { port } = await start({ sendTimeoutMs: 1000 });
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const post = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n';
+    socket.write(post + '12345');
+    await sleep(700);
+    socket.write('67890' + post + '12345'); // the second body starts here: its 1 s runs from now
+    await sleep(700);
+    socket.write('67890GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await closed;
+    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200, 200]);
+  });
+
   test('a client that half-closes after sending still gets every answer', async () => {
     const { port } = await start();
     const { text, closed } = await exchange(port, 'GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
