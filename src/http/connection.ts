@@ -46,10 +46,11 @@ const STREAM_CHUNK = 256 * 1024;
 /**
  * The socket is handed at most about this much at a time; the rest waits in our own queue.
  * A write completes only when the kernel took all of it (and Node merges queued writes into
- * one writev), so small writes are how a slow reader's progress becomes visible: the send
- * timeout runs between two completed writes, like nginx's send_timeout, not over megabytes.
+ * one writev), so bounded writes are how a slow reader's progress becomes visible: the send
+ * timeout runs between two completed writes, like nginx's send_timeout, not over megabytes
+ * (a reader must take 256 KiB per --send-timeout). A file's chunks pass through unsplit.
  */
-const WRITE_SLICE = 64 * 1024;
+const WRITE_SLICE = STREAM_CHUNK;
 /** Body buffers at least this big are written as they are rather than copied into the batch. */
 const COPY_LIMIT = 16 * 1024;
 
