@@ -9,11 +9,11 @@ import type { Socket } from 'node:net';
 import type { Metrics } from '../loop/metrics.js';
 import type { Timed } from '../loop/sweeper.js';
 import { FileStore, StoreError, type Upload } from '../store/files.js';
-import { FrameDecoder, WireError, encodeFrame, type Frame } from '../wire/frame.js';
+import { FrameDecoder, WireError, encodeFrame, writeFrame, type Frame } from '../wire/frame.js';
 import {
   decodeGet, decodePut, decodeStr16, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
 } from '../wire/payloads.js';
-import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
+import { ErrorCode, HEADER_SIZE, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import type { ChatRoom, Member } from './chat.js';
 import { validateChatName } from './names.js';
 
@@ -24,6 +24,12 @@ const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;
 /** After a fatal error we end our side; a peer that never closes is cut off after this. */
 const FATAL_GRACE_MS = 2000;
 /** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
+/** One buffer shared by every session between batches (one thread: one batch at a time). */
+const BATCH_SIZE = 64 * 1024;
+/** Frames up to this size are copied into the batch; bigger ones are written as they are. */
+const BATCH_FRAME_MAX = 4 * 1024;
+let scratch: Buffer | null = null;
+
 const KEEPALIVE_PROBE_MS = 60_000;
 
 export interface SessionContext {
@@ -62,6 +68,14 @@ export class Session implements Timed {
   private blocked = false;
   private pausedForUploads = false;
   private writableWaiters: (() => void)[] = [];
+  /**
+   * While a batch of incoming frames is handled, small replies are copied into one buffer that
+   * leaves in one write at the end: a socket.write per header and payload (and a writev of
+   * hundreds of pieces) costs more than the copies at pipeline depth.
+   */
+  private batching = false;
+  private batch: Buffer | null = null;
+  private batchLen = 0;
 
   constructor(socket: Socket, ctx: SessionContext) {
     this.socket = socket;
@@ -107,6 +121,7 @@ export class Session implements Timed {
   private processFrames(): void {
     // One cork per batch: every reply it produces leaves in as few writes as possible.
     this.socket.cork();
+    this.batching = true;
     try {
       for (;;) {
         if (this.outputFull()) {
@@ -126,7 +141,10 @@ export class Session implements Timed {
         if (this.closed || this.fatal) break;
       }
     } finally {
+      this.batching = false;
+      // Uncork first: the batch written after it can go out at once and its buffer be reused.
       this.socket.uncork();
+      this.flushBatch();
     }
     this.applyBackpressure();
     // A half-close that arrived while frames were still queued is completed now.
@@ -140,8 +158,9 @@ export class Session implements Timed {
    */
   private outputFull(): boolean {
     const s = this.socket;
-    if (s.writableNeedDrain && s.writableLength > this.ctx.maxOutputBytes) return true;
-    return this.pendingLists > 0 && s.writableLength + this.pendingLists * this.ctx.maxFrame > this.ctx.maxOutputBytes;
+    const queued = s.writableLength + this.batchLen;
+    if (s.writableNeedDrain && queued > this.ctx.maxOutputBytes) return true;
+    return this.pendingLists > 0 && queued + this.pendingLists * this.ctx.maxFrame > this.ctx.maxOutputBytes;
   }
 
   /** Resumes taking frames after a wake-up ('drain', a LIST reply sent). */
@@ -206,7 +225,7 @@ export class Session implements Timed {
   private finishIfDone(): void {
     if (!this.peerEnded || this.closed || this.fatal) return;
     if (this.blocked) return;
-    if (this.uploads.size === 0 && this.downloads.size === 0 && this.pendingLists === 0) this.socket.end();
+    if (this.uploads.size === 0 && this.downloads.size === 0 && this.pendingLists === 0) this.endSocket();
   }
 
   private onClose(): void {
@@ -226,16 +245,45 @@ export class Session implements Timed {
     this.ctx.metrics.count('binary.protocolViolations');
     this.send(Type.ERROR, 0, encodeError(err.code, err.message));
     // Half-close after the error is flushed; the sweeper cuts off a peer that keeps the socket open.
-    this.socket.end();
+    this.endSocket();
     this.deadline = Date.now() + FATAL_GRACE_MS;
   }
 
   private send(type: number, id: number, payload?: Buffer): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    const length = payload === undefined ? 0 : payload.length;
+    if (this.batching && HEADER_SIZE + length <= BATCH_FRAME_MAX) {
+      if (this.batch !== null && this.batchLen + HEADER_SIZE + length > BATCH_SIZE) this.flushBatch();
+      if (this.batch === null) {
+        this.batch = scratch ?? Buffer.allocUnsafe(BATCH_SIZE);
+        scratch = null;
+      }
+      this.batchLen = writeFrame(this.batch, this.batchLen, type, id, payload);
+      return;
+    }
+    // Too big to copy: whatever was batched goes first, to keep the order.
+    this.flushBatch();
     const parts = encodeFrame(type, id, payload);
     this.socket.cork();
     for (const p of parts) this.socket.write(p);
     this.socket.uncork();
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    if (batch === null || this.batchLen === 0) return;
+    this.socket.write(batch.subarray(0, this.batchLen));
+    this.batchLen = 0;
+    // Taken whole during write(): the buffer is free again for anyone. Otherwise the socket
+    // holds it until the write completes, and the next batch starts a fresh one.
+    this.batch = null;
+    if (this.socket.writableLength === 0) scratch = batch;
+  }
+
+  /** Ends our side after anything still batched. */
+  private endSocket(): void {
+    this.flushBatch();
+    this.socket.end();
   }
 
   private sendError(id: number, code: number, message: string): void {

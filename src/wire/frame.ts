@@ -36,6 +36,18 @@ export function encodeHeader(type: number, id: number, length: number): Buffer {
   return h;
 }
 
+/** Writes the frame (header, then payload) into `out` at `at`; returns the offset after it. */
+export function writeFrame(out: Buffer, at: number, type: number, id: number, payload?: Uint8Array): number {
+  const length = payload === undefined ? 0 : payload.length;
+  out.writeUInt16BE(MAGIC, at);
+  out[at + 2] = VERSION;
+  out[at + 3] = type;
+  out.writeUInt32BE(id, at + 4);
+  out.writeUInt32BE(length, at + 8);
+  if (length > 0) out.set(payload!, at + HEADER_SIZE);
+  return at + HEADER_SIZE + length;
+}
+
 /** [header, payload] (payload omitted when empty) for socket.cork()/write or writev: the payload is never copied. */
 export function encodeFrame(type: number, id: number, payload?: Uint8Array): Buffer[] {
   if (payload === undefined || payload.length === 0) return [encodeHeader(type, id, 0)];

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameDecoder, WireError, encodeFrame, encodeHeader, type Frame } from '../../src/wire/frame.js';
+import { FrameDecoder, WireError, encodeFrame, encodeHeader, writeFrame, type Frame } from '../../src/wire/frame.js';
 import { ErrorCode, HEADER_SIZE, Type } from '../../src/wire/protocol.js';
 
 function bytes(type: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -18,6 +18,16 @@ function drain(d: FrameDecoder): Frame[] {
 test('encodeHeader is !HBBII with magic 0x4D58 and version 1', () => {
   assert.equal(encodeHeader(Type.PING, 0x01020304, 5).toString('hex'), '4d580101' + '01020304' + '00000005');
   assert.equal(encodeHeader(0xff, 0, 0).length, HEADER_SIZE);
+});
+
+test('writeFrame lays out the same bytes as encodeFrame, back to back at any offset', () => {
+  const out = Buffer.alloc(100, 0xee);
+  let at = writeFrame(out, 3, 0x81, 0xdeadbeef, Buffer.from('hello'));
+  at = writeFrame(out, at, 0x91, 7);
+  assert.equal(at, 3 + 12 + 5 + 12);
+  assert.deepEqual(out.subarray(3, at), Buffer.concat([...encodeFrame(0x81, 0xdeadbeef, Buffer.from('hello')), ...encodeFrame(0x91, 7)]));
+  assert.equal(out[2], 0xee);
+  assert.equal(out[at], 0xee, 'nothing written past the end');
 });
 
 test('encodeFrame returns [header, payload] without copying the payload, header only when empty', () => {
