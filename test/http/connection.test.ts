@@ -83,6 +83,25 @@ function exchange(port: number, data: string | Buffer, opts: { untilBytes?: numb
   });
 }
 
+/**
+ * Pipelines `count` GETs of /mem/SIZE (the last one closing) and reads the answers at a steady
+ * few MB/s, one chunk every 15 ms; resolves with the bytes received once the server closes.
+ */
+function readSlowly(port: number, count: number, size: number): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = 0;
+    socket.on('data', (c: Buffer) => {
+      received += c.length;
+      socket.pause();
+      setTimeout(() => socket.resume(), 15);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+    socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
 function statuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
@@ -331,18 +350,8 @@ describe('HTTP connection', () => {
     const count = 150;
     const size = 60_000;
     // About 9 MB of in-memory answers, read at a few MB/s: seconds, many times the send timeout.
-    const socket = net.connect(port, '127.0.0.1');
-    let received = 0;
-    socket.on('data', (c: Buffer) => {
-      received += c.length;
-      socket.pause();
-      setTimeout(() => socket.resume(), 15);
-    });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     const started = Date.now();
-    socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    await closed;
+    const received = await readSlowly(port, count, size);
     const elapsed = Date.now() - started;
     assert.ok(elapsed > 1000, `took ${elapsed} ms: the reader was not slow enough to test anything`);
     assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes in ${elapsed} ms`);
@@ -379,17 +388,7 @@ describe('HTTP connection', () => {
     const { port } = await start({ idleTimeoutMs: 300, sendTimeoutMs: 500, maxPipeline: 256, maxOutputBytes: 64 << 20 });
     const count = 100;
     const size = 60_000;
-    const socket = net.connect(port, '127.0.0.1');
-    let received = 0;
-    socket.on('data', (c: Buffer) => {
-      received += c.length;
-      socket.pause();
-      setTimeout(() => socket.resume(), 15);
-    });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    await closed;
+    const received = await readSlowly(port, count, size);
     assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes`);
   });
 
