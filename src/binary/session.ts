@@ -24,13 +24,12 @@ const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;
 /** After a fatal error we end our side; a peer that never closes is cut off after this. */
 const FATAL_GRACE_MS = 2000;
 /** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
-/** One buffer shared by every session between batches (one thread: one batch at a time). */
+const KEEPALIVE_PROBE_MS = 60_000;
+/** Size of a reply batch; one buffer is shared by every session between batches (one thread). */
 const BATCH_SIZE = 64 * 1024;
 /** Frames up to this size are copied into the batch; bigger ones are written as they are. */
 const BATCH_FRAME_MAX = 4 * 1024;
 let scratch: Buffer | null = null;
-
-const KEEPALIVE_PROBE_MS = 60_000;
 
 export interface SessionContext {
   room: ChatRoom;

@@ -28,22 +28,22 @@ const BLOCK_SIZE = 16 * 1024;
 
 export function encodeHeader(type: number, id: number, length: number): Buffer {
   const h = Buffer.allocUnsafe(HEADER_SIZE);
-  h.writeUInt16BE(MAGIC, 0);
-  h[2] = VERSION;
-  h.writeUInt8(type, 3);
-  h.writeUInt32BE(id, 4);
-  h.writeUInt32BE(length, 8);
+  writeHeader(h, 0, type, id, length);
   return h;
+}
+
+function writeHeader(out: Buffer, at: number, type: number, id: number, length: number): void {
+  out.writeUInt16BE(MAGIC, at);
+  out[at + 2] = VERSION;
+  out.writeUInt8(type, at + 3);
+  out.writeUInt32BE(id, at + 4);
+  out.writeUInt32BE(length, at + 8);
 }
 
 /** Writes the frame (header, then payload) into `out` at `at`; returns the offset after it. */
 export function writeFrame(out: Buffer, at: number, type: number, id: number, payload?: Uint8Array): number {
   const length = payload === undefined ? 0 : payload.length;
-  out.writeUInt16BE(MAGIC, at);
-  out[at + 2] = VERSION;
-  out[at + 3] = type;
-  out.writeUInt32BE(id, at + 4);
-  out.writeUInt32BE(length, at + 8);
+  writeHeader(out, at, type, id, length);
   if (length > 0) out.set(payload!, at + HEADER_SIZE);
   return at + HEADER_SIZE + length;
 }
