@@ -1,8 +1,9 @@
 // `muxd serve` flags: one table gives each flag its env var, default, kind and help line, so
 // parsing, validation and --help can never disagree.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
-type Kind = 'string' | 'port' | 'count' | 'bytes' | 'ms' | 'parser';
+type Kind = 'string' | 'port' | 'count' | 'count0' | 'bytes' | 'ms' | 'parser' | 'udp-port' | 'mode' | 'workers';
 
 interface FlagSpec {
   kind: Kind;
@@ -16,10 +17,18 @@ const FLAGS = {
   'http-port': { kind: 'port', default: '8080', help: 'HTTP port (0 = any free port)' },
   'binary-port': { kind: 'port', default: '9000', help: 'MX/1 port (0 = any free port)' },
   'binary-socket': { kind: 'string', default: null, help: 'serve MX/1 on this Unix socket path instead of a TCP port' },
+  'http-socket': { kind: 'string', default: null, help: 'serve HTTP on this Unix socket path instead of a TCP port' },
+  'socket-mode': { kind: 'mode', default: '0660', help: 'permissions of the Unix socket files (octal)' },
+  'udp-port': { kind: 'udp-port', default: null, help: 'MX/1 over UDP: a port, 0 = any free port, off = disabled (default: the MX/1 port number)' },
+  'udp-member-timeout': { kind: 'ms', default: '60s', help: 'a UDP chat member leaves after this long without a datagram' },
+  workers: { kind: 'workers', default: '1', help: 'worker processes: N or auto (= cores); 1 = a single process, no primary' },
+  'chat-redis': { kind: 'string', default: null, help: 'share the chat room with other muxd servers through this Redis (redis://HOST:PORT)' },
+  'shutdown-timeout': { kind: 'ms', default: '30s', help: 'SIGTERM/SIGINT: longest wait for in-flight work before it is cut' },
   'files-dir': { kind: 'string', default: './data/files', help: 'MX/1 file store, also served at /files/' },
   'admin-token': { kind: 'string', default: null, help: 'token for MX/1 ANNOUNCE (unset = announcements forbidden)' },
   parser: { kind: 'parser', default: 'muxd', help: 'HTTP parser: muxd (ours) or llhttp (the reference, for benchmarks)' },
   'max-connections': { kind: 'count', default: '10000', help: 'open connections per listener; more get 503 / ERROR 50' },
+  'max-connections-per-ip': { kind: 'count0', default: '1024', help: 'open connections per client address on each face (0 = no limit); more get 503 / ERROR 51' },
   'max-request-line': { kind: 'bytes', default: '8KiB', help: 'longest HTTP request line (414 beyond)' },
   'max-head': { kind: 'bytes', default: '16KiB', help: 'largest HTTP request head (431 beyond)' },
   'max-headers': { kind: 'count', default: '100', help: 'most HTTP header fields (431 beyond)' },
@@ -29,6 +38,7 @@ const FLAGS = {
   'idle-timeout': { kind: 'ms', default: '30s', help: 'idle keep-alive HTTP connection lifetime' },
   'send-timeout': { kind: 'ms', default: '30s', help: 'HTTP: longest stretch a client may take none of our output; longest a request body may take' },
   'max-output': { kind: 'bytes', default: '4MiB', help: 'unsent output per connection: past it, no further request or frame is handled until the client reads (MX/1 chat members past it are dropped)' },
+  'max-output-total': { kind: 'bytes', default: '256MiB', help: 'unsent output of the whole server: past it, file read chunks shrink' },
   'cache-max-file': { kind: 'bytes', default: '64KiB', help: 'files up to this size are served from memory' },
   'cache-control-html': { kind: 'string', default: 'no-cache', help: 'Cache-Control for HTML' },
   'cache-control-immutable': { kind: 'string', default: 'public, max-age=31536000, immutable', help: 'Cache-Control for fingerprinted names (app.3f9a2c.js)' },
@@ -37,7 +47,11 @@ const FLAGS = {
   'access-log': { kind: 'string', default: null, help: 'Combined Log Format access log: a file, or - for stdout (off by default)' },
   'max-frame': { kind: 'bytes', default: '1MiB', help: 'largest MX/1 frame payload, 64KiB..4GiB-1 (ERROR 2 and close beyond)' },
   'max-upload': { kind: 'bytes', default: '1GiB', help: 'largest MX/1 upload (ERROR 22 beyond)' },
-  'max-transfers': { kind: 'count', default: '16', help: 'concurrent MX/1 uploads and downloads per connection (ERROR 50 beyond)' },
+  'max-transfers': { kind: 'count', default: '16', help: 'concurrent MX/1 uploads and downloads per connection (ERROR 51 beyond)' },
+  'max-transfers-total': { kind: 'count', default: '256', help: 'concurrent MX/1 uploads and downloads of the whole server (ERROR 51 beyond)' },
+  'transfer-timeout': { kind: 'ms', default: '30s', help: 'an MX/1 transfer without progress for this long is aborted (ERROR 27)' },
+  'upload-token': { kind: 'string', default: null, help: 'MX/1 PUT needs AUTH with this token (unset = uploads only from loopback and Unix-socket peers)' },
+  'binary-hello-timeout': { kind: 'ms', default: '10s', help: 'a new MX/1 connection must send a whole first frame within this' },
   'binary-idle-timeout': { kind: 'ms', default: '5m', help: 'idle MX/1 connection lifetime' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -49,10 +63,22 @@ export interface ServeOptions {
   httpPort: number;
   binaryPort: number;
   binarySocket: string | null;
+  httpSocket: string | null;
+  /** Permission bits of the Unix socket files. */
+  socketMode: number;
+  /** null = UDP off; 0 = any free port. */
+  udpPort: number | null;
+  udpMemberTimeoutMs: number;
+  /** Worker processes; 1 = one process, no primary. */
+  workers: number;
+  chatRedis: string | null;
+  shutdownTimeoutMs: number;
   filesDir: string;
   adminToken: string | null;
   parser: 'muxd' | 'llhttp';
   maxConnections: number;
+  /** 0 = no per-address limit. */
+  maxConnectionsPerIp: number;
   maxRequestLine: number;
   maxHead: number;
   maxHeaders: number;
@@ -62,6 +88,7 @@ export interface ServeOptions {
   idleTimeoutMs: number;
   sendTimeoutMs: number;
   maxOutput: number;
+  maxOutputTotal: number;
   cacheMaxFile: number;
   cacheControlHtml: string;
   cacheControlImmutable: string;
@@ -72,6 +99,10 @@ export interface ServeOptions {
   maxFrame: number;
   maxUpload: number;
   maxTransfers: number;
+  maxTransfersTotal: number;
+  transferTimeoutMs: number;
+  uploadToken: string | null;
+  binaryHelloTimeoutMs: number;
   binaryIdleTimeoutMs: number;
 }
 
@@ -104,6 +135,24 @@ function parseValue(flag: string, kind: Kind, raw: string): string | number {
       if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) bad('a whole number of at least 1');
       return Number(raw);
     }
+    case 'count0': {
+      if (!/^\d{1,9}$/.test(raw)) bad('a whole number (0 = no limit)');
+      return Number(raw);
+    }
+    case 'udp-port': {
+      if (raw === 'off') return -1;
+      if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) bad('a port number 0..65535 or "off"');
+      return Number(raw);
+    }
+    case 'mode': {
+      if (!/^0?[0-7]{3}$/.test(raw)) bad('octal permissions such as 0660');
+      return parseInt(raw, 8);
+    }
+    case 'workers': {
+      if (raw === 'auto') return availableParallelism();
+      if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) bad('a number of workers 1..256 or "auto"');
+      return Number(raw);
+    }
     case 'bytes': {
       const m = /^(\d+)\s*([a-z]*)$/i.exec(raw);
       const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
@@ -125,6 +174,12 @@ function parseValue(flag: string, kind: Kind, raw: string): string | number {
 function statsPath(raw: string): string | null {
   if (raw === 'off') return null;
   if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) throw new UsageError(`--stats-path: expected a path such as /stats.json or "off", got "${raw}"`);
+  return raw;
+}
+
+function chatRedis(raw: string | null): string | null {
+  if (raw === null || raw === '') return null;
+  if (!/^rediss?:\/\/[^\s]+$/.test(raw)) throw new UsageError(`--chat-redis: expected a URL such as redis://127.0.0.1:6379, got "${raw}"`);
   return raw;
 }
 
@@ -160,16 +215,27 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   const maxFrame = num('max-frame');
   // Clients send file content in 64 KiB DATA frames, and the length field is a u32.
   if (maxFrame < MIN_MAX_FRAME || maxFrame > 0xffffffff) throw new UsageError(`--max-frame: must be between 64KiB and 4GiB-1, got ${maxFrame} bytes`);
+  const binaryPort = num('binary-port');
+  const udpPort = get('udp-port') as number | null;
   return {
     root: str('root'),
     host: str('host'),
     httpPort: num('http-port'),
-    binaryPort: num('binary-port'),
+    binaryPort,
     binarySocket: get('binary-socket') as string | null,
+    httpSocket: get('http-socket') as string | null,
+    socketMode: num('socket-mode'),
+    // The UDP face shares the MX/1 port number unless told otherwise; -1 is "off".
+    udpPort: udpPort === null ? binaryPort : udpPort === -1 ? null : udpPort,
+    udpMemberTimeoutMs: num('udp-member-timeout'),
+    workers: num('workers'),
+    chatRedis: chatRedis(get('chat-redis') as string | null),
+    shutdownTimeoutMs: num('shutdown-timeout'),
     filesDir: str('files-dir'),
     adminToken: get('admin-token') as string | null,
     parser: str('parser') as 'muxd' | 'llhttp',
     maxConnections: num('max-connections'),
+    maxConnectionsPerIp: num('max-connections-per-ip'),
     maxRequestLine: num('max-request-line'),
     maxHead: num('max-head'),
     maxHeaders: num('max-headers'),
@@ -179,6 +245,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     idleTimeoutMs: num('idle-timeout'),
     sendTimeoutMs: num('send-timeout'),
     maxOutput: num('max-output'),
+    maxOutputTotal: num('max-output-total'),
     cacheMaxFile: num('cache-max-file'),
     cacheControlHtml: str('cache-control-html'),
     cacheControlImmutable: str('cache-control-immutable'),
@@ -188,6 +255,10 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     maxFrame,
     maxUpload: num('max-upload'),
     maxTransfers: num('max-transfers'),
+    maxTransfersTotal: num('max-transfers-total'),
+    transferTimeoutMs: num('transfer-timeout'),
+    uploadToken: get('upload-token') as string | null,
+    binaryHelloTimeoutMs: num('binary-hello-timeout'),
     binaryIdleTimeoutMs: num('binary-idle-timeout'),
   };
 }

@@ -14,6 +14,8 @@ export const REPLY_BIT = 0x80;
 export const Type = {
   PING: 0x01,
   STATS: 0x02,
+  /** Authenticates the connection for PUT when the server has an upload token. */
+  AUTH: 0x03,
   JOIN: 0x10,
   SAY: 0x11,
   LEAVE: 0x12,
@@ -26,6 +28,7 @@ export const Type = {
 
   PING_OK: 0x81,
   STATS_OK: 0x82,
+  AUTH_OK: 0x83,
   JOIN_OK: 0x90,
   SAY_OK: 0x91,
   LEAVE_OK: 0x92,
@@ -55,13 +58,23 @@ export const ErrorCode = {
   NOT_JOINED: 12,
   ALREADY_JOINED: 13,
   FORBIDDEN: 14,
+  /** UDP: JOIN needs the cookie carried in this error's payload (address validation). */
+  COOKIE_REQUIRED: 15,
   NOT_FOUND: 20,
   BAD_FILE_NAME: 21,
   FILE_TOO_LARGE: 22,
   CHECKSUM_MISMATCH: 23,
   ID_IN_USE: 24,
   OFFSET_BEYOND_END: 25,
+  /** ENOSPC / EDQUOT: nothing partial is kept. */
+  STORAGE_FULL: 26,
+  /** A transfer made no progress for --transfer-timeout. */
+  TRANSFER_TIMEOUT: 27,
   INTERNAL: 50,
+  /** A server-wide or per-address budget is exhausted: retryable, the text names the limit. */
+  BUSY: 51,
+  /** The chat relay (other workers or machines) is unreachable: JOIN cannot promise a unique name. */
+  CHAT_RELAY_UNAVAILABLE: 52,
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
