@@ -225,7 +225,7 @@ async function attackSilent(): Promise<Row> {
     row.peakRss = sampler.peakRss;
     row.afterRss = rssOf(server.pid);
     row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
-    row.notes.push(`opened ${silent.length} (${failed} refused) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
+    row.notes.push(`opened ${silent.length} (${failed} failed to connect within 5 s) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
     clientVerdict(row.client, row.why);
     if (stillOpen > 0) row.why.push(`${stillOpen} silent connections outlived the ${timeoutS} s head/hello timeout`);
     if (!server.alive()) row.why.push('server died');
