@@ -8,7 +8,8 @@ import { decodeError, decodeMessage, decodeNames, encodeAnnounce } from '../../s
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { cookieFromError, decodeDatagram, encodeUdpJoin } from '../../src/wire/udp.js';
 import { UdpFace } from '../../src/binary/udp/face.js';
-import { FakeRoom, RecordingSink } from './fake-room.js';
+import { LocalRoom, type Member } from '../../src/binary/room.js';
+import { RecordingSink } from './fake-room.js';
 
 interface Sent { to: string; type: number; id: number; payload: Buffer; bytes: number }
 
@@ -20,14 +21,14 @@ function frame(type: number, id: number, payload: Buffer | string = Buffer.alloc
 }
 
 function setup(opts: { timeoutMs?: number; maxMembers?: number; admin?: string; stats?: () => Record<string, unknown> } = {}) {
-  const room = new FakeRoom();
+  const room = new LocalRoom(4 * 1024 * 1024);
   const metrics = new Metrics();
   const sent: Sent[] = [];
   const face = new UdpFace({
     room,
     metrics,
     adminDigest: opts.admin === undefined ? null : createHash('sha256').update(opts.admin).digest(),
-    stats: opts.stats ?? (() => ({ uptimeSeconds: 1, chatUsers: room.size, filler: 'x'.repeat(500) })),
+    stats: () => Buffer.from(JSON.stringify(opts.stats ? opts.stats() : { uptimeSeconds: 1, chatUsers: room.size, filler: 'x'.repeat(500) })),
     memberTimeoutMs: opts.timeoutMs ?? 60_000,
     maxMembers: opts.maxMembers ?? 100,
     send: (d, address, port) => {
@@ -48,6 +49,17 @@ function setup(opts: { timeoutMs?: number; maxMembers?: number; admin?: string; 
   return { room, metrics, sent, face, from, to, clock };
 }
 
+/** A TCP-like member: a recording sink in the room. */
+function tcpMember(room: LocalRoom, name: string): { sink: RecordingSink; member: Member } {
+  const sink = new RecordingSink();
+  let member: Member | null = null;
+  room.join(name, sink, (r) => {
+    if (r.ok) member = r.member;
+  });
+  assert.ok(member);
+  return { sink, member };
+}
+
 /** JOIN without, then with, the cookie; returns the JOIN_OK names. */
 function join(s: ReturnType<typeof setup>, addr: string, name: string, id = 1): string[] {
   s.from(addr, frame(Type.JOIN, id, encodeUdpJoin(name, null)));
@@ -63,8 +75,7 @@ function join(s: ReturnType<typeof setup>, addr: string, name: string, id = 1): 
 
 test('a spoofed JOIN gets one small ERROR 15 (within 3x) and never a push', () => {
   const s = setup();
-  const tcp = new RecordingSink();
-  s.room.join('tcpuser', tcp, () => undefined);
+  const { member: tcpUser } = tcpMember(s.room, 'tcpuser');
   const victim = '10.0.0.9:4000';
   const j = frame(Type.JOIN, 1, 'ada');
   s.from(victim, j);
@@ -75,7 +86,7 @@ test('a spoofed JOIN gets one small ERROR 15 (within 3x) and never a push', () =
   assert.ok(out[0]!.bytes <= 3 * j.length, `${out[0]!.bytes} bytes for ${j.length}`);
   // The room never saw it; chat traffic does not reach the victim.
   assert.deepEqual(s.room.names(), ['tcpuser']);
-  s.room.say([...s.room.members.values()][0]!, Buffer.from('hello'));
+  s.room.say(tcpUser, Buffer.from('hello'));
   s.room.announce('news');
   assert.equal(s.to(victim).length, 1);
   // A forged cookie: another ERROR 15, still no member.
@@ -88,16 +99,14 @@ test('a spoofed JOIN gets one small ERROR 15 (within 3x) and never a push', () =
 
 test('cookie round trip: JOIN_OK; UDP and TCP members see each other both ways', () => {
   const s = setup();
-  const tcp = new RecordingSink();
-  let tcpMember!: Parameters<FakeRoom['say']>[0];
-  s.room.join('bob', tcp, (r) => r.ok && (tcpMember = r.member));
+  const { sink: tcp, member: bob } = tcpMember(s.room, 'bob');
   const a = '127.0.0.1:40000';
   assert.deepEqual(join(s, a, 'ada'), ['bob', 'ada']);
   assert.deepEqual(tcp.pushes.at(-1), { type: Type.USER_JOINED, payload: 'ada' });
   s.from(a, frame(Type.SAY, 7, 'hi bob'));
   assert.equal(s.to(a).at(-1)!.type, Type.SAY_OK);
   assert.equal(tcp.pushes.at(-1)!.type, Type.MESSAGE);
-  s.room.say(tcpMember, Buffer.from('hi ada'));
+  s.room.say(bob, Buffer.from('hi ada'));
   const m = s.to(a).at(-1)!;
   assert.equal(m.type, Type.MESSAGE);
   assert.equal(m.id, 0);
@@ -114,8 +123,7 @@ test('cookie round trip: JOIN_OK; UDP and TCP members see each other both ways',
 
 test('retransmissions: JOIN with the same id is JOIN_OK again, a new id is 13; a repeated SAY id is not relayed twice', () => {
   const s = setup();
-  const tcp = new RecordingSink();
-  s.room.join('bob', tcp, () => undefined);
+  const { sink: tcp } = tcpMember(s.room, 'bob');
   const a = '127.0.0.1:40000';
   join(s, a, 'ada', 5);
   s.from(a, frame(Type.JOIN, 5, 'ada'));
@@ -131,8 +139,7 @@ test('retransmissions: JOIN with the same id is JOIN_OK again, a new id is 13; a
 
 test('a silent member leaves after the timeout; any datagram refreshes it', () => {
   const s = setup({ timeoutMs: 10_000 });
-  const tcp = new RecordingSink();
-  s.room.join('bob', tcp, () => undefined);
+  const { sink: tcp } = tcpMember(s.room, 'bob');
   const a = '127.0.0.1:40000';
   const t0 = s.clock.get();
   join(s, a, 'ada');
@@ -188,7 +195,7 @@ test('errors: TCP-only requests are 3; messages cut to the 3x allowance; tiny ga
     s.from(a, frame(t, 3, Buffer.alloc(60)));
     const e = decodeError(s.to(a).at(-1)!.payload);
     assert.equal(e.code, ErrorCode.UNKNOWN_TYPE);
-    assert.match(e.message, /not available over UDP: use MX\/1 over TCP/);
+    assert.match(e.message, /not available over datagrams: use the TCP port/);
   }
   const b = '127.0.0.1:42001';
   s.from(b, frame(Type.LIST, 1)); // 12 bytes in: 36 out at most
@@ -211,8 +218,7 @@ test('errors: TCP-only requests are 3; messages cut to the 3x allowance; tiny ga
 
 test('SAY/LEAVE need a member; ANNOUNCE checks the token; LEAVE sends USER_LEFT', () => {
   const s = setup({ admin: 'secret' });
-  const tcp = new RecordingSink();
-  s.room.join('bob', tcp, () => undefined);
+  const { sink: tcp } = tcpMember(s.room, 'bob');
   const a = '127.0.0.1:43000';
   s.from(a, frame(Type.SAY, 1, 'hi'));
   assert.equal(decodeError(s.to(a).at(-1)!.payload).code, ErrorCode.NOT_JOINED);

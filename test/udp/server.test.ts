@@ -12,7 +12,7 @@ import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { cookieFromError, encodeUdpJoin } from '../../src/wire/udp.js';
 import { connectUdp, MuxError } from '../../src/client/index.js';
 import { startUdpServer, type UdpServer } from '../../src/binary/udp/server.js';
-import { FakeRoom, RecordingSink } from './fake-room.js';
+import { roomWith } from './fake-room.js';
 
 function frame(type: number, id: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
   const p = typeof payload === 'string' ? Buffer.from(payload) : payload;
@@ -67,19 +67,17 @@ class Peer {
 }
 
 let server: UdpServer;
-const room = new FakeRoom();
+const { room, sink: tcp, member: bob } = roomWith('tcpbob');
 const metrics = new Metrics();
-const tcp = new RecordingSink();
 
 before(async () => {
-  room.join('tcpbob', tcp, () => undefined);
   server = await startUdpServer({
     host: '127.0.0.1',
     port: 0,
     room,
     metrics,
     adminDigest: null,
-    stats: () => ({ ...metrics.snapshot(), chatUsers: room.size }),
+    stats: () => Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: room.size })),
     memberTimeoutMs: 1500,
     maxMembers: 100,
     log: () => undefined,
@@ -128,7 +126,7 @@ test('the client does the cookie round trip; a UDP member and a TCP member chat 
     assert.deepEqual(await c.join('ada'), ['tcpbob', 'ada']);
     assert.deepEqual(tcp.pushes.at(-1), { type: Type.USER_JOINED, payload: 'ada' });
     const got = once(c, 'message');
-    room.say([...room.members.values()].find((m) => m.name === 'tcpbob')!, Buffer.from('hi ada'));
+    room.say(bob, Buffer.from('hi ada'));
     assert.deepEqual(await got, ['tcpbob', 'hi ada']);
     await c.say('hi bob');
     assert.equal(tcp.pushes.at(-1)!.type, Type.MESSAGE);
@@ -161,7 +159,6 @@ test('spoofing: a JOIN "from" a victim never makes the server push chat traffic 
       await victim.next();
     }
     // Chat traffic flows in the room meanwhile.
-    const bob = [...room.members.values()].find((m) => m.name === 'tcpbob')!;
     for (let k = 0; k < 20; k++) room.say(bob, Buffer.from('a fairly long chat message to amplify '.repeat(10)));
     room.announce('an announcement');
     await new Promise((r) => setTimeout(r, 300));

@@ -1,41 +1,37 @@
 // MX/1 over UDP, sans-IO: datagrams (with their source and the time) in, datagrams out through
 // one `send` callback. No socket here: the driver (server.ts) owns the dgram socket and the timer.
-// Every request is answered from this datagram alone plus three small tables: per-address
-// accounting (addresses.ts), the members (keyed by address:port) and the room they share with TCP.
-// Rules (docs/protocol.md §11): nothing sent to an unvalidated address exceeds 3x what it sent
-// us; only a member (validated by a cookie when it joined) ever receives pushes.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The requests themselves are the MX/1 core's (core.ts, transport `streams: false`): one MxCore
+// per member (keyed by address:port), and one shared core that answers the stateless requests
+// of everyone else, one datagram at a time. This layer adds only what datagrams need
+// (docs/protocol.md §11): judging each datagram, address validation by cookie, the 3x rule on
+// everything sent to an unvalidated address, member timeouts, and the two retransmission rules
+// (a repeated JOIN is answered again, a repeated SAY id is not relayed twice).
+import { SlotBudget } from '../../loop/budget.js';
 import type { Metrics } from '../../loop/metrics.js';
-import { WireError, writeFrame } from '../../wire/frame.js';
-import { decodeStr16, decodeText, encodeError, encodeNames } from '../../wire/payloads.js';
-import { ErrorCode, HEADER_SIZE, MAX_SAY_BYTES, Type } from '../../wire/protocol.js';
+import { writeFrame } from '../../wire/frame.js';
+import { encodeError, encodeNames } from '../../wire/payloads.js';
+import { ErrorCode, HEADER_SIZE, Type } from '../../wire/protocol.js';
 import { MAX_DATAGRAM_PAYLOAD, decodeDatagram, encodeCookieError, isCookie, splitUdpJoin } from '../../wire/udp.js';
-import { validateChatName } from '../names.js';
+import { MxCore, type CoreConfig, type CoreIO, type Transport } from '../core.js';
+import type { ChatSink, Push, Room } from '../room.js';
 import { AddressTable, type AddressEntry } from './addresses.js';
 import { CookieJar } from './cookie.js';
-import type { ChatSink, Member, Push, Room } from './room-port.js';
 
 /** Ids of a member's last SAYs: a retransmitted SAY is acknowledged, not relayed twice. */
 export const SAY_IDS_REMEMBERED = 32;
 /** Source ports below this (echo, chargen, DNS, NTP...) are never answered: no loops with those services. */
 export const MIN_PEER_PORT = 1024;
 
-/** The requests MX/1 over UDP refuses, with a pointer to TCP. */
-const TCP_ONLY: ReadonlyMap<number, string> = new Map([
-  [Type.AUTH, 'AUTH'],
-  [Type.PUT, 'PUT'],
-  [Type.GET, 'GET'],
-  [Type.LIST, 'LIST'],
-  [Type.DATA, 'DATA'],
-]);
+const TRANSPORT: Transport = { streams: false, maxReply: MAX_DATAGRAM_PAYLOAD, local: false };
+const EMPTY = Buffer.alloc(0);
 
 export interface UdpFaceOptions {
   room: Room;
   metrics: Metrics;
   /** SHA-256 of the admin token, or null when announcements are disabled. */
   adminDigest: Buffer | null;
-  /** The STATS object (the same as over TCP); cut to fit a datagram when needed. */
-  stats(): Record<string, unknown>;
+  /** The STATS JSON (the same as over TCP); cut to its fixed part should it outgrow a datagram. */
+  stats(): Buffer;
   memberTimeoutMs: number;
   /** UDP members at most; a JOIN beyond is ERROR 51. */
   maxMembers: number;
@@ -46,9 +42,22 @@ export interface UdpFaceOptions {
   log(line: string): void;
 }
 
+/** Where one core's frames go: the 3x rule applies unless the destination is validated. */
+interface Target {
+  entry: AddressEntry;
+  address: string;
+  port: number;
+}
+
+/** Effects a datagram core never asks for (streams: false refuses PUT, GET and LIST first). */
+function noStreams(): never {
+  throw new Error('MX/1 over UDP has no file transfers');
+}
+
 /** A UDP peer in the room: its address is its identity, its datagrams its only sign of life. */
-class UdpMember implements ChatSink {
-  member: Member | null = null;
+class UdpMember implements ChatSink, CoreIO {
+  readonly sink: ChatSink = this;
+  readonly core: MxCore;
   lastSeen: number;
   /** The JOIN that made it a member: its retransmission is answered JOIN_OK again. */
   readonly joinId: number;
@@ -57,9 +66,9 @@ class UdpMember implements ChatSink {
 
   constructor(
     private readonly face: UdpFace,
+    cfg: CoreConfig,
     readonly key: string,
-    readonly address: string,
-    readonly port: number,
+    readonly target: Target,
     joinId: number,
     joinName: Buffer,
     now: number,
@@ -67,8 +76,32 @@ class UdpMember implements ChatSink {
     this.joinId = joinId;
     this.joinName = Buffer.from(joinName);
     this.lastSeen = now;
+    this.core = new MxCore(cfg, TRANSPORT, this);
   }
 
+  // CoreIO: its replies. Its address proved itself with a cookie before the core existed.
+  send(type: number, id: number, payload?: Buffer): void {
+    this.face.emit(this.target, type, id, payload);
+  }
+
+  congested(): boolean {
+    return false;
+  }
+
+  sent(): number {
+    return 0;
+  }
+
+  openRead = noStreams;
+  read = noStreams;
+  closeRead = noStreams;
+  list = noStreams;
+  beginUpload = noStreams;
+  writeUpload = noStreams;
+  commitUpload = noStreams;
+  abortUpload = noStreams;
+
+  // ChatSink: pushes are datagrams to its address, sent once.
   deliver(push: Push): void {
     this.face.push(this, push.frame);
   }
@@ -90,11 +123,49 @@ class UdpMember implements ChatSink {
   }
 }
 
+/** The core of everyone who is not a member: it answers the datagram being handled, and never joins. */
+class SharedIO implements CoreIO, ChatSink {
+  readonly sink: ChatSink = this;
+  target: Target | null = null;
+
+  constructor(private readonly face: UdpFace) {}
+
+  send(type: number, id: number, payload?: Buffer): void {
+    if (this.target !== null) this.face.emit(this.target, type, id, payload);
+  }
+
+  congested(): boolean {
+    return false;
+  }
+
+  sent(): number {
+    return 0;
+  }
+
+  openRead = noStreams;
+  read = noStreams;
+  closeRead = noStreams;
+  list = noStreams;
+  beginUpload = noStreams;
+  writeUpload = noStreams;
+  commitUpload = noStreams;
+  abortUpload = noStreams;
+
+  deliver(): void {}
+  backlog(): number {
+    return 0;
+  }
+  dropped(): void {}
+}
+
 export class UdpFace {
   private readonly opts: UdpFaceOptions;
+  private readonly cfg: CoreConfig;
   private readonly addresses: AddressTable;
   private readonly cookies: CookieJar;
   private readonly members = new Map<string, UdpMember>();
+  private readonly shared: MxCore;
+  private readonly sharedIO: SharedIO;
   private readonly metrics: Metrics;
   private now = 0;
 
@@ -103,6 +174,21 @@ export class UdpFace {
     this.metrics = opts.metrics;
     this.addresses = new AddressTable(opts.maxAddresses);
     this.cookies = opts.cookies ?? new CookieJar();
+    this.cfg = {
+      room: opts.room,
+      metrics: opts.metrics,
+      // No transfers over datagrams: the core refuses PUT/GET/LIST before it needs any of these.
+      maxUpload: 0,
+      maxTransfers: 0,
+      transfers: new SlotBudget(0),
+      transferTimeoutMs: 0,
+      adminDigest: opts.adminDigest,
+      uploadDigest: null,
+      stats: opts.stats,
+      log: opts.log,
+    };
+    this.sharedIO = new SharedIO(this);
+    this.shared = new MxCore(this.cfg, TRANSPORT, this.sharedIO);
   }
 
   get memberCount(): number {
@@ -134,21 +220,13 @@ export class UdpFace {
       this.drop();
       return;
     }
+    const target: Target = { entry, address, port };
     if (r.kind === 'error') {
       this.metrics.count('udp.malformed');
-      this.sendError(entry, address, port, r.id, r.code, r.message);
+      this.emitError(target, r.id, r.code, r.message);
       return;
     }
-    try {
-      this.dispatch(entry, address, port, self, r.type, r.id, r.payload);
-    } catch (err) {
-      if (!(err instanceof WireError)) {
-        this.opts.log(`udp: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        this.sendError(entry, address, port, r.id, ErrorCode.INTERNAL, 'internal error');
-        return;
-      }
-      this.sendError(entry, address, port, r.id, err.code, err.message);
-    }
+    this.dispatch(target, self, { type: r.type, id: r.id, payload: r.payload });
   }
 
   /** Members silent for the timeout leave (USER_LEFT to the others); idle addresses are forgotten. */
@@ -156,12 +234,19 @@ export class UdpFace {
     this.now = now;
     const timeout = this.opts.memberTimeoutMs;
     for (const m of [...this.members.values()]) {
-      if (now - m.lastSeen >= timeout) {
+      if (!m.core.joined && !m.core.busy) this.forget(m); // a JOIN that failed
+      else if (now - m.lastSeen >= timeout) {
         this.metrics.count('udp.memberTimeouts');
         this.remove(m);
       }
     }
     this.addresses.sweep(now, timeout);
+  }
+
+  /** Graceful shutdown: members get the shutdown ANNOUNCEMENT and leave; new requests get ERROR 51. */
+  drain(): void {
+    for (const m of [...this.members.values()]) m.core.drain();
+    this.shared.drain();
   }
 
   /** Every member leaves (the others, TCP members, get USER_LEFT). */
@@ -171,152 +256,98 @@ export class UdpFace {
 
   // ---- requests ------------------------------------------------------------------------
 
-  private dispatch(entry: AddressEntry, address: string, port: number, self: UdpMember | undefined, type: number, id: number, payload: Buffer): void {
+  private dispatch(target: Target, self: UdpMember | undefined, frame: { type: number; id: number; payload: Buffer }): void {
+    const { type, id } = frame;
     this.metrics.count('udp.requests');
     switch (type) {
-      case Type.PING:
-        // Same size as the request: always within 3x.
-        this.reply(entry, address, port, Type.PING_OK, id, payload, false);
+      case Type.JOIN:
+        this.join(target, self, id, frame.payload);
         return;
       case Type.STATS:
-        if (!this.cookieOk(entry, address, port, id, payload)) return;
-        this.reply(entry, address, port, Type.STATS_OK, id, this.statsPayload(), true);
-        return;
       case Type.NAMES:
-        if (!this.cookieOk(entry, address, port, id, payload)) return;
-        this.reply(entry, address, port, Type.NAMES_OK, id, encodeNames(this.opts.room.names(), MAX_DATAGRAM_PAYLOAD), true);
-        return;
-      case Type.JOIN:
-        this.join(entry, address, port, self, id, payload);
-        return;
+        // Over UDP their payload is empty or a cookie; the core sees it empty.
+        if (frame.payload.length !== 0) {
+          if (!isCookie(frame.payload)) {
+            this.emitError(target, id, ErrorCode.MALFORMED, 'payload must be empty or a 16-character cookie');
+            return;
+          }
+          if (!this.validate(target, id, frame.payload)) return;
+          frame = { type, id, payload: EMPTY };
+        }
+        break;
       case Type.SAY:
-        this.say(entry, address, port, self, id, payload);
+        // A retransmitted SAY (its SAY_OK was lost) is acknowledged again, not relayed twice.
+        if (self !== undefined && self.core.joined && self.seenSay(id)) {
+          this.emit(target, Type.SAY_OK, id);
+          return;
+        }
+        break;
+      case Type.DATA:
+        // The core discards stray DATA silently (it is a stream's upload bytes); here it is a mistake.
+        this.emitError(target, id, ErrorCode.UNKNOWN_TYPE, 'DATA is not available over datagrams: use the TCP port');
         return;
-      case Type.LEAVE:
-        if (payload.length !== 0) throw new WireError(ErrorCode.MALFORMED, `LEAVE takes no payload, got ${payload.length} bytes`);
-        if (self === undefined || self.member === null) throw new WireError(ErrorCode.NOT_JOINED, 'not joined');
-        this.remove(self);
-        this.reply(entry, address, port, Type.LEAVE_OK, id, undefined, false);
-        return;
-      case Type.ANNOUNCE:
-        this.announce(entry, address, port, id, payload);
-        return;
-      default: {
-        const name = TCP_ONLY.get(type);
-        if (name !== undefined) throw new WireError(ErrorCode.UNKNOWN_TYPE, `${name} is not available over UDP: use MX/1 over TCP`);
-        throw new WireError(ErrorCode.UNKNOWN_TYPE, `unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
-      }
+    }
+    if (self !== undefined) {
+      self.core.handle(frame, this.now);
+      // LEAVE (or a drop): the core has left the room; the address is an ordinary one again.
+      if (!self.core.joined && !self.core.busy) this.forget(self);
+      return;
+    }
+    this.sharedIO.target = target;
+    try {
+      this.shared.handle(frame, this.now);
+    } finally {
+      this.sharedIO.target = null;
     }
   }
 
-  /**
-   * STATS and NAMES over UDP take an empty payload or a cookie. A cookie validates the address
-   * (its replies are then not limited); a wrong or stale one is answered with a fresh cookie.
-   */
-  private cookieOk(entry: AddressEntry, address: string, port: number, id: number, payload: Buffer): boolean {
-    if (payload.length === 0) return true;
-    if (!isCookie(payload)) throw new WireError(ErrorCode.MALFORMED, 'payload must be empty or a 16-character cookie');
-    if (!entry.validated) {
-      if (!this.cookies.check(address, port, payload, this.now)) {
-        this.sendCookie(entry, address, port, id);
-        return false;
-      }
-      this.addresses.validate(entry);
+  /** Checks a cookie from an unvalidated address: true (now validated), or ERROR 15 with a fresh one. */
+  private validate(target: Target, id: number, cookie: Buffer | null): boolean {
+    if (target.entry.validated) return true;
+    if (cookie === null || !this.cookies.check(target.address, target.port, cookie, this.now)) {
+      this.sendCookie(target, id);
+      return false;
     }
+    this.addresses.validate(target.entry);
     return true;
   }
 
-  private join(entry: AddressEntry, address: string, port: number, self: UdpMember | undefined, id: number, payload: Buffer): void {
-    const { name: nameBytes, cookie } = splitUdpJoin(payload);
-    if (cookie !== null && !isCookie(cookie)) throw new WireError(ErrorCode.MALFORMED, 'after the 0x00, a JOIN carries exactly a 16-character cookie');
+  private join(target: Target, self: UdpMember | undefined, id: number, payload: Buffer): void {
+    const { name, cookie } = splitUdpJoin(payload);
+    if (cookie !== null && !isCookie(cookie)) {
+      this.emitError(target, id, ErrorCode.MALFORMED, 'after the 0x00, a JOIN carries exactly a 16-character cookie');
+      return;
+    }
     if (self !== undefined) {
-      if (self.member === null) return; // a retransmission while the room decides: the answer is coming
-      // Its JOIN_OK was lost and the client sent the same JOIN again: answer it again.
-      if (id === self.joinId && nameBytes.equals(self.joinName)) {
-        this.reply(entry, address, port, Type.JOIN_OK, id, encodeNames(this.opts.room.names(), MAX_DATAGRAM_PAYLOAD), false);
+      if (self.core.joined) {
+        // Its JOIN_OK was lost and the client sent the same JOIN again: answer it again.
+        if (id === self.joinId && name.equals(self.joinName)) {
+          this.emit(target, Type.JOIN_OK, id, this.namesPayload());
+          return;
+        }
+        self.core.handle({ type: Type.JOIN, id, payload: name }, this.now); // ERROR 13 from the core
         return;
       }
-      throw new WireError(ErrorCode.ALREADY_JOINED, `already joined as ${self.member.name}`);
+      if (self.core.busy) return; // a retransmission while the room decides: the answer is coming
+      this.forget(self); // an earlier JOIN that failed
     }
     // The cookie comes before every other check (DTLS, RFC 6347 §4.2.1): nothing about the
     // name or the room is told to an address that has not proved it is there.
-    if (!entry.validated) {
-      if (cookie === null || !this.cookies.check(address, port, cookie, this.now)) {
-        this.sendCookie(entry, address, port, id);
-        return;
-      }
-      this.addresses.validate(entry);
-    }
-    const key = entry.key;
+    if (!this.validate(target, id, cookie)) return;
     if (this.members.size >= this.opts.maxMembers) {
-      throw new WireError(ErrorCode.BUSY, `too many UDP chat members (limit ${this.opts.maxMembers})`);
+      this.emitError(target, id, ErrorCode.BUSY, `too many UDP chat members (limit ${this.opts.maxMembers})`);
+      return;
     }
-    let name: string;
-    try {
-      name = validateChatName(decodeText(nameBytes));
-    } catch (err) {
-      if (err instanceof WireError) throw err;
-      throw new WireError(ErrorCode.INVALID_NAME, (err as Error).message);
-    }
-    const m = new UdpMember(this, key, address, port, id, nameBytes, this.now);
-    this.members.set(key, m);
-    let answered = false;
-    this.opts.room.join(name, m, (result) => {
-      if (answered) return;
-      answered = true;
-      if (!result.ok) {
-        if (this.members.get(key) === m) this.members.delete(key);
-        this.sendError(entry, address, port, id, result.code, result.message);
-        return;
-      }
-      if (this.members.get(key) !== m) {
-        // Forgotten while the room decided (closed): it must not stay in the room.
-        this.opts.room.leave(result.member);
-        return;
-      }
-      m.member = result.member;
-      this.metrics.count('udp.joins');
-      this.reply(entry, address, port, Type.JOIN_OK, id, encodeNames(result.names, MAX_DATAGRAM_PAYLOAD), false);
-    });
+    const m = new UdpMember(this, this.cfg, target.entry.key, target, id, name, this.now);
+    this.members.set(m.key, m);
+    m.core.handle({ type: Type.JOIN, id, payload: name }, this.now);
+    if (m.core.joined) this.metrics.count('udp.joins');
+    else if (!m.core.busy) this.forget(m); // refused (invalid name, taken): no member
   }
 
-  private say(entry: AddressEntry, address: string, port: number, self: UdpMember | undefined, id: number, payload: Buffer): void {
-    if (self === undefined || self.member === null) throw new WireError(ErrorCode.NOT_JOINED, 'join before you SAY');
-    if (payload.length === 0 || payload.length > MAX_SAY_BYTES) {
-      throw new WireError(ErrorCode.MALFORMED, `SAY text must be 1..${MAX_SAY_BYTES} bytes, got ${payload.length}`);
-    }
-    decodeText(payload); // validates UTF-8; the bytes themselves are forwarded
-    // A retransmitted SAY (its SAY_OK was lost) is acknowledged again, not relayed twice.
-    if (!self.seenSay(id)) {
-      this.metrics.count('udp.messages');
-      this.opts.room.say(self.member, payload);
-    }
-    this.reply(entry, address, port, Type.SAY_OK, id, undefined, false);
-  }
-
-  private announce(entry: AddressEntry, address: string, port: number, id: number, payload: Buffer): void {
-    // The same checks in the same order as over TCP (protocol.md §3).
-    const { value: token, next } = decodeStr16(payload, 0);
-    const expected = this.opts.adminDigest;
-    const given = createHash('sha256').update(token, 'utf8').digest();
-    if (expected === null || !timingSafeEqual(given, expected)) {
-      throw new WireError(ErrorCode.FORBIDDEN, expected === null ? 'announcements are disabled (no admin token configured)' : 'bad admin token');
-    }
-    const bytes = payload.length - next;
-    if (bytes === 0 || bytes > MAX_SAY_BYTES) {
-      throw new WireError(ErrorCode.MALFORMED, `ANNOUNCE text must be 1..${MAX_SAY_BYTES} bytes, got ${bytes}`);
-    }
-    this.opts.room.announce(decodeText(payload.subarray(next)));
-    this.reply(entry, address, port, Type.ANNOUNCE_OK, id, undefined, false);
-  }
-
-  /** STATS_OK's JSON; in the unlikely case it outgrows a datagram, its small fixed part. */
-  private statsPayload(): Buffer {
-    const stats = this.opts.stats();
-    const full = Buffer.from(JSON.stringify(stats), 'utf8');
-    if (full.length <= MAX_DATAGRAM_PAYLOAD) return full;
-    const { uptimeSeconds, chatUsers, limits } = stats;
-    return Buffer.from(JSON.stringify({ truncated: true, uptimeSeconds, chatUsers, limits }), 'utf8');
+  private namesPayload(): Buffer {
+    // The same list a NAMES gives, cut the same way.
+    return encodeNames(this.opts.room.names(), MAX_DATAGRAM_PAYLOAD);
   }
 
   // ---- members -------------------------------------------------------------------------
@@ -324,7 +355,7 @@ export class UdpFace {
   /** Leaves the room (USER_LEFT to the others) and forgets the member. */
   private remove(m: UdpMember): void {
     this.forget(m);
-    if (m.member !== null) this.opts.room.leave(m.member);
+    m.core.close();
   }
 
   /** @internal The member's table entry only (the room has already let it go, or is about to). */
@@ -335,7 +366,7 @@ export class UdpFace {
   /** @internal A push to a member: members proved their address, so no 3x limit applies. */
   push(m: UdpMember, frame: Buffer): void {
     if (this.members.get(m.key) !== m) return;
-    this.transmit(frame, m.address, m.port);
+    this.transmit(frame, m.target.address, m.target.port);
   }
 
   // ---- sending -------------------------------------------------------------------------
@@ -354,28 +385,35 @@ export class UdpFace {
   }
 
   /**
-   * A reply within the address's allowance. One that does not fit is replaced by ERROR 15 with a
-   * cookie when `cookieInstead` (the request may carry one: STATS, NAMES), else dropped.
+   * @internal Every frame a core (or this face) answers with. Within the destination's 3x
+   * allowance as it is; else an ERROR's message is cut to fit, STATS_OK and NAMES_OK become
+   * ERROR 15 with a cookie (those requests may carry one), and anything else is dropped.
    */
-  private reply(entry: AddressEntry, address: string, port: number, type: number, id: number, payload: Buffer | undefined, cookieInstead: boolean): void {
+  emit(target: Target, type: number, id: number, payload?: Buffer): void {
+    if (type === Type.ERROR && payload !== undefined && payload.length >= 2) {
+      this.emitError(target, id, payload.readUInt16BE(0), payload, true);
+      return;
+    }
+    if (type === Type.STATS_OK && payload !== undefined && payload.length > MAX_DATAGRAM_PAYLOAD) payload = cutStats(payload);
     const size = HEADER_SIZE + (payload?.length ?? 0);
-    if (!this.addresses.trySend(entry, size)) {
-      if (cookieInstead) this.sendCookie(entry, address, port, id);
+    if (!this.addresses.trySend(target.entry, size)) {
+      if (type === Type.STATS_OK || type === Type.NAMES_OK) this.sendCookie(target, id);
       else this.drop();
       return;
     }
     const out = Buffer.allocUnsafe(size);
     writeFrame(out, 0, type, id, payload);
-    this.transmit(out, address, port);
+    this.transmit(out, target.address, target.port);
   }
 
   /** ERROR 15 with a cookie for this address: with its text when the allowance has room, else bare. */
-  private sendCookie(entry: AddressEntry, address: string, port: number, id: number): void {
+  private sendCookie(target: Target, id: number): void {
+    const { entry } = target;
     if (!this.addresses.allowError(entry, this.now)) {
       this.drop();
       return;
     }
-    const cookie = this.cookies.issue(address, port, this.now);
+    const cookie = this.cookies.issue(target.address, target.port, this.now);
     const room = this.addresses.allowance(entry) - HEADER_SIZE;
     const withText = encodeCookieError(cookie, true);
     const payload = withText.length <= room ? withText : encodeCookieError(cookie, false);
@@ -386,11 +424,15 @@ export class UdpFace {
     this.metrics.count('udp.cookiesSent');
     const out = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
     writeFrame(out, 0, Type.ERROR, id, payload);
-    this.transmit(out, address, port);
+    this.transmit(out, target.address, target.port);
   }
 
-  /** An ERROR whose message is cut to the address's allowance (the code always fits, or nothing is sent). */
-  private sendError(entry: AddressEntry, address: string, port: number, id: number, code: number, message: string): void {
+  /**
+   * An ERROR (at most MAX_ERRORS_PER_WINDOW per address per window), its message cut to the
+   * allowance at a character boundary; the code always fits, or nothing is sent.
+   */
+  private emitError(target: Target, id: number, code: number, message: string | Buffer, encoded = false): void {
+    const { entry } = target;
     this.metrics.count('udp.errors');
     if (!this.addresses.allowError(entry, this.now)) {
       this.drop();
@@ -401,10 +443,29 @@ export class UdpFace {
       this.drop();
       return;
     }
-    let payload = encodeError(code, message);
+    let payload = encoded ? (message as Buffer) : encodeError(code, message as string);
     if (payload.length - 2 > room) payload = payload.subarray(0, 2 + utf8Prefix(payload.subarray(2), room));
-    this.reply(entry, address, port, Type.ERROR, id, payload, false);
+    const size = HEADER_SIZE + payload.length;
+    if (!this.addresses.trySend(entry, size)) {
+      this.drop();
+      return;
+    }
+    const out = Buffer.allocUnsafe(size);
+    writeFrame(out, 0, Type.ERROR, id, payload);
+    this.transmit(out, target.address, target.port);
   }
+}
+
+/** STATS_OK that outgrew a datagram: its small fixed part, marked truncated. */
+function cutStats(full: Buffer): Buffer {
+  let stats: Record<string, unknown> = {};
+  try {
+    stats = JSON.parse(full.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    // not ours to fix: the fixed part is then empty
+  }
+  const { uptimeSeconds, chatUsers, limits } = stats;
+  return Buffer.from(JSON.stringify({ truncated: true, uptimeSeconds, chatUsers, limits }), 'utf8');
 }
 
 export function peerKey(address: string, port: number): string {

@@ -7,7 +7,7 @@ import type { Metrics } from '../../loop/metrics.js';
 import { MAX_DATAGRAM } from '../../wire/udp.js';
 import { CookieJar } from './cookie.js';
 import { UdpFace } from './face.js';
-import type { Room } from './room-port.js';
+import type { Room } from '../room.js';
 
 /** Datagrams queued in the socket (the kernel's buffer full) beyond which replies and pushes are dropped. */
 export const MAX_SEND_QUEUE = 1024;
@@ -20,7 +20,8 @@ export interface UdpServerOptions {
   room: Room;
   metrics: Metrics;
   adminDigest: Buffer | null;
-  stats(): Record<string, unknown>;
+  /** The STATS JSON, as over TCP. */
+  stats(): Buffer;
   memberTimeoutMs: number;
   maxMembers: number;
   maxAddresses?: number;
@@ -33,6 +34,8 @@ export interface UdpServer {
   readonly address: string;
   readonly port: number;
   readonly face: UdpFace;
+  /** Graceful shutdown: members get the shutdown ANNOUNCEMENT and leave; requests get ERROR 51. */
+  drain(): void;
   /** Every UDP member leaves the room, then the socket closes. Idempotent. */
   close(): Promise<void>;
 }
@@ -96,6 +99,7 @@ export async function startUdpServer(opts: UdpServerOptions): Promise<UdpServer>
     address,
     port: info.port,
     face,
+    drain: () => face.drain(),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         clearInterval(sweeper);
