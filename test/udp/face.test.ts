@@ -135,6 +135,15 @@ test('retransmissions: JOIN with the same id is JOIN_OK again, a new id is 13; a
   s.from(a, frame(Type.SAY, 10, 'twice'));
   assert.deepEqual(s.to(a).slice(-4).map((x) => x.type), [Type.SAY_OK, Type.SAY_OK, Type.SAY_OK, Type.SAY_OK]);
   assert.equal(tcp.pushes.length - before, 2);
+  // Only relayed SAYs are remembered: a refused one, resent, is refused again.
+  s.from(a, frame(Type.SAY, 11, Buffer.alloc(5000, 0x61)));
+  s.from(a, frame(Type.SAY, 11, Buffer.alloc(5000, 0x61)));
+  assert.deepEqual(s.to(a).slice(-2).map((x) => decodeError(x.payload).code), [ErrorCode.MALFORMED, ErrorCode.MALFORMED]);
+  // The memory is bounded: after SAY_IDS_REMEMBERED newer SAYs, an old id is relayed again.
+  for (let k = 0; k < 40; k++) s.from(a, frame(Type.SAY, 100 + k, 'm'));
+  const n = tcp.pushes.length;
+  s.from(a, frame(Type.SAY, 9, 'once'));
+  assert.equal(tcp.pushes.length, n + 1);
 });
 
 test('a silent member leaves after the timeout; any datagram refreshes it', () => {

@@ -81,6 +81,8 @@ class UdpMember implements ChatSink, CoreIO {
 
   // CoreIO: its replies. Its address proved itself with a cookie before the core existed.
   send(type: number, id: number, payload?: Buffer): void {
+    // Only a SAY that was relayed is remembered: a refused one, resent, is refused again.
+    if (type === Type.SAY_OK) this.rememberSay(id);
     this.face.emit(this.target, type, id, payload);
   }
 
@@ -114,12 +116,14 @@ class UdpMember implements ChatSink, CoreIO {
     this.face.forget(this);
   }
 
-  /** True when this SAY id was handled before (and records it otherwise). */
-  seenSay(id: number): boolean {
-    if (this.sayIds.includes(id)) return true;
+  /** True when a SAY with this id was relayed already. */
+  saidBefore(id: number): boolean {
+    return this.sayIds.includes(id);
+  }
+
+  private rememberSay(id: number): void {
     if (this.sayIds.length === SAY_IDS_REMEMBERED) this.sayIds.shift();
     this.sayIds.push(id);
-    return false;
   }
 }
 
@@ -277,7 +281,7 @@ export class UdpFace {
         break;
       case Type.SAY:
         // A retransmitted SAY (its SAY_OK was lost) is acknowledged again, not relayed twice.
-        if (self !== undefined && self.core.joined && self.seenSay(id)) {
+        if (self !== undefined && self.core.joined && self.saidBefore(id)) {
           this.emit(target, Type.SAY_OK, id);
           return;
         }
