@@ -12,7 +12,7 @@ import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { cookieFromError, encodeUdpJoin } from '../../src/wire/udp.js';
 import { connectUdp, MuxError } from '../../src/client/index.js';
 import { startUdpServer, type UdpServer } from '../../src/binary/udp/server.js';
-import { roomWith } from './fake-room.js';
+import { roomWith } from './room-helpers.js';
 
 function frame(type: number, id: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
   const p = typeof payload === 'string' ? Buffer.from(payload) : payload;
