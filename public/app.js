@@ -121,9 +121,12 @@ function startLiveStats() {
     const counters = stats.counters || {};
     const requests = counters['http.requests'] || 0;
     const frames = counters['binary.frames'] || 0;
+    // In and out together: the UDP face's load (dropped ones are in STATS, `muxd stats --udp`).
+    const datagrams = (counters['udp.datagramsIn'] || 0) + (counters['udp.datagramsOut'] || 0);
     set('http', String(stats.connections?.http ?? 0));
     set('binary', String(stats.connections?.binary ?? 0));
     set('chat', String(stats.gauges?.chatUsers ?? 0));
+    set('udp', stats.gauges && 'udpMembers' in stats.gauges ? String(stats.gauges.udpMembers) : 'off');
     set('lag', stats.eventLoop ? stats.eventLoop.lagMs.p99.toFixed(1) + ' ms' : '–');
     set('busy', stats.eventLoop ? Math.round(stats.eventLoop.utilization * 100) + ' %' : '–');
     set('rss', stats.memory ? (stats.memory.rssBytes / 1048576).toFixed(1) + ' MiB' : '–');
@@ -131,8 +134,9 @@ function startLiveStats() {
       const seconds = Math.max((now - previous.at) / 1000, 0.001);
       set('rps', Math.round((requests - previous.requests) / seconds).toLocaleString());
       set('fps', Math.round((frames - previous.frames) / seconds).toLocaleString());
+      set('dps', Math.round((datagrams - previous.datagrams) / seconds).toLocaleString());
     }
-    previous = { at: now, requests, frames };
+    previous = { at: now, requests, frames, datagrams };
     panel.dataset.state = 'live';
     setTimeout(tick, 1000);
   };

@@ -9,11 +9,17 @@ import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
+import { tokenDigest } from '../binary/core.js';
+import { startUdpServer, type UdpServer } from '../binary/udp/server.js';
+import { MAX_SAY_BYTES } from '../wire/protocol.js';
+import { MAX_DATAGRAM } from '../wire/udp.js';
 import { UsageError, type ServeOptions } from './serve-options.js';
 
 export interface Running {
   http: HttpServer;
   binary: BinaryServer;
+  /** MX/1 over UDP; null with --udp-port off. */
+  udp: UdpServer | null;
   metrics: Metrics;
   close(): Promise<void>;
 }
@@ -61,12 +67,26 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     metrics,
     log,
   });
+  // MX/1 over UDP last: its members join the room the TCP face made.
+  const udpLimits = { maxFrameBytes: opts.maxFrame, maxUploadBytes: opts.maxUpload, maxSayBytes: MAX_SAY_BYTES, maxOutputBytes: opts.maxOutput, maxDatagramBytes: MAX_DATAGRAM };
+  const udp = opts.udpPort === null ? null : await startUdpServer({
+    host: opts.host,
+    port: opts.udpPort,
+    room: binary.room,
+    metrics,
+    adminDigest: tokenDigest(opts.adminToken),
+    stats: () => Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: binary.room.size, limits: udpLimits }), 'utf8'),
+    memberTimeoutMs: opts.udpMemberTimeoutMs,
+    maxMembers: opts.maxConnections,
+    log,
+  });
   return {
     http,
     binary,
+    udp,
     metrics,
     close: async () => {
-      await Promise.all([http.close(), binary.close()]);
+      await Promise.all([http.close(), binary.close(), udp?.close()]);
       site.close();
       metrics.close();
     },
