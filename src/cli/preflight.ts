@@ -103,11 +103,36 @@ async function checkRoot(flag: string, given: string): Promise<string | null> {
   }
 }
 
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir never returns on a path under /proc
+ * (each level's ENOENT sends it back to the parent, forever, at full CPU).
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    const st = await stat(at).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (st !== null) break;
+    missing.unshift(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
 /** The files dir must exist (we create it) and take a new file: a PUT must not be the first to find out. */
 async function checkFilesDir(flag: string, given: string): Promise<string | null> {
   const dir = path.resolve(given);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') return `${flag} ${given}: not a directory`;
@@ -146,5 +171,6 @@ export async function preflight(opts: ServeOptions): Promise<string[]> {
   ]);
   const problems = lines.filter((l): l is string => l !== null);
   problems.push(...(await probeEndpoints([http, binary])));
-  return problems;
+  // One bad --host fails both listeners: say it once.
+  return [...new Set(problems)];
 }
