@@ -113,6 +113,10 @@ function handleSignals(running: Running, timeoutMs: number): void {
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', () => running.reopenLogs());
+  // Any other way out (a crash included): no socket file left behind. Synchronous, as 'exit' must be.
+  process.once('exit', () => {
+    for (const l of running.listeners) l.removeSocketFile();
+  });
 }
 
 main(process.argv.slice(2)).then(
