@@ -17,6 +17,10 @@ import { StreamConnection, type StreamContext } from './stream.js';
 export interface BinaryServerOptions {
   endpoint: Endpoint;
   maxConnections: number;
+  /** Open connections per client address; 0 or absent = no limit. */
+  maxConnectionsPerIp?: number;
+  /** Permission bits of a Unix socket file. */
+  socketMode?: number;
   maxFrame: number;
   maxUpload: number;
   filesDir: string;
@@ -97,7 +101,10 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     onDownloadPaused: opts.onDownloadPaused,
   };
 
-  const refusal = Buffer.concat(encodeFrame(Type.ERROR, 0, encodeError(ErrorCode.INTERNAL, 'too many connections')));
+  // Past a connection cap: ERROR 51 (retryable) naming the limit, then close.
+  const refusal = (text: string): Buffer => Buffer.concat(encodeFrame(Type.ERROR, 0, encodeError(ErrorCode.BUSY, text)));
+  const refuseTotal = refusal(`busy: too many connections (limit ${opts.maxConnections})`);
+  const refusePerIp = refusal(`busy: too many connections from your address (limit ${opts.maxConnectionsPerIp ?? 0})`);
   const listener = await listen({
     name: 'binary',
     endpoint: opts.endpoint,
@@ -107,7 +114,9 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
     onConnection: (socket) => new StreamConnection(socket, ctx),
-    onRefuse: (socket) => socket.end(refusal),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    socketMode: opts.socketMode,
+    onRefuse: (socket, { reason }) => socket.end(reason === 'max-connections-per-ip' ? refusePerIp : refuseTotal),
   });
 
   return {

@@ -14,6 +14,10 @@ export interface HttpServerOptions {
   parserFactory: ParserFactory;
   limits: ParserLimits;
   maxConnections: number;
+  /** Open connections per client address; 0 or absent = no limit. */
+  maxConnectionsPerIp?: number;
+  /** Permission bits of a Unix socket file. */
+  socketMode?: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
   sendTimeoutMs: number;
@@ -39,7 +43,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   };
   const listener = await listen({
     name: 'http',
-    display: (address) => `http://${address}`,
+    display: (address) => ('path' in opts.endpoint ? address : `http://${address}`),
     endpoint: opts.endpoint,
     maxConnections: opts.maxConnections,
     metrics,
@@ -58,8 +62,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         accessLog,
         onRequest,
       }),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    socketMode: opts.socketMode,
     onRefuse: (socket: Socket) => {
-      // At the connection cap: a 503 that tells the client to come back, then close.
+      // At a connection cap (in total or for this address): a 503 that tells the client to come back, then close.
       const reply = errorReply(503, { close: true, extraHeaders: 'Retry-After: 1\r\n' });
       socket.end(reply.head + 'Date: ' + httpDate() + '\r\nConnection: close\r\n\r\n' + (reply.body[0] as Buffer).toString('latin1'), 'latin1');
     },
