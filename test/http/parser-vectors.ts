@@ -330,6 +330,10 @@ export const VECTORS: Vector[] = [
   { name: 'unknown transfer coding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n`, status: 501 },
   { name: 'chunked not last', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n`, status: 501, llhttp: 'other-status' },
   { name: 'chunked twice', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, chunked\r\n\r\n`, status: 400 },
+  // Found by the raw differential test: both were lenient where llhttp is not, in framing fields.
+  { name: 'empty element in Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked,\r\n\r\n0\r\n\r\n`, status: 400 },
+  { name: 'tab after Content-Length digits', input: `POST / HTTP/1.1\r\n${H}Content-Length: 5\t\r\n\r\nhello`, status: 400 },
+  { name: 'tab after chunked', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n`, status: 400 },
   { name: 'empty Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \r\n\r\n`, status: 400, llhttp: 'other-status' },
   { name: 'Content-Length and Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, status: 400 },
   { name: 'Transfer-Encoding on HTTP/1.0', input: 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', status: 400, llhttp: 'stricter' },
