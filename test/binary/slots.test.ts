@@ -34,11 +34,11 @@ class CountingBudget extends SlotBudget {
   }
 }
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 5000, step = 10): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
+    await (step <= 1 ? new Promise((r) => setImmediate(r)) : sleep(step));
   }
 }
 
@@ -53,7 +53,7 @@ async function settled(t: TestServer, budget: CountingBudget, what: string): Pro
 interface Scenario {
   name: string;
   opts?: { transferTimeoutMs?: number; maxOutputBytes?: number; storeIo?: StoreIo };
-  run(c: RawClient, t: TestServer): Promise<void>;
+  run(c: RawClient, t: TestServer, budget: CountingBudget): Promise<void>;
 }
 
 const BIG = randomBytes(8 * 1024 * 1024);
@@ -78,10 +78,12 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'PUT with all its DATA, disconnect at once (commit racing the close)',
-    async run(c) {
+    async run(c, _t, budget) {
       const body = randomBytes(256 * 1024);
       c.send(Type.PUT, 1, P.encodePut(body.length, sha(body), 'a.bin'));
       c.send(Type.DATA, 1, body);
+      // Closed as soon as the server took the PUT (not before: unread bytes would be lost to the RST).
+      await until('the PUT', () => budget.acquired > 0, 5000, 1);
       c.close();
     },
   },
@@ -126,9 +128,10 @@ const scenarios: Scenario[] = [
         },
       },
     },
-    async run(c) {
+    async run(c, _t, budget) {
       c.send(Type.PUT, 1, P.encodePut(3, sha('abc'), 'a.bin'));
       c.send(Type.DATA, 1, Buffer.from('a'));
+      await until('the PUT', () => budget.acquired > 0, 5000, 1);
       c.close();
     },
   },
@@ -181,8 +184,9 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'GET abandoned by a disconnect right after the request (file still opening)',
-    async run(c) {
+    async run(c, _t, budget) {
       for (let id = 1; id <= 8; id++) c.send(Type.GET, id, P.encodeGet(0, 'big.bin'));
+      await until('the GETs', () => budget.acquired > 0, 5000, 1);
       c.close();
     },
   },
@@ -215,7 +219,7 @@ for (const s of scenarios) {
     await writeFile(path.join(t.dir, 'big.bin'), BIG);
     const c = await RawClient.connect(t.port);
     try {
-      await s.run(c, t);
+      await s.run(c, t, budget);
       await settled(t, budget, s.name);
       // The budget still works: one more transfer takes and gives back a slot.
       const d = await RawClient.connect(t.port);
