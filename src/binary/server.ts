@@ -46,7 +46,7 @@ export interface BinaryServerOptions {
   room?: Room;
   /** Test seam: how the store opens temp files (inject ENOSPC). */
   storeIo?: StoreIo;
-  /** Test hook: a download is waiting for 'drain' because the output is over half the limit. */
+  /** Test hook: a download is waiting for 'drain' because the socket holds its high-water mark. */
   onDownloadPaused?: (socket: Socket) => void;
 }
 

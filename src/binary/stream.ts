@@ -4,7 +4,8 @@
 // taken while our unsent output (LIST replies being built counted at their largest) is over
 // the limit, the rest waits in the decoder and reading pauses until 'drain'; reading also
 // pauses while queued upload bytes are high; downloads read the next chunk only while the
-// output is under half the limit (MxCore asks congested()).
+// socket holds less than its high-water mark (MxCore asks congested()), so a slow reader costs
+// at most one read chunk beyond what the kernel has taken (issue 8), not half the output limit.
 import type { Socket } from 'node:net';
 import { coarseNow } from '../loop/clock.js';
 import { Outbox } from '../loop/outbox.js';
@@ -29,7 +30,7 @@ export interface StreamContext extends CoreConfig {
   idleTimeoutMs: number;
   /** A fresh connection must deliver a whole first frame within this, or is closed. */
   helloTimeoutMs: number;
-  /** Test hook: a download found the output over half the limit and is waiting for 'drain'. */
+  /** Test hook: a download found the output congested and is waiting for 'drain'. */
   onDownloadPaused?: (socket: Socket) => void;
 }
 
@@ -48,8 +49,13 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   private readonly decoder: FrameDecoder;
   private readonly outbox: Outbox;
   private readonly core: MxCore;
-  /** Output past which a download waits: never below the socket's high-water mark, so a 'drain' is due. */
-  private readonly half: number;
+  /**
+   * Output past which a download waits for 'drain': the socket's high-water mark, so a 'drain'
+   * is due whenever it waits, and the file bytes held for a reader that takes nothing stay
+   * within this plus one DATA frame. (Half of --max-output here cost 2 MiB per slow reader:
+   * 200 of them grew the RSS by 213 MB, which stayed after they left.)
+   */
+  private readonly readAhead: number;
   private readonly files = new Map<number, OpenFile>();
   private readonly uploads = new Map<number, Upload>();
   private closed = false;
@@ -69,7 +75,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
     this.ctx = ctx;
     this.decoder = new FrameDecoder(ctx.maxFrame);
     this.outbox = new Outbox(socket);
-    this.half = Math.max(ctx.maxOutputBytes / 2, socket.writableHighWaterMark);
+    this.readAhead = socket.writableHighWaterMark;
     this.core = new MxCore(ctx, { streams: true, maxReply: ctx.maxFrame, local: isLocalPeer(socket) }, this);
     this.idleAt = coarseNow() + ctx.helloTimeoutMs;
     this.deadline = this.idleAt;
@@ -307,7 +313,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 
   congested(): boolean {
-    return this.outbox.backlog > this.half && this.outbox.drainDue;
+    return this.outbox.backlog >= this.readAhead && this.outbox.drainDue;
   }
 
   sent(): number {
