@@ -132,7 +132,8 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     try {
       udp = await startUdpServer({
         host: opts.host,
-        port: opts.udpPort,
+        // "Default: the MX/1 port number", also when that number was chosen by the kernel.
+        port: opts.udpPort === 0 && opts.binaryPort === 0 && binary.listener.port !== 0 ? binary.listener.port : opts.udpPort,
         room: binary.room,
         metrics,
         adminDigest: tokenDigest(opts.adminToken),
