@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { Metrics } from '../loop/metrics.js';
+import { ByteBudget } from '../loop/budget.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
@@ -21,11 +22,14 @@ export interface Running {
 export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
   if (opts.accessLog !== null && opts.accessLog !== '-') checkWritable('--access-log', opts.accessLog);
   const metrics = new Metrics();
+  // One server-wide count of unsent output bytes (--max-output-total), shared by both faces.
+  const outputBudget = new ByteBudget(opts.maxOutputTotal);
   const filesDir = path.resolve(opts.filesDir);
   await mkdir(filesDir, { recursive: true });
   const site = new StaticSite({
     root: path.resolve(opts.root),
-    mounts: [{ prefix: '/files/', dir: filesDir }],
+    // Uploads are other people's files: served as downloads that never run on our origin.
+    mounts: [{ prefix: '/files/', dir: filesDir, download: true }],
     cacheMaxFileBytes: opts.cacheMaxFile,
     cacheControl: { html: opts.cacheControlHtml, immutable: opts.cacheControlImmutable, other: opts.cacheControlOther },
   });
@@ -40,6 +44,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     sendTimeoutMs: opts.sendTimeoutMs,
     maxPipeline: opts.maxPipeline,
     maxOutputBytes: opts.maxOutput,
+    outputBudget,
     accessLog: opts.accessLog,
     metrics,
     log,
