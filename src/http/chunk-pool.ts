@@ -23,12 +23,12 @@ export class ChunkPool {
   ) {}
 
   /**
-   * A buffer to read the next chunk into: the largest size class that the budget allows
-   * (rounded down, so the budget is never overshot by rounding). Its whole length is counted
-   * in the budget until give().
+   * A buffer to read the next chunk into: the largest size class that the budget and `cap`
+   * (the connection's own size, see grow/shrink) allow, rounded down so the budget is never
+   * overshot by rounding. Its whole length is counted in the budget until give().
    */
-  take(): Buffer {
-    const want = this.budget.chunk(this.full, this.min);
+  take(cap = this.full): Buffer {
+    const want = Math.min(cap, this.budget.chunk(this.full, this.min));
     let size = this.min;
     while (size * 2 <= want && size * 2 <= this.full) size *= 2;
     const list = this.free.get(size);
@@ -47,6 +47,16 @@ export class ChunkPool {
     let list = this.free.get(buf.length);
     if (list === undefined) this.free.set(buf.length, (list = []));
     if ((list.length + 1) * buf.length <= POOL_BYTES_PER_CLASS) list.push(buf);
+  }
+
+  /**
+   * A connection's next chunk size after a write: the socket took the whole chunk at once (a
+   * fast reader): double, up to the full size; it had to queue it (a slow reader, who will
+   * hold that chunk until the kernel takes it): halve, down to the minimum. A thousand slow
+   * readers then hold a thousand small chunks, and a fast one still reads in big ones.
+   */
+  nextSize(size: number, takenAtOnce: boolean): number {
+    return takenAtOnce ? Math.min(this.full, size * 2) : Math.max(this.min, size >> 1);
   }
 
   /** Free buffers kept (for tests). */

@@ -8,7 +8,7 @@ import { coarseNow, dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import { holdsFile, releaseBody, type BodyPart, type FileRegion, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
-import type { ChunkPool } from './chunk-pool.js';
+import { CHUNK_FULL, type ChunkPool } from './chunk-pool.js';
 
 export interface ConnectionOptions {
   handler: Handler;
@@ -54,6 +54,8 @@ interface Sending {
   index: number;
   /** A read of ours, or the socket's write of our chunk, is outstanding. */
   busy: boolean;
+  /** This connection's chunk size (ChunkPool.nextSize: shrinks for a slow reader). */
+  size: number;
   /** The connection is gone: the outstanding callback releases the file. */
   cancelled: boolean;
 }
@@ -404,7 +406,7 @@ export class HttpConnection implements Timed {
       } else {
         // The head (and anything before it) must reach the socket before the file's bytes.
         this.flush();
-        this.sending = { region: part, pos: part.start, parts, index: i, busy: false, cancelled: false };
+        this.sending = { region: part, pos: part.start, parts, index: i, busy: false, size: CHUNK_FULL, cancelled: false };
         if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
         this.sendChunk();
         return;
@@ -427,7 +429,7 @@ export class HttpConnection implements Timed {
     if (s === null || s.busy || this.heldBytes > 0) return;
     if (s.pos > s.region.end) return this.fileDone(s);
     const pool = this.opts.pool;
-    const buf = pool.take();
+    const buf = pool.take(s.size);
     const want = Math.min(buf.length, s.region.end - s.pos + 1);
     s.busy = true;
     read(s.region.file.fd, buf, 0, want, s.pos, (err, n) => {
@@ -449,6 +451,7 @@ export class HttpConnection implements Timed {
         else if (werr != null) this.destroy();
         else this.sendChunk();
       });
+      s.size = pool.nextSize(s.size, this.socket.writableLength === 0);
     });
   }
 
