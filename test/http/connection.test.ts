@@ -358,6 +358,50 @@ describe('HTTP connection', () => {
     });
   });
 
+  // Issue 8: a fresh connection gets the head timeout from accept, not the idle timeout.
+  describe('the first head is due within the head timeout of accept', () => {
+    test('silent: closed without a word', async () => {
+      const { port } = await start({ headTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const t0 = Date.now();
+      const { text, closed } = await exchange(port, '');
+      assert.ok(closed);
+      assert.equal(text, '');
+      assert.ok(Date.now() - t0 < 5000, `closed after ${Date.now() - t0} ms`);
+    });
+    test('part of a head: 408 and close', async () => {
+      const { port } = await start({ headTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const { text, closed } = await exchange(port, 'GET / HTTP/1.1\r\nHo');
+      assert.ok(closed);
+      assert.deepEqual(statuses(text), [408]);
+      assert.match(text, /Connection: close\r\n/);
+    });
+    test('stray empty lines do not turn it into an idle wait', async () => {
+      const { port } = await start({ headTimeoutMs: 600, idleTimeoutMs: 60_000 });
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      const t0 = Date.now();
+      // The server's FIN: its side is done (a 408, since empty lines count as the head's start).
+      const ended = new Promise<void>((r) => socket.on('end', () => r()));
+      socket.resume();
+      const drip = setInterval(() => socket.writable && socket.write('\r\n'), 100);
+      await ended;
+      clearInterval(drip);
+      socket.destroy();
+      assert.ok(Date.now() - t0 < 4000, `closed after ${Date.now() - t0} ms`);
+    });
+    test('after the first answer, the idle timeout applies again', async () => {
+      const { port } = await start({ headTimeoutMs: 300, idleTimeoutMs: 60_000 });
+      const socket = net.connect(port, '127.0.0.1');
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((r) => socket.once('data', r));
+      await sleep(1200);
+      assert.equal(closed, false, 'a kept-alive connection waits the idle timeout');
+      socket.destroy();
+    });
+  });
+
   test('the head deadline runs from each head\'s own first byte, not the previous one\'s', async () => {
     const { port } = await start({ headTimeoutMs: 1200 });
     const socket = net.connect(port, '127.0.0.1');
