@@ -142,7 +142,9 @@ describe('StaticSite', () => {
     // A fixed mtime makes Last-Modified predictable.
     const t = new Date('2024-01-02T03:04:05Z');
     await utimes(path.join(root, 'hello.txt'), t, t);
-    site = new StaticSite({ root, mounts: [{ prefix: '/files/', dir: filesDir }] });
+    await writeFile(path.join(filesDir, 'évil "page".html'), '<script>alert(1)</script>');
+    await writeFile(path.join(filesDir, 'big-upload.bin'), big);
+    site = new StaticSite({ root, mounts: [{ prefix: '/files/', dir: filesDir, download: true }] });
   });
 
   after(async () => {
@@ -670,10 +672,43 @@ describe('StaticSite', () => {
       assert.equal(r.status, 301);
       assert.equal(r.headers.get('location'), '/files/');
     });
+    // Upload safety (issue 8): an uploaded page never runs on the site's origin.
+    const target = '/files/%C3%A9vil%20%22page%22.html';
+    test('a download mount: attachment with both filename forms, CSP sandbox, nosniff', async () => {
+      const r = await get(site, target);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-disposition'), `attachment; filename="_vil _page_.html"; filename*=UTF-8''%C3%A9vil%20%22page%22.html`);
+      assert.equal(r.headers.get('content-security-policy'), 'sandbox');
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    });
+    test('every answer about an upload carries them: HEAD, 304, 206, 416, 412, streamed', async () => {
+      const etag = (await get(site, target)).headers.get('etag')!;
+      const answers = [
+        await call(site, 'HEAD', target),
+        await get(site, target, [['if-none-match', etag]]),
+        await get(site, target, [['range', 'bytes=0-3']]),
+        await get(site, target, [['range', 'bytes=9999-']]),
+        await get(site, target, [['if-match', '"other"']]),
+        await get(site, '/files/big-upload.bin', [['range', 'bytes=0-9']]),
+      ];
+      assert.deepEqual(answers.map((a) => a.status), [200, 304, 206, 416, 412, 206]);
+      for (const a of answers) {
+        assert.match(a.headers.get('content-disposition') ?? '', /^attachment; /, `${a.status}`);
+        assert.equal(a.headers.get('content-security-policy'), 'sandbox', `${a.status}`);
+      }
+    });
+    test('the site root carries none of them', async () => {
+      const r = await get(site, '/hello.txt');
+      assert.equal(r.headers.has('content-disposition'), false);
+      assert.equal(r.headers.has('content-security-policy'), false);
+    });
     test('/files/ lists files, escaped and linked, without dotfiles', async () => {
       const r = await get(site, '/files/');
       assert.equal(r.status, 200);
       assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
+      // The listing renders (it is ours) but sandboxed, and is no download.
+      assert.equal(r.headers.get('content-security-policy'), 'sandbox');
+      assert.equal(r.headers.has('content-disposition'), false);
       const html = r.body.toString();
       assert.ok(html.includes('<a href="upload%20one%20%26%20%3Ctwo%3E.txt">upload one &amp; &lt;two&gt;.txt</a>'), html);
       assert.ok(!html.includes('.upload-123'));
