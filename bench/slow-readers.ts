@@ -25,7 +25,7 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   process.stdout.write(
-    'slow-readers [--clients N] [--size BYTES] [--hold S] [--after S] [--muxd path/to/main.js] [--args "extra serve flags"]\n' +
+    'slow-readers [--clients N] [--size BYTES] [--hold S] [--after S] [--muxd path/to/main.js] [--args="extra serve flags"]\n' +
       'N clients each GET a SIZE-byte file and read 4 KiB a second for HOLD seconds, then leave;\n' +
       'prints the server RSS idle, at the peak, and AFTER seconds after they left.\n',
   );
@@ -45,9 +45,8 @@ const dir = await mkdtemp(path.join(tmpdir(), 'muxd-slow-'));
 await writeFile(path.join(dir, 'big.bin'), Buffer.alloc(size, 7));
 await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>x</title>');
 const extra = flags.args.split(' ').filter((s) => s !== '');
-const proc = spawn(process.execPath, [...(process.env.GC_AT ? ['--expose-gc'] : []), bin, 'serve', '--root', dir, '--files-dir', path.join(dir, 'files'), '--http-port', '0', '--binary-port', '0', '--send-timeout', '120s', ...extra], {
+const proc = spawn(process.execPath, [bin, 'serve', '--root', dir, '--files-dir', path.join(dir, 'files'), '--http-port', '0', '--binary-port', '0', '--send-timeout', '120s', ...extra], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env },
 });
 const port = await new Promise<number>((resolve, reject) => {
   let out = '';
@@ -95,7 +94,6 @@ try {
   for (let t = 0; t < afterS; t++) {
     await sleep(1000);
     after = rssMB(pid);
-    if (process.env.GC_AT === String(t)) process.stdout.write(`before gc ${after}\n`), proc.kill('SIGUSR2');
   }
   process.stdout.write(
     `clients=${clients} file=${(size / 1048576).toFixed(1)}MiB  idle=${idle.toFixed(0)}MB  peak=${peak.toFixed(0)}MB (+${(peak - idle).toFixed(0)})  ` +
