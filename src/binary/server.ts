@@ -2,7 +2,7 @@
 // stream driver around an MxCore); one chat room, one file store and one transfer budget
 // shared by all of them.
 import type { Socket } from 'node:net';
-import { SlotBudget } from '../loop/budget.js';
+import { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
 import type { Metrics } from '../loop/metrics.js';
@@ -33,6 +33,8 @@ export interface BinaryServerOptions {
   maxTransfersTotal?: number;
   /** The server-wide transfer budget, when the caller shares one (else one is made from maxTransfersTotal). */
   transfers?: SlotBudget;
+  /** Unsent output of the whole server (--max-output-total), shared with HTTP: download chunks shrink as it fills. */
+  outputBudget?: ByteBudget;
   /** A transfer without progress for this long is aborted with ERROR 27 (default 30 s). */
   transferTimeoutMs?: number;
   /** PUT needs AUTH with this token; null/unset = PUT only from loopback and Unix-socket peers. */
@@ -89,6 +91,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxOutputBytes: opts.maxOutputBytes,
     maxTransfers: opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS,
     transfers,
+    outputBudget: opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024),
     transferTimeoutMs: opts.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
     idleTimeoutMs: opts.idleTimeoutMs,
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,

@@ -8,12 +8,13 @@
 // at most one read chunk beyond what the kernel has taken (issue 8), not half the output limit.
 import type { Socket } from 'node:net';
 import { coarseNow } from '../loop/clock.js';
+import type { ByteBudget } from '../loop/budget.js';
 import { Outbox } from '../loop/outbox.js';
 import type { Timed } from '../loop/sweeper.js';
 import type { FileStore, OpenFile, Upload } from '../store/files.js';
 import { FrameDecoder, WireError, encodeHeader, writeFrame, type Frame } from '../wire/frame.js';
 import { HEADER_SIZE } from '../wire/protocol.js';
-import { MxCore, type CoreConfig, type CoreIO } from './core.js';
+import { DOWNLOAD_CHUNK, MxCore, type CoreConfig, type CoreIO } from './core.js';
 import type { ChatSink, Push } from './room.js';
 
 /** Stop reading a client while this many upload bytes wait for the disk. */
@@ -23,6 +24,9 @@ const FATAL_GRACE_MS = 2000;
 /** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
 const KEEPALIVE_PROBE_MS = 60_000;
 
+/** Smallest download chunk, once the server holds --max-output-total of unsent output. */
+export const DOWNLOAD_CHUNK_MIN = 16 * 1024;
+
 export interface StreamContext extends CoreConfig {
   store: FileStore;
   maxFrame: number;
@@ -30,6 +34,8 @@ export interface StreamContext extends CoreConfig {
   idleTimeoutMs: number;
   /** A fresh connection must deliver a whole first frame within this, or is closed. */
   helloTimeoutMs: number;
+  /** Unsent output of the whole server, shared with HTTP: download chunks shrink as it fills. */
+  outputBudget: ByteBudget;
   /** Test hook: a download found the output congested and is waiting for 'drain'. */
   onDownloadPaused?: (socket: Socket) => void;
 }
@@ -59,6 +65,8 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   private readonly files = new Map<number, OpenFile>();
   private readonly uploads = new Map<number, Upload>();
   private closed = false;
+  /** Per download: bytes of its last chunk counted in the server-wide output budget. */
+  private readonly budgetHeld = new Map<number, number>();
   private fatal = false;
   /** A complete first frame arrived (the hello timeout is over). */
   private greeted = false;
@@ -251,6 +259,8 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
 
   private onClose(): void {
     this.closed = true;
+    for (const n of this.budgetHeld.values()) this.ctx.outputBudget.sub(n);
+    this.budgetHeld.clear();
     this.deadline = 0;
     this.core.close();
     this.outbox.discard();
@@ -340,6 +350,13 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
 
   read(t: number, position: number, length: number): void {
     const file = this.files.get(t)!;
+    // A next read comes only once the socket took (nearly all of) the last chunk: that one is
+    // no longer ours to count. The new one is, at a size the server-wide budget allows.
+    const budget = this.ctx.outputBudget;
+    budget.sub(this.budgetHeld.get(t) ?? 0);
+    length = Math.min(length, budget.chunk(DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN));
+    this.budgetHeld.set(t, length);
+    budget.add(length);
     // A fresh Buffer per chunk: the socket keeps it until it is written.
     const buf = Buffer.allocUnsafe(length);
     file.handle.read(buf, 0, length, position).then(
@@ -355,6 +372,9 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 
   closeRead(t: number): void {
+    // The download is over; its last chunk is queued and no longer counted.
+    this.ctx.outputBudget.sub(this.budgetHeld.get(t) ?? 0);
+    this.budgetHeld.delete(t);
     const file = this.files.get(t);
     this.files.delete(t);
     const done = (): void => this.core.onReadClosed(t);

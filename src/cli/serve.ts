@@ -3,6 +3,7 @@
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { Metrics } from '../loop/metrics.js';
+import { ByteBudget } from '../loop/budget.js';
 import type { Listener } from '../loop/listener.js';
 import { drainListeners, type ShutdownReport } from '../loop/shutdown.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
@@ -58,10 +59,13 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   if (problems.length > 0) throw new StartupError(problems);
 
   const metrics = new Metrics();
+  // One server-wide count of unsent output bytes (--max-output-total), shared by both faces.
+  const outputBudget = new ByteBudget(opts.maxOutputTotal);
   const filesDir = path.resolve(opts.filesDir);
   const site = new StaticSite({
     root: path.resolve(opts.root),
-    mounts: [{ prefix: '/files/', dir: filesDir }],
+    // Uploads are other people's files: served as downloads that never run on our origin.
+    mounts: [{ prefix: '/files/', dir: filesDir, download: true }],
     cacheMaxFileBytes: opts.cacheMaxFile,
     cacheControl: { html: opts.cacheControlHtml, immutable: opts.cacheControlImmutable, other: opts.cacheControlOther },
   });
@@ -86,6 +90,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       sendTimeoutMs: opts.sendTimeoutMs,
       maxPipeline: opts.maxPipeline,
       maxOutputBytes: opts.maxOutput,
+      outputBudget,
       accessLog: opts.accessLog,
       metrics,
       log: startLog,
@@ -102,6 +107,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       transferTimeoutMs: opts.transferTimeoutMs,
       uploadToken: opts.uploadToken,
       helloTimeoutMs: opts.binaryHelloTimeoutMs,
+      outputBudget,
       filesDir,
       adminToken: opts.adminToken,
       maxOutputBytes: opts.maxOutput,

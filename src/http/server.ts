@@ -7,6 +7,8 @@ import { HttpConnection } from './connection.js';
 import { httpDate } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import type { Handler, ParserFactory, ParserLimits } from './types.js';
+import { ByteBudget } from '../loop/budget.js';
+import { ChunkPool } from './chunk-pool.js';
 
 export interface HttpServerOptions {
   endpoint: Endpoint;
@@ -23,6 +25,11 @@ export interface HttpServerOptions {
   sendTimeoutMs: number;
   maxPipeline: number;
   maxOutputBytes: number;
+  /**
+   * Unsent output of the whole server (--max-output-total): file read chunks shrink as it
+   * fills. serve.ts shares one with the MX/1 face; default: a budget of 256 MiB of its own.
+   */
+  outputBudget?: ByteBudget;
   /** A file path, "-" for stdout, or null for no access log. */
   accessLog: string | null;
   metrics: Metrics;
@@ -37,6 +44,7 @@ export interface HttpServer {
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const accessLog = opts.accessLog === null ? null : new AccessLog(opts.accessLog);
   const { metrics } = opts;
+  const pool = new ChunkPool(opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024));
   metrics.counters['http.requests'] = 0;
   const onRequest = (): void => {
     metrics.counters['http.requests']!++;
@@ -60,6 +68,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         maxPipeline: opts.maxPipeline,
         maxOutputBytes: opts.maxOutputBytes,
         accessLog,
+        pool,
         onRequest,
       }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
