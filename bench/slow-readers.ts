@@ -80,7 +80,7 @@ function describe(label: string, s: Snapshot): string {
     `  ${label.padEnd(5)} rss=${mib(s.rss)} anon=${mib(r.Anonymous ?? 0)} file=${mib((r.Rss ?? 0) - (r.Anonymous ?? 0))}` +
     ` | v8 heapTotal=${mib(s.heapTotal)} (old=${mib(sp.old_space ?? 0)} new=${mib(sp.new_space ?? 0)} lo=${mib(sp.large_object_space ?? 0)})` +
     ` | external=${mib(s.external)} arrayBuffers=${mib(s.arrayBuffers)}` +
-    ` | rest (malloc, stacks, code)=${mib((r.Anonymous ?? 0) - s.heapTotal - s.arrayBuffers)} MiB\n`
+    ` | rest (malloc, chunk slabs, stacks)=${mib((r.Anonymous ?? 0) - s.heapTotal - s.arrayBuffers)} MiB\n`
   );
 }
 
