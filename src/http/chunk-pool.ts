@@ -1,20 +1,82 @@
 // Read buffers for files being sent. A connection holds at most one at a time (the next chunk
 // is read only once the socket has taken the previous one), every byte held is counted in the
 // server-wide output budget, and the chunk shrinks as that budget fills: a thousand slow
-// readers cost a thousand small chunks, not a thousand stream buffers. Buffers come back here
-// when the socket is done with them, so a burst reuses them rather than growing the heap.
+// readers cost a thousand small chunks, not a thousand stream buffers.
+//
+// Chunks are carved from slabs, and a slab's memory goes back to the OS the moment its last
+// chunk comes back (beyond a small reserve for the next burst). Plain Buffers could not do that:
+// a dropped Buffer is freed only when V8 next runs a full GC, which an idle server may not do
+// for a long time, and even then glibc keeps the freed 16-64 KiB blocks in its heap (below its
+// mmap threshold). After 1,000 slow readers left that was +100 MB of RSS for good. A slab is a
+// resizable ArrayBuffer: V8 maps it outside malloc, and resize(0) hands its pages back at once,
+// with no GC; resizing it back maps fresh zeroed pages at the same address, so the chunk views
+// carved from it stay valid.
 import type { ByteBudget } from '../loop/budget.js';
 
 /** Chunk size while the server holds little; a fast reader takes it at once. */
 export const CHUNK_FULL = 64 * 1024;
 /** Chunk size once the server holds --max-output-total or more. */
 export const CHUNK_MIN = 16 * 1024;
-/** Free buffers kept for reuse, per size class; beyond this they go to the GC. */
-const POOL_BYTES_PER_CLASS = 1024 * 1024;
+/**
+ * Bytes per slab. Each slab serves one size class. Smaller slabs go back to the OS sooner (one
+ * chunk still in use keeps its whole slab); larger ones mean fewer mappings and resizes.
+ */
+export const SLAB_BYTES = 256 * 1024;
+/** Empty slabs kept mapped for the next burst, across all size classes; the rest are unmapped. */
+export const RETAIN_BYTES = 1024 * 1024;
+/** Unmapped slabs kept (address space only, no memory) to be mapped again rather than reallocated. */
+const SPARE_SLABS = 64;
+
+/** A resizable ArrayBuffer (ES2024, in Node since 20; the lib setting in tsconfig predates it). */
+interface Resizable extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+const Resizable = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => Resizable;
+
+/** One slab: `size`-byte chunks carved from one resizable ArrayBuffer of SLAB_BYTES. */
+class Slab {
+  /** The chunks, one view per slot; they stay valid across resize(0) and resize back. */
+  chunks: Buffer[] = [];
+  /** Indexes of free slots (a stack). */
+  free: number[] = [];
+  /** Chunks handed out and not yet given back. */
+  live = 0;
+  /** Chunks given back after a failed write: never handed out again (see give). */
+  dead = 0;
+  /** Where this slab sits in its class's open or empty list, -1 if in neither. */
+  at = -1;
+  size = 0;
+
+  constructor(readonly memory: Resizable) {}
+
+  /** Maps the memory (again) and carves it into `size`-byte chunks, all free. */
+  carve(size: number): void {
+    this.memory.resize(SLAB_BYTES);
+    if (size !== this.size) {
+      this.size = size;
+      this.chunks = [];
+      for (let off = 0; off + size <= SLAB_BYTES; off += size) this.chunks.push(Buffer.from(this.memory, off, size));
+    }
+    this.free = this.chunks.map((_, i) => this.chunks.length - 1 - i);
+    this.live = 0;
+    this.dead = 0;
+  }
+}
+
+/** A size class's slabs: `open` have chunks both live and free, `empty` are mapped and unused. */
+interface SizeClass {
+  open: Slab[];
+  empty: Slab[];
+}
 
 export class ChunkPool {
-  /** Free buffers by size class (powers of two from CHUNK_MIN to CHUNK_FULL). */
-  private readonly free = new Map<number, Buffer[]>();
+  private readonly classes = new Map<number, SizeClass>();
+  /** Every mapped slab by its memory, to find a given-back chunk's slab. */
+  private readonly slabs = new Map<ArrayBuffer, Slab>();
+  /** Unmapped slabs, ready to be mapped again. */
+  private readonly spare: Slab[] = [];
+  /** Bytes of empty slabs kept mapped (at most RETAIN_BYTES). */
+  private retained = 0;
 
   constructor(
     readonly budget: ByteBudget,
@@ -24,29 +86,44 @@ export class ChunkPool {
 
   /**
    * A buffer to read the next chunk into: the largest size class that the budget and `cap`
-   * (the connection's own size, see grow/shrink) allow, rounded down so the budget is never
+   * (the connection's own size, see nextSize) allow, rounded down so the budget is never
    * overshot by rounding. Its whole length is counted in the budget until give().
    */
   take(cap = this.full): Buffer {
     const want = Math.min(cap, this.budget.chunk(this.full, this.min));
     let size = this.min;
     while (size * 2 <= want && size * 2 <= this.full) size *= 2;
-    const list = this.free.get(size);
-    const buf = list !== undefined && list.length > 0 ? list.pop()! : Buffer.allocUnsafeSlow(size);
+    const buf = this.carveChunk(size);
     this.budget.add(buf.length);
     return buf;
   }
 
   /**
    * Returns a buffer. `reusable`: nothing can still be reading from it (the socket finished
-   * the write); a write that failed may leave it referenced, so it is only uncounted.
+   * the write). A write that failed may in theory leave it referenced, so that chunk is only
+   * uncounted and never handed out again; its slab is unmapped once its other chunks are back.
    */
   give(buf: Buffer, reusable: boolean): void {
     this.budget.sub(buf.length);
-    if (!reusable) return;
-    let list = this.free.get(buf.length);
-    if (list === undefined) this.free.set(buf.length, (list = []));
-    if ((list.length + 1) * buf.length <= POOL_BYTES_PER_CLASS) list.push(buf);
+    const slab = this.slabs.get(buf.buffer as ArrayBuffer);
+    // Not from a slab (one could not be mapped): the GC has it.
+    if (slab === undefined || buf.length !== slab.size) return;
+    const cls = this.classes.get(slab.size)!;
+    const wasFull = slab.free.length === 0;
+    slab.live--;
+    if (reusable) slab.free.push((buf.byteOffset / slab.size) | 0);
+    else slab.dead++;
+    if (slab.live > 0) {
+      if (wasFull && slab.free.length > 0) push(cls.open, slab);
+      return;
+    }
+    if (!wasFull) remove(cls.open, slab);
+    if (slab.dead === 0 && this.retained + SLAB_BYTES <= RETAIN_BYTES) {
+      this.retained += SLAB_BYTES;
+      push(cls.empty, slab);
+    } else {
+      this.unmap(slab, slab.dead === 0);
+    }
   }
 
   /**
@@ -59,10 +136,73 @@ export class ChunkPool {
     return takenAtOnce ? Math.min(this.full, size * 2) : Math.max(this.min, size >> 1);
   }
 
-  /** Free buffers kept (for tests). */
+  /** Free chunks kept mapped, ready to hand out (for tests). */
   get pooledBytes(): number {
     let n = 0;
-    for (const [size, list] of this.free) n += size * list.length;
+    for (const slab of this.slabs.values()) n += slab.size * slab.free.length;
     return n;
   }
+
+  /** Bytes of slab memory mapped now, in use or not (for tests and the memory benchmark). */
+  get mappedBytes(): number {
+    return this.slabs.size * SLAB_BYTES;
+  }
+
+  private carveChunk(size: number): Buffer {
+    let cls = this.classes.get(size);
+    if (cls === undefined) this.classes.set(size, (cls = { open: [], empty: [] }));
+    // Fill slabs already in use before an empty one, so that empty ones stay empty and can go.
+    let slab: Slab | undefined = cls.open[cls.open.length - 1];
+    if (slab === undefined) {
+      slab = cls.empty.pop();
+      if (slab !== undefined) {
+        slab.at = -1;
+        this.retained -= SLAB_BYTES;
+      } else {
+        slab = this.map(size);
+        // No memory for a slab: a plain buffer, which the GC frees after give().
+        if (slab === undefined) return Buffer.allocUnsafeSlow(size);
+      }
+      push(cls.open, slab);
+    }
+    const buf = slab.chunks[slab.free.pop()!]!;
+    slab.live++;
+    if (slab.free.length === 0) remove(cls.open, slab);
+    return buf;
+  }
+
+  /** A mapped slab of `size`-byte chunks: a spare one mapped again, or a new one. */
+  private map(size: number): Slab | undefined {
+    try {
+      const slab = this.spare.pop() ?? new Slab(new Resizable(SLAB_BYTES, { maxByteLength: SLAB_BYTES }));
+      slab.carve(size);
+      this.slabs.set(slab.memory, slab);
+      return slab;
+    } catch {
+      return undefined; // RangeError: out of memory or address space
+    }
+  }
+
+  /** Gives a slab's pages back to the OS; keeps the slab to map again if `reuse`. */
+  private unmap(slab: Slab, reuse: boolean): void {
+    this.slabs.delete(slab.memory);
+    slab.memory.resize(0);
+    if (reuse && this.spare.length < SPARE_SLABS) this.spare.push(slab);
+  }
+}
+
+function push(list: Slab[], slab: Slab): void {
+  slab.at = list.length;
+  list.push(slab);
+}
+
+function remove(list: Slab[], slab: Slab): void {
+  const i = slab.at;
+  if (i < 0 || list[i] !== slab) return;
+  const last = list.pop()!;
+  if (last !== slab) {
+    list[i] = last;
+    last.at = i;
+  }
+  slab.at = -1;
 }

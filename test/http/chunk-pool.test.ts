@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteBudget } from '../../src/loop/budget.js';
-import { ChunkPool, CHUNK_FULL, CHUNK_MIN } from '../../src/http/chunk-pool.js';
+import { ChunkPool, CHUNK_FULL, CHUNK_MIN, RETAIN_BYTES, SLAB_BYTES } from '../../src/http/chunk-pool.js';
 
 test('chunk sizes: full while the budget is low, shrinking to the minimum as it fills, never over a cap', () => {
   const budget = new ByteBudget(1024 * 1024);
@@ -42,4 +42,73 @@ test("a connection's chunk halves when the socket had to queue it and doubles ba
   assert.equal(size, CHUNK_MIN * 2);
   for (let i = 0; i < 10; i++) size = pool.nextSize(size, true);
   assert.equal(size, CHUNK_FULL);
+});
+
+// Slabs: chunks are carved from resizable ArrayBuffers of SLAB_BYTES, and a slab's memory is
+// unmapped (resize(0)) as soon as its last chunk is back, beyond RETAIN_BYTES kept for reuse.
+
+test('chunks of one size fill a slab before another is mapped, and never overlap', () => {
+  const pool = new ChunkPool(new ByteBudget(1 << 30));
+  const perSlab = SLAB_BYTES / CHUNK_MIN;
+  const taken = Array.from({ length: perSlab }, () => pool.take(CHUNK_MIN));
+  assert.equal(pool.mappedBytes, SLAB_BYTES, 'one slab for a slab-full of chunks');
+  taken.push(pool.take(CHUNK_MIN));
+  assert.equal(pool.mappedBytes, 2 * SLAB_BYTES);
+  taken.push(pool.take(CHUNK_FULL), pool.take(CHUNK_FULL / 2));
+  assert.equal(pool.mappedBytes, 4 * SLAB_BYTES, 'each size class has its own slabs');
+  taken.forEach((b, i) => b.fill(i));
+  taken.forEach((b, i) => assert.ok(b.every((x) => x === (i & 0xff)), `chunk ${i} kept its bytes`));
+  assert.equal(new Set(taken).size, taken.length, 'no chunk handed out twice');
+});
+
+test('memory goes back to the OS when the chunks come back: all but RETAIN_BYTES of empty slabs are unmapped', () => {
+  const budget = new ByteBudget(1 << 30);
+  const pool = new ChunkPool(budget);
+  // A burst: 1,000 slow readers' worth of chunks in all three sizes.
+  const taken: Buffer[] = [];
+  for (let i = 0; i < 1000; i++) taken.push(pool.take([CHUNK_MIN, CHUNK_FULL / 2, CHUNK_FULL][i % 3]));
+  const peak = pool.mappedBytes;
+  assert.ok(peak >= budget.used && peak <= budget.used + 3 * SLAB_BYTES, `mapped ${peak} for ${budget.used} held`);
+  for (const b of taken) pool.give(b, true);
+  assert.equal(budget.used, 0);
+  assert.ok(pool.mappedBytes <= RETAIN_BYTES, `mapped after: ${pool.mappedBytes}`);
+  const released = taken.filter((b) => b.length === 0).length;
+  assert.ok(released > 900, `chunks of unmapped slabs have no memory behind them: ${released}`);
+  // The next burst maps them again and works as before.
+  const again = Array.from({ length: 100 }, () => pool.take());
+  again.forEach((b) => assert.equal(b.length, CHUNK_FULL));
+  for (const b of again) pool.give(b, true);
+  assert.ok(pool.mappedBytes <= RETAIN_BYTES);
+});
+
+test('a slab still lent out stays mapped; the last chunk back unmaps it', () => {
+  const pool = new ChunkPool(new ByteBudget(1 << 30));
+  const slabs = (RETAIN_BYTES / SLAB_BYTES + 2) * (SLAB_BYTES / CHUNK_FULL);
+  const taken = Array.from({ length: slabs }, () => pool.take());
+  const mapped = pool.mappedBytes;
+  // Give back all but the first chunk of each slab: nothing can be unmapped yet.
+  const perSlab = SLAB_BYTES / CHUNK_FULL;
+  taken.forEach((b, i) => i % perSlab !== 0 && pool.give(b, true));
+  assert.equal(pool.mappedBytes, mapped);
+  taken.forEach((b, i) => i % perSlab === 0 && pool.give(b, true));
+  assert.equal(pool.mappedBytes, RETAIN_BYTES);
+});
+
+test('a chunk whose write failed is never handed out again; its slab is unmapped, not kept, once the rest are back', () => {
+  const budget = new ByteBudget(1 << 30);
+  const pool = new ChunkPool(budget);
+  const perSlab = SLAB_BYTES / CHUNK_FULL;
+  const taken = Array.from({ length: perSlab }, () => pool.take());
+  const failed = taken[1]!;
+  pool.give(failed, false);
+  assert.equal(budget.used, (perSlab - 1) * CHUNK_FULL, 'uncounted');
+  const next = pool.take();
+  assert.notEqual(next, failed, 'not reused while its slab is mapped');
+  assert.equal(pool.mappedBytes, 2 * SLAB_BYTES, 'a new slab rather than the failed chunk');
+  pool.give(next, true);
+  for (const b of taken) if (b !== failed) pool.give(b, true);
+  assert.equal(budget.used, 0);
+  assert.equal(failed.length, 0, 'its memory is unmapped: whatever still held it reads nothing');
+  assert.equal(pool.mappedBytes, SLAB_BYTES, 'only the clean slab is kept for reuse');
+  for (let i = 0; i < 3 * perSlab; i++) assert.notEqual(pool.take(), failed);
 });
