@@ -14,10 +14,16 @@
 // with it, or with an error if it never will be (socket gone, output discarded).
 // The owner forwards the socket's 'drain' to drained() (the outbox adds no listeners, so the
 // owner decides what a drain wakes up).
-import type { Socket } from 'node:net';
 
 /** What the outbox needs of a socket (a net.Socket, or a fake in tests). */
-export type OutboxSocket = Pick<Socket, 'write' | 'end' | 'writableLength' | 'writableHighWaterMark' | 'writableNeedDrain' | 'destroyed'>;
+export interface OutboxSocket {
+  write(buf: Uint8Array, cb?: (err?: Error | null) => void): boolean;
+  end(): unknown;
+  readonly writableLength: number;
+  readonly writableHighWaterMark: number;
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+}
 
 export interface OutboxOptions {
   /** Largest piece handed to the socket while it is busy; default 256 KiB, never below its high-water mark. */
