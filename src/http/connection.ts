@@ -4,6 +4,7 @@
 import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Timed } from '../loop/sweeper.js';
+import { Outbox } from '../loop/outbox.js';
 import { coarseNow, dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import { holdsFile, releaseBody, type BodyPart, type FileRegion, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
@@ -71,26 +72,15 @@ const enum Wait {
 }
 
 /**
- * The socket is handed at most about this much at a time; the rest waits in our own queue.
- * A write completes only when the kernel took all of it (and Node merges queued writes into
- * one writev), so bounded writes are how a slow reader's progress becomes visible: the send
- * timeout runs between two completed writes, like nginx's send_timeout, not over megabytes
- * (a reader must take 256 KiB per --send-timeout). A file's chunks (chunk-pool.ts) are smaller.
+ * Body buffers up to this size are copied into the outbox's batch; bigger ones are written as
+ * they are. The outbox's slice (256 KiB by default) is what a reader must take per
+ * --send-timeout; a file's chunks (chunk-pool.ts) are smaller.
  */
-const WRITE_SLICE = 256 * 1024;
-/** Body buffers at least this big are written as they are rather than copied into the batch. */
 const COPY_LIMIT = 16 * 1024;
 
 const END_PLAIN = Buffer.from('\r\n', 'latin1');
 const END_CLOSE = Buffer.from('Connection: close\r\n\r\n', 'latin1');
 const END_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n\r\n', 'latin1');
-
-/**
- * One output buffer shared by every connection (one thread: only one flush runs at a time).
- * Reused while writes complete synchronously, which is the common case on a fast socket.
- */
-const SCRATCH_SIZE = 64 * 1024;
-let scratch: Buffer | null = null;
 
 let dateLine = '';
 let dateBytes = Buffer.alloc(0);
@@ -127,19 +117,10 @@ export class HttpConnection implements Timed {
   private readonly outputLimit: number;
   private current: Slot | null = null;
   /**
-   * Output gathered while handling one chunk of input and flushed as ONE buffer: for
-   * pipelined requests answered from memory, a write per reply (or a writev of many small
-   * pieces, each a string to encode) costs more than copying them all into one buffer.
+   * Batching (corked while a chunk of input is handled: pipelined replies from memory leave
+   * in ONE write), slicing, progress for the send deadline and end-after-flush.
    */
-  private batch: (string | Buffer)[] = [];
-  private batchBytes = 0;
-  /** Output waiting for the socket to take what it has (see WRITE_SLICE). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
-  /** end() was asked for while output was held: end once it is out. */
-  private endWhenSent = false;
-  /** Bytes given to write(); minus what the socket and `held` still hold, what the kernel took. */
-  private written = 0;
+  private readonly outbox: Outbox;
   /** Bytes the kernel had taken when the send deadline was last armed. */
   private sentMark = 0;
 
@@ -148,6 +129,7 @@ export class HttpConnection implements Timed {
     private readonly opts: ConnectionOptions,
   ) {
     this.outputLimit = Math.max(opts.maxOutputBytes, socket.writableHighWaterMark);
+    this.outbox = new Outbox(socket, { copyLimit: COPY_LIMIT });
     this.parser = opts.parserFactory(opts.limits, {
       onHead: (head) => this.onHead(head),
       onBody: () => {
@@ -166,12 +148,7 @@ export class HttpConnection implements Timed {
   private arm(wait: Wait, ms: number): void {
     this.wait = wait;
     this.deadline = coarseNow() + ms;
-    if (wait === Wait.Send) this.sentMark = this.sent();
-  }
-
-  /** Output bytes the kernel has taken off our hands so far. */
-  private sent(): number {
-    return this.written - this.socket.writableLength - this.heldBytes;
+    if (wait === Wait.Send) this.sentMark = this.outbox.sent;
   }
 
   onDeadline(): void {
@@ -188,14 +165,15 @@ export class HttpConnection implements Timed {
         // RFC 9110 §15.5.9: 408 tells the client we gave up waiting for its request.
         this.closing = true;
         this.dropSlots(0);
+        this.outbox.cork();
         this.writeReply(null, errorReply(408, { close: true }), false);
-        this.flush();
         this.end();
+        this.outbox.uncork();
         break;
       case Wait.Send:
         // A slow reader that keeps reading is not a stalled one: only a whole period without
         // any progress ends the connection.
-        if (this.sent() > this.sentMark) this.arm(Wait.Send, this.opts.sendTimeoutMs);
+        if (this.outbox.sent > this.sentMark) this.arm(Wait.Send, this.opts.sendTimeoutMs);
         else this.destroy();
         break;
       default:
@@ -215,11 +193,17 @@ export class HttpConnection implements Timed {
    * nothing else would come back for bytes held in `leftover`.
    */
   private service(): void {
-    do {
-      this.pump();
-      this.flush();
-    } while (this.resumeReading());
-    this.finishIfDone();
+    const outbox = this.outbox;
+    outbox.cork();
+    try {
+      do {
+        this.pump();
+        outbox.flush();
+      } while (this.resumeReading());
+      this.finishIfDone();
+    } finally {
+      outbox.uncork();
+    }
     this.rearm();
   }
 
@@ -319,7 +303,7 @@ export class HttpConnection implements Timed {
 
   /** Too much pending to take another request now (pipelining bound, unread output). */
   private backlogged(): boolean {
-    return this.queue.length >= this.opts.maxPipeline || this.socket.writableLength + this.heldBytes + this.batchBytes >= this.outputLimit;
+    return this.queue.length >= this.opts.maxPipeline || this.outbox.backlog >= this.outputLimit;
   }
 
   private settle(slot: Slot, reply: Reply): void {
@@ -374,20 +358,19 @@ export class HttpConnection implements Timed {
         // rearm stops once closing: the output (perhaps a file still streaming) is judged on progress.
         this.arm(Wait.Send, this.opts.sendTimeoutMs);
         this.dropSlots(0);
-        if (this.sending === null) {
-          this.flush();
-          this.end();
-        }
+        if (this.sending === null) this.end();
       }
     }
     this.askWaiting();
   }
 
   private writeReply(head: RequestHead | null, reply: Reply, keepAlive: boolean): void {
-    this.push(reply.headBytes ?? reply.head);
-    this.push(dateLineBytes());
+    const outbox = this.outbox;
+    if (reply.headBytes !== undefined) outbox.write(reply.headBytes);
+    else outbox.writeLatin1(reply.head);
+    outbox.write(dateLineBytes());
     // RFC 9112 §9.3: 1.1 persists by default; 1.0 only when both sides say keep-alive.
-    this.push(!keepAlive ? END_CLOSE : head !== null && head.versionMinor === 0 ? END_KEEP_ALIVE : END_PLAIN);
+    outbox.write(!keepAlive ? END_CLOSE : head !== null && head.versionMinor === 0 ? END_KEEP_ALIVE : END_PLAIN);
     // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
     const bodiless = (head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304;
     this.opts.accessLog?.record(this.socket, head, reply.status, bodiless ? 0 : reply.bodyLength);
@@ -402,10 +385,10 @@ export class HttpConnection implements Timed {
     for (let i = from; i < parts.length; i++) {
       const part = parts[i]!;
       if (Buffer.isBuffer(part)) {
-        this.push(part);
+        this.outbox.write(part);
       } else {
         // The head (and anything before it) must reach the socket before the file's bytes.
-        this.flush();
+        this.outbox.flush();
         this.sending = { region: part, pos: part.start, parts, index: i, busy: false, size: CHUNK_FULL, cancelled: false };
         if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
         this.sendChunk();
@@ -426,7 +409,7 @@ export class HttpConnection implements Timed {
   private sendChunk(): void {
     const s = this.sending;
     // Output held before the file goes first; the 'drain' that moves it calls back here.
-    if (s === null || s.busy || this.heldBytes > 0) return;
+    if (s === null || s.busy || this.outbox.holding) return;
     if (s.pos > s.region.end) return this.fileDone(s);
     const pool = this.opts.pool;
     const buf = pool.take(s.size);
@@ -442,16 +425,16 @@ export class HttpConnection implements Timed {
         return;
       }
       s.pos += n;
-      this.written += n;
       s.busy = true;
-      this.socket.write(buf.subarray(0, n), (werr) => {
+      // Never copied: the buffer goes back to the pool only once the socket is done with it.
+      this.outbox.write(buf.subarray(0, n), (werr) => {
         s.busy = false;
         pool.give(buf, werr == null);
         if (s.cancelled) s.region.file.release();
         else if (werr != null) this.destroy();
         else this.sendChunk();
       });
-      s.size = pool.nextSize(s.size, this.socket.writableLength === 0);
+      s.size = pool.nextSize(s.size, this.outbox.backlog === 0);
     });
   }
 
@@ -460,91 +443,14 @@ export class HttpConnection implements Timed {
     this.sending = null;
     s.region.file.release();
     if (this.socket.destroyed) return releaseBody(s.parts, s.index + 1);
+    this.outbox.cork();
     this.writeBody(s.parts, s.index + 1);
+    this.outbox.uncork();
   }
 
   private afterStream(): void {
-    if (this.closing) {
-      this.flush();
-      this.end();
-      return;
-    }
-    this.service();
-  }
-
-  private push(part: string | Buffer): void {
-    if (typeof part !== 'string' && part.length >= COPY_LIMIT) {
-      this.flush();
-      this.write(part);
-      return;
-    }
-    this.batch.push(part);
-    // Heads are ASCII (latin1): one byte per character.
-    this.batchBytes += part.length;
-  }
-
-  /** Writes the gathered output as one buffer. */
-  private flush(): void {
-    const parts = this.batch;
-    if (parts.length === 0) return;
-    if (this.socket.destroyed) {
-      parts.length = 0;
-      this.batchBytes = 0;
-      return;
-    }
-    const size = this.batchBytes;
-    const useScratch = size <= SCRATCH_SIZE;
-    const out = useScratch ? (scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE)) : Buffer.allocUnsafe(size);
-    let at = 0;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      if (typeof part === 'string') at += out.write(part, at, 'latin1');
-      else {
-        out.set(part, at);
-        at += part.length;
-      }
-    }
-    parts.length = 0;
-    this.batchBytes = 0;
-    this.write(useScratch ? out.subarray(0, at) : out);
-    // Nothing left queued means the kernel took every byte during write() and no one holds
-    // the scratch buffer any more; otherwise the socket keeps it until the write completes,
-    // so the next flush starts a fresh one.
-    if (useScratch && (this.socket.writableLength !== 0 || this.heldBytes !== 0)) scratch = null;
-  }
-
-  /**
-   * Writes now when the socket holds little, else holds the bytes until it drains. False
-   * (like socket.write) when the caller should wait for 'drain' before giving more.
-   */
-  private write(buf: Buffer): boolean {
-    this.written += buf.length;
-    if (this.heldBytes === 0 && buf.length <= WRITE_SLICE && this.socket.writableLength < WRITE_SLICE) {
-      return this.socket.write(buf);
-    }
-    this.held.push(buf);
-    this.heldBytes += buf.length;
-    return this.feedSocket();
-  }
-
-  /**
-   * Moves held output to the socket, a slice at a time, while the socket holds little.
-   * False when a 'drain' is due before more should be given: output is still held (the
-   * socket holds at least WRITE_SLICE, past its high-water mark) or the last write said so.
-   */
-  private feedSocket(): boolean {
-    const held = this.held;
-    let ok = this.socket.writableLength < this.socket.writableHighWaterMark;
-    while (this.heldBytes > 0 && this.socket.writableLength < WRITE_SLICE && !this.socket.destroyed) {
-      const front = held[0]!;
-      const piece = front.length <= WRITE_SLICE ? front : front.subarray(0, WRITE_SLICE);
-      if (piece === front) held.shift();
-      else held[0] = front.subarray(WRITE_SLICE);
-      this.heldBytes -= piece.length;
-      ok = this.socket.write(piece);
-    }
-    if (this.heldBytes === 0 && this.endWhenSent) this.socket.end();
-    return this.heldBytes === 0 && ok;
+    if (this.closing) this.end();
+    else this.service();
   }
 
   /**
@@ -554,13 +460,11 @@ export class HttpConnection implements Timed {
    */
   private end(): void {
     this.arm(Wait.Send, this.opts.sendTimeoutMs);
-    if (this.heldBytes === 0) this.socket.end();
-    else this.endWhenSent = true;
+    this.outbox.end();
   }
 
   private onDrain(): void {
-    this.feedSocket();
-    if (this.heldBytes > 0) return; // the socket took a slice; the next 'drain' brings more
+    if (!this.outbox.drained()) return; // the socket took a slice; the next 'drain' brings more
     if (this.sending !== null) return this.sendChunk();
     this.service();
   }
@@ -584,7 +488,7 @@ export class HttpConnection implements Timed {
   /** Picks the one deadline that matters now. */
   private rearm(): void {
     if (this.closing) return;
-    if (this.sending !== null || this.socket.writableLength > 0 || this.heldBytes > 0) {
+    if (this.sending !== null || this.outbox.backlog > 0) {
       if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
     } else if (this.parser.inHead) {
       // The head deadline runs from the head's first byte (from accept for the first head);
@@ -612,8 +516,7 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
-    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.socket.writableEnded && !this.endWhenSent) {
-      this.flush();
+    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.socket.writableEnded && !this.outbox.isEnded) {
       this.end();
     }
   }
@@ -633,7 +536,7 @@ export class HttpConnection implements Timed {
     this.socket.pause();
     this.parser.pause();
     this.leftover = null;
-    if (this.sending === null && this.queue.length === 0 && this.batchBytes === 0 && this.heldBytes === 0 && this.socket.writableLength === 0) {
+    if (this.sending === null && this.queue.length === 0 && this.outbox.backlog === 0) {
       this.destroy();
       return;
     }
@@ -645,7 +548,7 @@ export class HttpConnection implements Timed {
   /** The shutdown timeout passed: cut what is left. True if a response was cut short. */
   abort(): boolean {
     if (this.socket.destroyed) return false;
-    const cut = this.sending !== null || this.queue.length > 0 || this.heldBytes > 0 || this.socket.writableLength > 0;
+    const cut = this.sending !== null || this.queue.length > 0 || this.outbox.backlog > 0;
     this.destroy();
     return cut;
   }
@@ -668,8 +571,7 @@ export class HttpConnection implements Timed {
       releaseBody(s.parts, s.index + 1);
     }
     this.dropSlots(0);
-    this.held.length = 0;
-    this.heldBytes = 0;
+    this.outbox.discard();
     this.parser.destroy();
   }
 }

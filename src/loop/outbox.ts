@@ -9,12 +9,21 @@
 //   bounded writes make a slow reader's progress visible (`sent`), and a send deadline can run
 //   between two completed writes (nginx's send_timeout) rather than over megabytes.
 // - Ending: end() after everything queued is out.
+// A write may carry a completion callback (for a buffer the owner wants back, e.g. a pooled
+// file chunk): such a buffer is never copied, and the callback runs once the socket is done
+// with it, or with an error if it never will be (socket gone, output discarded).
 // The owner forwards the socket's 'drain' to drained() (the outbox adds no listeners, so the
 // owner decides what a drain wakes up).
-import type { Socket } from 'node:net';
 
 /** What the outbox needs of a socket (a net.Socket, or a fake in tests). */
-export type OutboxSocket = Pick<Socket, 'write' | 'end' | 'writableLength' | 'writableHighWaterMark' | 'writableNeedDrain' | 'destroyed'>;
+export interface OutboxSocket {
+  write(buf: Uint8Array, cb?: (err?: Error | null) => void): boolean;
+  end(): unknown;
+  readonly writableLength: number;
+  readonly writableHighWaterMark: number;
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+}
 
 export interface OutboxOptions {
   /** Largest piece handed to the socket while it is busy; default 256 KiB, never below its high-water mark. */
@@ -22,6 +31,9 @@ export interface OutboxOptions {
   /** Writes up to this size are copied into the batch while corked; default 4 KiB. */
   copyLimit?: number;
 }
+
+/** Runs once the socket is done with a buffer: `err` set when it was not (all) written. */
+export type WriteDone = (err?: Error | null) => void;
 
 /** Size of the shared batch buffer; a batch that fills it is flushed and a new one started. */
 export const BATCH_SIZE = 64 * 1024;
@@ -41,6 +53,8 @@ export class Outbox {
   private batchLen = 0;
   /** Output waiting for the socket to take what it has. */
   private readonly held: Buffer[] = [];
+  /** Completion callbacks of `held`, index for index (undefined for most). */
+  private readonly heldDone: (WriteDone | undefined)[] = [];
   private heldBytes = 0;
   private endWhenSent = false;
   private ended = false;
@@ -65,6 +79,11 @@ export class Outbox {
   /** Bytes the kernel has taken so far: progress for a send deadline. */
   get sent(): number {
     return this.written - this.socket.writableLength;
+  }
+
+  /** Output waits in our own queue (the socket holds a slice; a 'drain' will move it). */
+  get holding(): boolean {
+    return this.heldBytes > 0;
   }
 
   /** A 'drain' is due: the socket is past its high-water mark or we hold output. */
@@ -112,20 +131,24 @@ export class Outbox {
   }
 
   /**
-   * Queues bytes. Small ones are copied into the batch while corked; bigger ones go out as
-   * they are (after the batch, to keep the order). False, like socket.write, when the caller
-   * should wait for a drain before giving more.
+   * Queues bytes. Small ones are copied into the batch while corked; bigger ones, and any
+   * with a `done` callback, go out as they are (after the batch, to keep the order). False,
+   * like socket.write, when the caller should wait for a drain before giving more (and
+   * after end(), when `done` gets an error).
    */
-  write(buf: Buffer): boolean {
-    if (this.ended || this.endWhenSent) return false;
-    if (this.corks > 0 && buf.length <= this.copyLimit) {
+  write(buf: Buffer, done?: WriteDone): boolean {
+    if (this.ended || this.endWhenSent) {
+      if (done !== undefined) failLater(done);
+      return false;
+    }
+    if (this.corks > 0 && buf.length <= this.copyLimit && done === undefined) {
       const b = this.reserve(buf.length)!;
       b.set(buf, this.batchLen);
       this.batchLen += buf.length;
       return true;
     }
     this.flush();
-    return this.put(buf);
+    return this.put(buf, done);
   }
 
   /** Copies an ASCII/latin1 string into the batch (HTTP heads). */
@@ -156,13 +179,17 @@ export class Outbox {
   }
 
   /** Writes now when the socket holds little, else holds the bytes until it drains. */
-  private put(buf: Buffer): boolean {
-    if (this.socket.destroyed) return false;
+  private put(buf: Buffer, done?: WriteDone): boolean {
+    if (this.socket.destroyed) {
+      if (done !== undefined) failLater(done);
+      return false;
+    }
     if (this.heldBytes === 0 && buf.length <= this.slice && this.socket.writableLength < this.slice) {
       this.written += buf.length;
-      return this.socket.write(buf);
+      return this.socket.write(buf, done);
     }
     this.held.push(buf);
+    this.heldDone.push(done);
     this.heldBytes += buf.length;
     return this.feed();
   }
@@ -173,12 +200,19 @@ export class Outbox {
     let ok = !this.socket.writableNeedDrain;
     while (this.heldBytes > 0 && this.socket.writableLength < this.slice && !this.socket.destroyed) {
       const front = held[0]!;
-      const piece = front.length <= this.slice ? front : front.subarray(0, this.slice);
-      if (piece === front) held.shift();
-      else held[0] = front.subarray(this.slice);
+      // A buffer's callback goes with its last piece: the socket is done with it after that.
+      let done: WriteDone | undefined;
+      let piece = front;
+      if (front.length <= this.slice) {
+        held.shift();
+        done = this.heldDone.shift();
+      } else {
+        piece = front.subarray(0, this.slice);
+        held[0] = front.subarray(this.slice);
+      }
       this.heldBytes -= piece.length;
       this.written += piece.length;
-      ok = this.socket.write(piece);
+      ok = this.socket.write(piece, done);
     }
     if (this.heldBytes === 0 && this.endWhenSent && !this.ended) {
       this.ended = true;
@@ -203,12 +237,21 @@ export class Outbox {
     } else this.endWhenSent = true;
   }
 
-  /** Forgets queued output (the socket is gone). */
+  /** Forgets queued output (the socket is gone); held buffers' callbacks get an error. */
   discard(): void {
+    for (const done of this.heldDone) if (done !== undefined) failLater(done);
     this.held.length = 0;
+    this.heldDone.length = 0;
     this.heldBytes = 0;
     if (this.batch !== null) spare ??= this.batch;
     this.batch = null;
     this.batchLen = 0;
   }
+}
+
+const NOT_WRITTEN = 'output discarded: the socket is gone or ended';
+
+/** Like a socket's failed write, the callback runs later, never inside the write() call. */
+function failLater(done: WriteDone): void {
+  process.nextTick(done, Object.assign(new Error(NOT_WRITTEN), { code: 'ERR_STREAM_DESTROYED' }));
 }

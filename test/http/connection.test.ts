@@ -12,7 +12,8 @@ import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../
 import { parserFactory } from '../../src/http/parsers.js';
 import { DEFAULT_PARSER_LIMITS, type Handler, type Reply, type RequestHead } from '../../src/http/types.js';
 import { SERVER_HEADER, statusLine } from '../../src/http/status.js';
-import { openRegular } from '../../src/http/static/open-file.js';
+import { openFileCount, openRegular } from '../../src/http/static/open-file.js';
+import { ByteBudget } from '../../src/loop/budget.js';
 
 function textReply(body: string, status = 200): Reply {
   const buf = Buffer.from(body);
@@ -106,6 +107,21 @@ function readSlowly(port: number, count: number, size: number): Promise<number> 
     socket.on('close', () => resolve(received));
     socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   });
+}
+
+/** Splits a stream of responses (each with Content-Length) into status and body. */
+function responses(raw: Buffer): { status: number; body: Buffer }[] {
+  const out: { status: number; body: Buffer }[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const end = raw.indexOf('\r\n\r\n', at);
+    assert.ok(end > 0, `a head at byte ${at}`);
+    const head = raw.subarray(at, end).toString('latin1');
+    const length = Number(/\r\nContent-Length: (\d+)/i.exec(head)![1]);
+    out.push({ status: Number(head.slice(9, 12)), body: raw.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+  return out;
 }
 
 function statuses(text: string): number[] {
@@ -520,6 +536,67 @@ describe('HTTP connection', () => {
     socket.write('67890GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await closed;
     assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200, 200]);
+  });
+
+  test('pipelined: output bigger than a write slice, streamed files and small replies arrive whole and in order; the chunk budget returns to zero', async () => {
+    const outputBudget = new ByteBudget(1 << 30);
+    const { port } = await start({ outputBudget });
+    const files = openFileCount();
+    const big = Buffer.alloc(BIG_SIZE);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    const targets = ['/mem/600000', '/big', '/a', '/mem/20000', '/big', '/mem/300', '/big'];
+    const req = targets.map((t, i) => `GET ${t} HTTP/1.1\r\nHost: x\r\n${i === targets.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // Read in bursts, so that the server's output backs up and is held, sliced and resumed.
+      socket.pause();
+      setTimeout(() => socket.resume(), 1);
+    });
+    const closed = new Promise((r) => socket.on('close', r));
+    socket.write(req);
+    await closed;
+    const got = responses(Buffer.concat(chunks));
+    assert.deepEqual(got.map((r) => r.status), targets.map(() => 200));
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const want = t === '/big' ? big : t === '/a' ? Buffer.from('GET /a') : Buffer.alloc(Number(t.slice(5)), 'm');
+      assert.ok(got[i]!.body.equals(want), `${t} (#${i}) arrived whole`);
+    }
+    for (let i = 0; i < 100 && (outputBudget.used !== 0 || openFileCount() !== files); i++) await sleep(20);
+    assert.equal(outputBudget.used, 0, 'every file chunk went back to the pool');
+    assert.equal(openFileCount(), files);
+  });
+
+  test('a reader that leaves while a file waits behind held output: the chunk budget returns to zero and the file is released', async () => {
+    const outputBudget = new ByteBudget(1 << 30);
+    const { port, metrics } = await start({ outputBudget });
+    const files = openFileCount();
+    for (const [readFirst, wait] of [[false, 50], [true, 50], [true, 0]] as const) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('GET /mem/2000000 HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+      if (readFirst) {
+        // Take the in-memory answer and part of the file, then stop: a chunk is in flight.
+        let received = 0;
+        await new Promise<void>((resolve) => {
+          socket.on('data', (c: Buffer) => {
+            received += c.length;
+            if (received > 2_300_000) {
+              socket.pause();
+              resolve();
+            }
+          });
+        });
+      } else socket.pause();
+      await sleep(wait);
+      socket.destroy();
+    }
+    for (let i = 0; i < 150 && (metrics.open.http > 0 || outputBudget.used !== 0 || openFileCount() !== files); i++) await sleep(20);
+    assert.equal(metrics.open.http, 0);
+    assert.equal(outputBudget.used, 0, 'chunks in flight were given back');
+    assert.equal(openFileCount(), files, 'the file was released');
   });
 
   test('a client that half-closes after sending still gets every answer', async () => {
