@@ -427,7 +427,7 @@ export class HttpConnection implements Timed {
       s.pos += n;
       s.busy = true;
       // Never copied: the buffer goes back to the pool only once the socket is done with it.
-      this.outbox.write(buf.subarray(0, n), (werr) => {
+      this.outbox.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
         s.busy = false;
         pool.give(buf, werr == null);
         if (s.cancelled) s.region.file.release();
