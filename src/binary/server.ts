@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
-import type { Metrics } from '../loop/metrics.js';
+import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
 import { FileStore } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
@@ -25,6 +25,8 @@ export interface BinaryServerOptions {
   maxTransfers?: number;
   idleTimeoutMs: number;
   metrics: Metrics;
+  /** What STATS reports (default: metrics.snapshot(); a cluster worker reports the whole server). */
+  snapshot?: () => MetricsSnapshot;
   log?: (line: string) => void;
   /** Test hook: a download is waiting for 'drain' because the socket's buffer is over half the limit. */
   onDownloadPaused?: (socket: Socket) => void;
@@ -48,6 +50,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     log(`binary: dropped ${member.name}: output backlog over ${opts.maxOutputBytes} bytes`);
   });
   metrics.gauge('chatUsers', () => room.size);
+  const snapshot = opts.snapshot ?? (() => metrics.snapshot());
   const adminDigest = opts.adminToken === null || opts.adminToken === '' ? null : createHash('sha256').update(opts.adminToken, 'utf8').digest();
 
   const limits = { maxFrameBytes: opts.maxFrame, maxUploadBytes: opts.maxUpload, maxSayBytes: MAX_SAY_BYTES, maxOutputBytes: opts.maxOutputBytes };
@@ -61,8 +64,8 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     idleTimeoutMs: opts.idleTimeoutMs,
     adminDigest,
     // Limits are included so a client can size its frames without knowing the server's flags.
-    stats: (): Buffer =>
-      Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: room.size, limits }), 'utf8'),
+    // A whole-server snapshot carries its own chatUsers, which wins over this process's count.
+    stats: (): Buffer => Buffer.from(JSON.stringify({ chatUsers: room.size, ...snapshot(), limits }), 'utf8'),
     log,
     onDownloadPaused: opts.onDownloadPaused,
   };

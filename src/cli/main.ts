@@ -2,6 +2,7 @@
 // The `muxd` command: `serve` runs the server; the other commands are MX/1 clients.
 // Each command loads only its own modules, so a client command starts without the server.
 import { parseServeOptions, serveUsage, UsageError } from './serve-options.js';
+import { parseWorkerInfo, WORKER_ENV } from '../cluster/messages.js';
 
 const CLIENT_COMMANDS = new Set(['ping', 'stats', 'chat', 'put', 'get', 'ls', 'announce']);
 
@@ -45,6 +46,19 @@ async function main(argv: string[]): Promise<number> {
     const log = (line: string): void => {
       process.stdout.write(line + '\n');
     };
+    // --workers N > 1: this process becomes the primary, and the workers it forks run this same
+    // command line, told apart by their environment (src/cluster).
+    const workerInfo = process.env[WORKER_ENV] === undefined ? null : parseWorkerInfo(process.env[WORKER_ENV]);
+    if (workerInfo !== null) {
+      const { runWorker } = await import('../cluster/worker.js');
+      await runWorker(opts, workerInfo, log);
+      return -1;
+    }
+    if (opts.workers > 1) {
+      const { runPrimary } = await import('../cluster/primary.js');
+      runPrimary(opts, log);
+      return -1;
+    }
     const { announceFromTerminal, serve } = await import('./serve.js');
     let running;
     try {

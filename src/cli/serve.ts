@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { Metrics } from '../loop/metrics.js';
+import { Metrics, type MetricsSnapshot } from '../loop/metrics.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
@@ -18,9 +18,17 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+/** What a process running serve() inside something bigger (a cluster worker) plugs in. */
+export interface ServeHooks {
+  /** What STATS and the stats route answer, given this process's own snapshot (default: that). */
+  statsProvider?: (local: MetricsSnapshot) => MetricsSnapshot;
+}
+
+export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n'), hooks: ServeHooks = {}): Promise<Running> {
   if (opts.accessLog !== null && opts.accessLog !== '-') checkWritable('--access-log', opts.accessLog);
   const metrics = new Metrics();
+  const provider = hooks.statsProvider;
+  const snapshot = provider === undefined ? () => metrics.snapshot() : () => provider(metrics.snapshot());
   const filesDir = path.resolve(opts.filesDir);
   await mkdir(filesDir, { recursive: true });
   const site = new StaticSite({
@@ -31,7 +39,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   });
   const http = await startHttpServer({
     endpoint: { host: opts.host, port: opts.httpPort },
-    handler: opts.statsPath === null ? site : withStatsRoute(site, opts.statsPath, () => metrics.snapshot()),
+    handler: opts.statsPath === null ? site : withStatsRoute(site, opts.statsPath, snapshot),
     parserFactory: parserFactory(opts.parser),
     limits: { maxRequestLine: opts.maxRequestLine, maxHeadBytes: opts.maxHead, maxHeaders: opts.maxHeaders, maxBodyBytes: opts.maxBody },
     maxConnections: opts.maxConnections,
@@ -55,6 +63,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     maxOutputBytes: opts.maxOutput,
     idleTimeoutMs: opts.binaryIdleTimeoutMs,
     metrics,
+    snapshot,
     log,
   });
   return {
