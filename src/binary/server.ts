@@ -1,16 +1,18 @@
-// The MX/1 server: a listener (src/loop) whose connections each get a Session; one chat room and
-// one file store shared by all of them.
-import { createHash } from 'node:crypto';
+// The MX/1 server: a listener (src/loop) whose connections each get a StreamConnection (the
+// stream driver around an MxCore); one chat room, one file store and one transfer budget
+// shared by all of them.
 import type { Socket } from 'node:net';
+import { SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
 import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
-import { FileStore } from '../store/files.js';
+import { FileStore, type StoreIo } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
-import { ChatRoom } from './chat.js';
-import { Session } from './session.js';
+import { tokenDigest } from './core.js';
+import { LocalRoom, type Room } from './room.js';
+import { StreamConnection, type StreamContext } from './stream.js';
 
 export interface BinaryServerOptions {
   endpoint: Endpoint;
@@ -21,48 +23,76 @@ export interface BinaryServerOptions {
   adminToken: string | null;
   /** A client's buffered output above this is disconnected (chat) / paused (downloads). */
   maxOutputBytes: number;
-  /** Concurrent uploads + downloads per connection (default 16); beyond it PUT/GET get ERROR 50. */
+  /** Concurrent uploads + downloads per connection (default 16); beyond it PUT/GET get ERROR 51. */
   maxTransfers?: number;
+  /** Concurrent uploads + downloads of the whole server (default 256); beyond it ERROR 51. */
+  maxTransfersTotal?: number;
+  /** The server-wide transfer budget, when the caller shares one (else one is made from maxTransfersTotal). */
+  transfers?: SlotBudget;
+  /** A transfer without progress for this long is aborted with ERROR 27 (default 30 s). */
+  transferTimeoutMs?: number;
+  /** PUT needs AUTH with this token; null/unset = PUT only from loopback and Unix-socket peers. */
+  uploadToken?: string | null;
+  /** A new connection must send a whole first frame within this (default 10 s). */
+  helloTimeoutMs?: number;
   idleTimeoutMs: number;
   metrics: Metrics;
   /** What STATS reports (default: metrics.snapshot(); a cluster worker reports the whole server). */
   snapshot?: () => MetricsSnapshot;
   log?: (line: string) => void;
-  /** Test hook: a download is waiting for 'drain' because the socket's buffer is over half the limit. */
+  /** The chat room; default a LocalRoom of this process. */
+  room?: Room;
+  /** Test seam: how the store opens temp files (inject ENOSPC). */
+  storeIo?: StoreIo;
+  /** Test hook: a download is waiting for 'drain' because the output is over half the limit. */
   onDownloadPaused?: (socket: Socket) => void;
 }
 
 export interface BinaryServer {
   listener: Listener;
+  room: Room;
+  store: FileStore;
+  transfers: SlotBudget;
   /** Pushes an ANNOUNCEMENT to every joined user; returns the number of recipients. */
   announce(text: string): number;
   close(): Promise<void>;
 }
 
 export const DEFAULT_MAX_TRANSFERS = 16;
+export const DEFAULT_MAX_TRANSFERS_TOTAL = 256;
+export const DEFAULT_TRANSFER_TIMEOUT_MS = 30_000;
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
 export async function startBinaryServer(opts: BinaryServerOptions): Promise<BinaryServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const { metrics } = opts;
-  const store = await FileStore.open(opts.filesDir, opts.maxUpload);
-  const room = new ChatRoom(opts.maxOutputBytes, (member) => {
-    metrics.count('binary.slowConsumersDropped');
-    log(`binary: dropped ${member.name}: output backlog over ${opts.maxOutputBytes} bytes`);
-  });
+  const store = await FileStore.open(opts.filesDir, opts.maxUpload, opts.storeIo);
+  const room =
+    opts.room ??
+    new LocalRoom(opts.maxOutputBytes, (member) => {
+      metrics.count('binary.slowConsumersDropped');
+      log(`binary: dropped ${member.name}: output backlog over ${opts.maxOutputBytes} bytes`);
+    });
+  const transfers = opts.transfers ?? new SlotBudget(opts.maxTransfersTotal ?? DEFAULT_MAX_TRANSFERS_TOTAL);
   metrics.gauge('chatUsers', () => room.size);
+  metrics.gauge('binaryTransfers', () => transfers.used);
   const snapshot = opts.snapshot ?? (() => metrics.snapshot());
-  const adminDigest = opts.adminToken === null || opts.adminToken === '' ? null : createHash('sha256').update(opts.adminToken, 'utf8').digest();
 
   const limits = { maxFrameBytes: opts.maxFrame, maxUploadBytes: opts.maxUpload, maxSayBytes: MAX_SAY_BYTES, maxOutputBytes: opts.maxOutputBytes };
-  const ctx = {
+  const ctx: StreamContext = {
     room,
     store,
     metrics,
+    maxUpload: opts.maxUpload,
     maxFrame: opts.maxFrame,
     maxOutputBytes: opts.maxOutputBytes,
     maxTransfers: opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS,
+    transfers,
+    transferTimeoutMs: opts.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
     idleTimeoutMs: opts.idleTimeoutMs,
-    adminDigest,
+    helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    adminDigest: tokenDigest(opts.adminToken),
+    uploadDigest: tokenDigest(opts.uploadToken ?? null),
     // Limits are included so a client can size its frames without knowing the server's flags.
     // A whole-server snapshot carries its own chatUsers, which wins over this process's count.
     stats: (): Buffer => Buffer.from(JSON.stringify({ chatUsers: room.size, ...snapshot(), limits }), 'utf8'),
@@ -77,14 +107,17 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxConnections: opts.maxConnections,
     metrics,
     log: opts.log,
-    // A client may half-close after its last request and still read every reply (Session.onEnd).
+    // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
-    onConnection: (socket) => new Session(socket, ctx),
+    onConnection: (socket) => new StreamConnection(socket, ctx),
     onRefuse: (socket) => socket.end(refusal),
   });
 
   return {
     listener,
+    room,
+    store,
+    transfers,
     announce: (text) => room.announce(text),
     close: () => listener.close(),
   };

@@ -60,8 +60,8 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: runChat,
   },
   put: {
-    usage: 'muxd put FILE [--as NAME]',
-    options: { as: { type: 'string' } },
+    usage: 'muxd put FILE [--as NAME] [--token TOKEN]   (token also from env MUXD_UPLOAD_TOKEN)',
+    options: { as: { type: 'string' }, token: { type: 'string' } },
     positionals: [1, 1],
     run: runPut,
   },

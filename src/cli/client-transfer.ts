@@ -1,4 +1,4 @@
-// `muxd put FILE [--as NAME]` and `muxd get NAME [-o FILE] [--resume] [--force]`.
+// `muxd put FILE [--as NAME] [--token T]` and `muxd get NAME [-o FILE] [--resume] [--force]`.
 // get downloads into FILE.part, hashing as it writes (after hashing the prefix it resumes from),
 // and renames into place only when the whole file's SHA-256 matches the server's.
 import { createHash, type Hash } from 'node:crypto';
@@ -14,12 +14,15 @@ export async function runPut(ctx: CommandContext): Promise<number> {
   const file = ctx.positionals[0]!;
   const name = stringFlag(ctx, 'as') ?? path.basename(file);
   const abs = path.resolve(ctx.io.cwd, file);
+  // Servers started with --upload-token want AUTH before PUT; loopback servers without one do not.
+  const token = stringFlag(ctx, 'token') ?? (ctx.io.env.MUXD_UPLOAD_TOKEN || undefined);
   await readableFile(abs, file);
   const { stdout, stderr } = ctx.io;
   let progress: Progress | null = null;
   const info = await withClient(ctx, async (client) => {
     try {
       return await client.put(name, abs, {
+        token,
         onProgress(sent, total) {
           progress ??= startProgress(stderr, total, 0);
           progress.update(sent);

@@ -13,6 +13,7 @@ import {
   encodeAnnounce,
   encodeGet,
   encodePut,
+  encodeStr16,
 } from '../wire/payloads.js';
 import { DEFAULT_MAX_PAYLOAD, Type } from '../wire/protocol.js';
 import { LocalCode, MuxError } from './errors.js';
@@ -33,6 +34,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Largest frame payload accepted from the server; a larger one closes the connection. Default 1 MiB. */
   maxFrame?: number;
+  /** Upload token: sent with AUTH before the first put() (servers started with --upload-token need it). */
+  token?: string;
 }
 
 export interface FileInfo {
@@ -42,6 +45,8 @@ export interface FileInfo {
 
 export interface PutOptions {
   onProgress?(sent: number, total: number): void;
+  /** Upload token for this put (overrides the connect option): AUTH is sent first if not yet accepted. */
+  token?: string;
 }
 
 export interface GetOptions {
@@ -94,11 +99,15 @@ export class MuxClient extends EventEmitter {
   private failure: MuxError | null = null;
   private closed = false;
   private drainWait: Promise<void> | null = null;
+  private readonly token: string | undefined;
+  /** The token the server last accepted with AUTH_OK on this connection. */
+  private authedWith: string | null = null;
 
   constructor(socket: net.Socket, opts: ConnectOptions = {}) {
     super();
     this.socket = socket;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.token = opts.token;
     this.decoder = new FrameDecoder(opts.maxFrame ?? DEFAULT_MAX_PAYLOAD);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -151,6 +160,15 @@ export class MuxClient extends EventEmitter {
     return this.request(Type.ANNOUNCE, encodeAnnounce(token, text), Type.ANNOUNCE_OK, expectEmpty);
   }
 
+  /**
+   * Authenticates this connection for uploads (AUTH 0x03 -> AUTH_OK 0x83). A wrong token is
+   * ERROR 14; three wrong tokens lock the connection out of AUTH for a few seconds.
+   */
+  async auth(token: string): Promise<void> {
+    await this.request(Type.AUTH, encodeStr16(token), Type.AUTH_OK, expectEmpty);
+    this.authedWith = token;
+  }
+
   list(): Promise<{ size: number; name: string }[]> {
     return this.request(Type.LIST, EMPTY, Type.LIST_OK, decodeList);
   }
@@ -161,6 +179,8 @@ export class MuxClient extends EventEmitter {
    */
   async put(name: string, source: string | Uint8Array, opts: PutOptions = {}): Promise<FileInfo> {
     this.assertOpen();
+    const token = opts.token ?? this.token;
+    if (token !== undefined && token !== this.authedWith) await this.auth(token);
     const src: UploadSource = typeof source === 'string' ? await fileSource(source) : bufferSource(source);
     try {
       return await this.upload(name, src, opts);

@@ -4,8 +4,8 @@
 // atomic within one file system, so a reader sees the old file or the new one, never a partial one,
 // and concurrent PUTs of one name resolve as "last rename wins".
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, MAX_FILE_NAME_BYTES } from '../wire/protocol.js';
 
@@ -74,22 +74,38 @@ interface DigestCacheEntry {
 
 const READ_CHUNK = 64 * 1024;
 
+/** The one file-system call uploads make through a seam, so tests can inject ENOSPC. */
+export interface StoreIo {
+  openTemp(path: string): Promise<FileHandle>;
+}
+
+// 'wx': never clobber; 0o644 so HTTP can serve the result.
+const realIo: StoreIo = { openTemp: (p) => open(p, 'wx', 0o644) };
+
+/** Errors that mean the volume is full: answered with ERROR 26, never 50. */
+function isFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 export class FileStore {
   readonly dir: string;
   readonly maxUpload: number;
+  readonly io: StoreIo;
   /** SHA-256 per name, valid while inode, size and mtime match: GET_OK needs the whole file's digest. */
   private readonly digests = new Map<string, DigestCacheEntry>();
 
-  private constructor(dir: string, maxUpload: number) {
+  private constructor(dir: string, maxUpload: number, io: StoreIo) {
     this.dir = dir;
     this.maxUpload = maxUpload;
+    this.io = io;
   }
 
   /** Creates the directory if needed and removes temps a crash left behind. */
-  static async open(dir: string, maxUpload: number): Promise<FileStore> {
+  static async open(dir: string, maxUpload: number, io: StoreIo = realIo): Promise<FileStore> {
     const abs = path.resolve(dir);
     await mkdir(abs, { recursive: true });
-    const store = new FileStore(abs, maxUpload);
+    const store = new FileStore(abs, maxUpload, io);
     await store.removeStaleTemps();
     return store;
   }
@@ -151,16 +167,36 @@ export class FileStore {
     }
   }
 
-  /**
-   * Starts an upload. Returns at once (the temp file opens in the background) so DATA frames
-   * that follow the PUT can be accepted immediately. Throws StoreError 21 or 22.
-   */
-  beginUpload(name: string, size: number, sha256: Buffer): Upload {
-    const nfc = validateFileName(name);
+  /** Throws StoreError 22 when `size` is over the upload limit. */
+  checkUploadSize(size: number): void {
     if (size > this.maxUpload) {
       throw new StoreError(ErrorCode.FILE_TOO_LARGE, `${size} bytes exceeds the upload limit of ${this.maxUpload}`);
     }
-    return new Upload(this, nfc, size, Buffer.from(sha256));
+  }
+
+  /**
+   * Starts an upload. Returns at once: the temp file opens in the background when the first
+   * bytes are written (or at commit, for an empty file), so a PUT that never sends DATA holds
+   * no file descriptor. `onError` is called once if a write fails (a full disk, say), so the
+   * caller can answer before the last byte arrives. Throws StoreError 21 or 22.
+   */
+  beginUpload(name: string, size: number, sha256: Buffer, onError?: (err: Error) => void): Upload {
+    const nfc = validateFileName(name);
+    this.checkUploadSize(size);
+    return new Upload(this, nfc, size, Buffer.from(sha256), onError);
+  }
+
+  /** Maps a full volume to StoreError 26 with the free space in the text; other errors as they are. */
+  async describeFailure(err: unknown): Promise<unknown> {
+    if (!isFull(err)) return err;
+    let free = 'unknown';
+    try {
+      const fs = await statfs(this.dir);
+      free = `${fs.bavail * fs.bsize} bytes free`;
+    } catch {
+      // The message says "unknown" rather than failing the answer.
+    }
+    return new StoreError(ErrorCode.STORAGE_FULL, `storage full (${(err as NodeJS.ErrnoException).code}): ${free} on the files volume; upload aborted`);
   }
 
   /** Called by Upload after a verified rename, so the next GET does not re-read the file. */
@@ -194,30 +230,56 @@ export class Upload {
   queued = 0;
   private readonly store: FileStore;
   private readonly hash: Hash = createHash('sha256');
-  private readonly opened: Promise<FileHandle>;
-  private chain: Promise<void>;
+  /** The temp file, opened on the first write: null until then. */
+  private opened: Promise<FileHandle> | null = null;
+  private chain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
   private aborted = false;
   private drainWaiters: (() => void)[] = [];
+  private onError: ((err: Error) => void) | undefined;
 
-  constructor(store: FileStore, name: string, size: number, expected: Buffer) {
+  constructor(store: FileStore, name: string, size: number, expected: Buffer, onError?: (err: Error) => void) {
     this.store = store;
     this.name = name;
     this.size = size;
     this.expected = expected;
+    this.onError = onError;
     this.tempPath = path.join(store.dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
-    // 'wx': never clobber; 0o644 so HTTP can serve the result.
-    this.opened = open(this.tempPath, 'wx', 0o644);
-    this.chain = this.opened.then(
-      () => undefined,
-      (err: Error) => {
-        this.failure = err;
-      },
-    );
   }
 
   get complete(): boolean {
     return this.received === this.size;
+  }
+
+  /** Whether the temp file was asked for (it holds a descriptor from then on). */
+  get started(): boolean {
+    return this.opened !== null;
+  }
+
+  private open(): Promise<FileHandle> {
+    if (this.opened === null) {
+      this.opened = this.store.io.openTemp(this.tempPath).then(async (handle) => {
+        // Aborted while opening: the file was created after abort() looked for it.
+        if (this.aborted) {
+          await handle.close().catch(() => undefined);
+          await unlink(this.tempPath).catch(() => undefined);
+        }
+        return handle;
+      });
+      // Seen by the write chain or commit; this only keeps an early rejection from being unhandled.
+      this.opened.catch(() => undefined);
+    }
+    return this.opened;
+  }
+
+  private failed(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    const cb = this.onError;
+    this.onError = undefined;
+    if (cb && !this.aborted) {
+      void this.store.describeFailure(err).then((described) => cb(described as Error));
+    }
   }
 
   /** Accepts the next bytes. The caller checks received + chunk.length <= size first. */
@@ -225,17 +287,18 @@ export class Upload {
     this.received += chunk.length;
     this.queued += chunk.length;
     this.hash.update(chunk);
+    const opened = this.open();
     this.chain = this.chain.then(async () => {
       try {
         if (this.failure || this.aborted) return;
-        const handle = await this.opened;
+        const handle = await opened;
         let done = 0;
         while (done < chunk.length) {
           const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
           done += bytesWritten;
         }
       } catch (err) {
-        this.failure ??= err as Error;
+        this.failed(err as Error);
       } finally {
         this.queued -= chunk.length;
         if (this.queued === 0) this.wakeDrainWaiters();
@@ -257,14 +320,16 @@ export class Upload {
 
   /**
    * After all `size` bytes: flush, fsync, verify, rename into place. Throws StoreError(23) on a
-   * digest mismatch; on any failure the temp file is removed and nothing becomes visible.
+   * digest mismatch, StoreError(26) on a full disk; on any failure the temp file is removed and
+   * nothing becomes visible.
    */
   async commit(): Promise<FileInfo> {
     const digest = this.hash.digest();
+    this.onError = undefined; // the commit's own rejection reports it
     await this.chain;
     let handle: FileHandle | null = null;
     try {
-      handle = await this.opened;
+      handle = await this.open();
       if (this.failure) throw this.failure;
       if (this.aborted) throw new StoreError(ErrorCode.MALFORMED, 'upload aborted');
       if (!digest.equals(this.expected)) {
@@ -282,25 +347,34 @@ export class Upload {
     } catch (err) {
       if (handle) await handle.close().catch(() => undefined);
       await unlink(this.tempPath).catch(() => undefined);
-      throw err;
+      throw await this.store.describeFailure(err);
     }
   }
 
   /**
-   * Drops the upload (disconnect, DATA overflow): waits for queued writes, removes the temp.
+   * Drops the upload (disconnect, timeout, shutdown, DATA overflow). The temp file's name is
+   * removed at once, synchronously, so that a process about to exit leaves nothing behind;
+   * queued writes then go to the unlinked inode and the descriptor is closed after them.
    * Once commit() has begun the rename may already be done, so no reply may claim the abort
-   * kept the file out: the session aborts a committing upload only on disconnect.
+   * kept the file out: the core aborts a committing upload only when the connection is gone.
    */
   async abort(): Promise<void> {
     if (this.aborted) return;
     this.aborted = true;
+    if (this.opened !== null) {
+      try {
+        unlinkSync(this.tempPath);
+      } catch {
+        // Not created yet (the opener removes it) or already renamed or removed.
+      }
+    }
     await this.chain;
+    if (this.opened === null) return;
     try {
       const handle = await this.opened;
       await handle.close().catch(() => undefined);
     } catch {
       // Never opened: nothing to close.
     }
-    await unlink(this.tempPath).catch(() => undefined);
   }
 }

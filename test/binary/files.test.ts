@@ -186,7 +186,7 @@ test('GET never follows a symlink out of the store (error 20, as LIST and HTTP h
   }
 });
 
-test('at most --max-transfers transfers per connection: the next PUT gets ERROR 50, the connection stays usable', async () => {
+test('at most --max-transfers transfers per connection: the next PUT gets ERROR 51 (busy, retryable), the connection stays usable', async () => {
   const t = await startTestServer({ maxTransfers: 4 });
   const c = await RawClient.connect(t.port);
   try {
@@ -194,9 +194,9 @@ test('at most --max-transfers transfers per connection: the next PUT gets ERROR 
     // Four uploads that never receive their DATA stay open...
     for (let id = 1; id <= 4; id++) c.send(Type.PUT, id, P.encodePut(1, digest, `open-${id}.bin`));
     const refused = await c.expectError(Type.PUT, 5, P.encodePut(1, digest, 'fifth.bin'));
-    assert.equal(refused.code, ErrorCode.INTERNAL);
-    assert.match(refused.message, /too many transfers in progress on this connection \(limit 4\)/);
-    assert.equal((await c.expectError(Type.GET, 6, P.encodeGet(0, 'open-1.bin'))).code, ErrorCode.INTERNAL);
+    assert.equal(refused.code, ErrorCode.BUSY);
+    assert.match(refused.message, /too many transfers in progress on this connection \(limit 4, --max-transfers\)/);
+    assert.equal((await c.expectError(Type.GET, 6, P.encodeGet(0, 'open-1.bin'))).code, ErrorCode.BUSY);
     // ...and finishing one frees a slot.
     c.send(Type.DATA, 1, Buffer.from('x'));
     assert.equal((await c.reply(1)).type, Type.PUT_OK);

@@ -45,7 +45,7 @@ test('STATS returns JSON with uptime, connections, counters, chat users and even
 
 test('error 3 for unknown and reply/push types; connection stays open', async () => {
   const c = await RawClient.connect(ts.port);
-  for (const t of [0x00, 0x03, 0x81, 0xc1, 0xff]) assert.equal((await c.expectError(t, 9)).code, ErrorCode.UNKNOWN_TYPE);
+  for (const t of [0x00, 0x04, 0x81, 0x83, 0xc1, 0xff]) assert.equal((await c.expectError(t, 9)).code, ErrorCode.UNKNOWN_TYPE);
   assert.equal((await c.request(Type.PING, 10)).type, Type.PING_OK);
   c.close();
 });

@@ -208,3 +208,26 @@ describe('chat', () => {
     assert.match(r.stderr, /--name is required/);
   });
 });
+
+describe('put --token (server with --upload-token)', () => {
+  let guarded: RealServer;
+  before(async () => {
+    guarded = await startRealServer(null, { uploadToken: 'up-t0k' });
+  });
+  after(() => guarded.stop());
+
+  test('without a token put fails with ERROR 14; --token or MUXD_UPLOAD_TOKEN succeeds', async () => {
+    writeFileSync(path.join(work, 'small.txt'), 'small');
+    const port = ['--port', String(guarded.port)];
+    const refused = await muxd(['put', 'small.txt', ...port], { port: false });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /AUTH/);
+    const flag = await muxd(['put', 'small.txt', '--token', 'up-t0k', ...port], { port: false });
+    assert.equal(flag.code, 0, flag.stderr);
+    const env = await muxd(['put', 'small.txt', '--as', 'env.txt', ...port], { port: false, env: { MUXD_UPLOAD_TOKEN: 'up-t0k' } });
+    assert.equal(env.code, 0, env.stderr);
+    const wrong = await muxd(['put', 'small.txt', '--token', 'nope', ...port], { port: false });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /bad upload token/);
+  });
+});

@@ -172,3 +172,25 @@ describe('abandoned uploads release their server slot (--max-transfers 1)', () =
     if (!c.isClosed) await new Promise((r) => c.once('close', r));
   });
 });
+
+describe('uploads with a token (server with --upload-token)', () => {
+  let guarded: RealServer;
+  before(async () => {
+    guarded = await startRealServer(null, { uploadToken: 'up-t0k' });
+  });
+  after(() => guarded.stop());
+
+  test('put without a token is ERROR 14; the connect option or put({ token }) sends AUTH first', async () => {
+    const plain = await connect({ port: guarded.port, timeoutMs: 5000 });
+    clients.push(plain);
+    await assert.rejects(plain.put('a.txt', Buffer.from('a')), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.FORBIDDEN);
+    assert.equal((await plain.put('a.txt', Buffer.from('a'), { token: 'up-t0k' })).size, 1);
+    const withToken = await connect({ port: guarded.port, timeoutMs: 5000, token: 'up-t0k' });
+    clients.push(withToken);
+    assert.equal((await withToken.put('b.txt', Buffer.from('bb'))).size, 2);
+    assert.equal((await withToken.put('c.txt', Buffer.from('ccc'))).size, 3);
+    const wrong = await connect({ port: guarded.port, timeoutMs: 5000, token: 'nope' });
+    clients.push(wrong);
+    await assert.rejects(wrong.put('d.txt', Buffer.from('d')), (e: unknown) => e instanceof MuxError && e.code === ErrorCode.FORBIDDEN && /bad upload token/.test(e.message));
+  });
+});
