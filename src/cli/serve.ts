@@ -9,6 +9,7 @@ import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
+import type { Room } from '../binary/room.js';
 import { UsageError, type ServeOptions } from './serve-options.js';
 
 export interface Running {
@@ -22,6 +23,8 @@ export interface Running {
 export interface ServeHooks {
   /** What STATS and the stats route answer, given this process's own snapshot (default: that). */
   statsProvider?: (local: MetricsSnapshot) => MetricsSnapshot;
+  /** The MX/1 chat room (default: a LocalRoom of this process); e.g. one relayed to other processes. */
+  room?: (metrics: Metrics) => Room;
 }
 
 export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n'), hooks: ServeHooks = {}): Promise<Running> {
@@ -68,6 +71,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     idleTimeoutMs: opts.binaryIdleTimeoutMs,
     metrics,
     snapshot,
+    room: hooks.room?.(metrics),
     log,
   });
   return {

@@ -31,6 +31,8 @@ export interface WorkerSummary {
   utilization: number;
   rssBytes: number;
   restarts: number;
+  /** Chat members connected to this worker. */
+  chatMembers: number;
 }
 
 export interface ClusterStats extends MetricsSnapshot {
@@ -75,6 +77,7 @@ export function summarise(w: WorkerView): WorkerSummary {
     utilization: s?.eventLoop.utilization ?? 0,
     rssBytes: s?.memory.rssBytes ?? 0,
     restarts: w.restarts,
+    chatMembers: s?.gauges.chatLocalMembers ?? 0,
   };
 }
 
@@ -82,6 +85,8 @@ export function aggregate(
   primary: { pid: number; rssBytes: number; startedAt: number; workersWanted: number; deathsLastMinute: number; reloads: number },
   workers: readonly WorkerView[],
   now: number,
+  /** The room as the hub sees it: every worker reports the whole room, so its gauges are not summed. */
+  chat: { members: number; relay: Record<string, unknown> } = { members: 0, relay: {} },
 ): ClusterStats {
   const connections: Record<string, number> = {};
   const accepted: Record<string, number> = {};
@@ -108,6 +113,7 @@ export function aggregate(
     max = Math.max(max, s.eventLoop.lagMs.max);
     utilization = Math.max(utilization, s.eventLoop.utilization);
   }
+  if ('chatUsers' in gauges) gauges.chatUsers = chat.members;
   return {
     uptimeSeconds: Math.round((now - primary.startedAt) / 100) / 10,
     connections,
@@ -117,7 +123,8 @@ export function aggregate(
     gauges,
     eventLoop: { lagMs: { p50, p99, max }, utilization },
     memory: { rssBytes: rss },
-    chatUsers: gauges.chatUsers ?? 0,
+    chatUsers: chat.members,
+    chatRelay: chat.relay,
     primary: { pid: primary.pid, rssBytes: primary.rssBytes, workersWanted: primary.workersWanted, deathsLastMinute: primary.deathsLastMinute, reloads: primary.reloads },
     workers: workers.map(summarise).sort((a, b) => a.slot - b.slot || a.generation - b.generation),
   };

@@ -2,13 +2,16 @@
 // is only between our own processes, but every message is still checked before use: a worker
 // that sends something malformed (a bug, a half-written upgrade) must never take the primary down.
 import type { MetricsSnapshot } from '../loop/metrics.js';
+import { parseChatDown, parseChatUp, type ChatDown, type ChatUp } from '../chat-relay/events.js';
 
 /** Worker -> primary. */
 export type WorkerMessage =
   /** The worker listens: its ready lines (printed once by the primary) and the ports it got. */
   | { t: 'ready'; lines: string[]; ports: Record<string, number> }
   /** Sent about once a second: what STATS gathers into the whole-server view. */
-  | { t: 'stats'; snapshot: MetricsSnapshot };
+  | { t: 'stats'; snapshot: MetricsSnapshot }
+  /** A request of the worker's chat room to the primary's hub. */
+  | { t: 'chat'; up: ChatUp };
 
 /** Primary -> worker. */
 export type PrimaryMessage =
@@ -16,8 +19,8 @@ export type PrimaryMessage =
   | { t: 'shutdown' }
   /** The latest whole-server view; a worker answers STATS and the stats route with it. */
   | { t: 'aggregate'; stats: unknown }
-  /** An operator's announcement typed on the primary's terminal. */
-  | { t: 'announce'; text: string };
+  /** The hub's next chat event, in the hub's order. */
+  | { t: 'chat'; down: ChatDown };
 
 /** Environment variable that makes a forked `muxd serve` a worker; its value is a WorkerInfo. */
 export const WORKER_ENV = 'MUXD_CLUSTER_WORKER';
@@ -44,6 +47,10 @@ export function parseWorkerMessage(m: unknown): WorkerMessage | null {
       return Array.isArray(m.lines) && m.lines.every((l) => typeof l === 'string') && isPorts(m.ports) ? (m as WorkerMessage) : null;
     case 'stats':
       return isRecord(m.snapshot) && isRecord(m.snapshot.connections) && isRecord(m.snapshot.counters) ? (m as WorkerMessage) : null;
+    case 'chat': {
+      const up = parseChatUp(m.up);
+      return up === null ? null : { t: 'chat', up };
+    }
     default:
       return null;
   }
@@ -56,8 +63,10 @@ export function parsePrimaryMessage(m: unknown): PrimaryMessage | null {
       return { t: 'shutdown' };
     case 'aggregate':
       return isRecord(m.stats) ? (m as PrimaryMessage) : null;
-    case 'announce':
-      return typeof m.text === 'string' ? (m as PrimaryMessage) : null;
+    case 'chat': {
+      const down = parseChatDown(m.down);
+      return down === null ? null : { t: 'chat', down };
+    }
     default:
       return null;
   }

@@ -13,6 +13,7 @@ import type { ServeOptions } from '../cli/serve-options.js';
 import { aggregate, type WorkerView } from './aggregate.js';
 import { parseWorkerMessage, WORKER_ENV, type PrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 import { RestartPolicy, type RestartPolicyOptions } from './policy.js';
+import { LocalArbiter, type ChatHub } from '../chat-relay/arbiter.js';
 
 /** How often the primary recomputes the whole-server stats and hands them to the workers. */
 export const AGGREGATE_INTERVAL_MS = 1000;
@@ -54,6 +55,15 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   const send = (c: Child, m: PrimaryMessage): void => {
     if (c.worker.isConnected()) c.worker.send(m, (err: Error | null) => void err /* a worker gone mid-send is handled by 'exit' */);
   };
+  /** Children by cluster worker id: the chat hub's owners. */
+  const byId = new Map<number, Child>();
+  // One chat room for every worker: the primary decides names and orders events.
+  const hub: ChatHub = new LocalArbiter({
+    send: (owner, down) => {
+      const c = byId.get(owner);
+      if (c !== undefined) send(c, { t: 'chat', down });
+    },
+  });
 
   /**
    * Drain and exit. A worker still starting has no 'message' listener yet (a message sent now
@@ -75,6 +85,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
       view: { slot, pid: worker.process.pid ?? 0, generation: gen, state: 'starting', restarts: policy.restarts(slot), snapshot: null, previous: null, receivedAt: 0 },
     };
     children.add(child);
+    byId.set(worker.id, child);
     policy.started(slot, Date.now());
     worker.on('message', (raw: unknown) => {
       const m = parseWorkerMessage(raw);
@@ -95,6 +106,8 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
           return;
         }
         c.view.state = 'running';
+        // From now on it hears every chat event, after the room as it stands.
+        hub.attach(c.worker.id);
         if (!announcedReady) {
           announcedReady = true;
           log(`muxd primary pid ${process.pid}: ${opts.workers} workers`);
@@ -111,11 +124,17 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         c.view.receivedAt = now;
         return;
       }
+      case 'chat':
+        hub.handle(c.worker.id, m.up);
+        return;
     }
   };
 
   const onExit = (c: Child, code: number | null, signal: string | null): void => {
     children.delete(c);
+    byId.delete(c.worker.id);
+    // Its members are gone with it: the others hear them leave (a crash included).
+    hub.detach(c.worker.id);
     const how = signal !== null ? `signal ${signal}` : `code ${code}`;
     if (stopping) {
       log(`muxd: worker ${c.slot} (pid ${c.view.pid}) exited (${how})`);
@@ -226,6 +245,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
       { pid: process.pid, rssBytes: process.memoryUsage.rss(), startedAt, workersWanted: opts.workers, deathsLastMinute: policy.recentDeaths(now), reloads },
       views,
       now,
+      { members: hub.size, relay: hub.state() },
     );
     for (const c of children) {
       c.view.restarts = policy.restarts(c.slot);
@@ -244,13 +264,9 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     rl.on('line', (line) => {
       const text = line.trim();
       if (text === '') return;
-      let sent = 0;
-      for (const c of children) {
-        if (c.view.state === 'starting') continue;
-        send(c, { t: 'announce', text });
-        sent++;
-      }
-      log(`muxd: announced through ${sent} worker${sent === 1 ? '' : 's'}`);
+      const recipients = hub.size;
+      hub.announce(text);
+      log(`muxd: announced to ${recipients} member${recipients === 1 ? '' : 's'}`);
     });
   }
 

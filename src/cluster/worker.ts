@@ -5,6 +5,7 @@ import cluster from 'node:cluster';
 import type { ServeOptions } from '../cli/serve-options.js';
 import type { MetricsSnapshot } from '../loop/metrics.js';
 import { serve, type Running } from '../cli/serve.js';
+import { RelayedRoom } from '../chat-relay/relayed-room.js';
 import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 
 /** How often a worker sends its snapshot to the primary. */
@@ -51,6 +52,8 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
       () => leave(1),
     );
   };
+  // One chat room across the workers: this worker's members, every change relayed by the primary.
+  let room: RelayedRoom | null = null;
   // Listen for orders before starting, so a shutdown sent during startup is not lost.
   process.on('message', (raw: unknown) => {
     const m = parsePrimaryMessage(raw);
@@ -61,8 +64,8 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
       case 'aggregate':
         aggregate = m.stats as MetricsSnapshot;
         return;
-      case 'announce':
-        running?.binary.announce(m.text);
+      case 'chat':
+        room?.apply(m.down);
         return;
     }
   });
@@ -81,6 +84,15 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     started = await serve({ ...opts, workers: 1 }, workerLog, {
       // Until the primary's first whole-server view arrives, the worker's own is the best there is.
       statsProvider: (local) => aggregate ?? local,
+      room: (metrics) => {
+        const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.maxOutput, (member, reason, slow) => {
+          if (slow) metrics.count('binary.slowConsumersDropped');
+          log(`binary: dropped ${member.name}: ${reason}`);
+        });
+        metrics.gauge('chatLocalMembers', () => relayed.localSize);
+        room = relayed;
+        return relayed;
+      },
     });
   } catch (err) {
     log(`muxd: worker ${info.slot} (pid ${process.pid}) failed to start: ${(err as Error).message}`);
