@@ -10,6 +10,7 @@ import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
 import type { Room } from '../binary/room.js';
+import type { SingleProcessRelay } from '../chat-relay/single-process.js';
 import { UsageError, type ServeOptions } from './serve-options.js';
 
 export interface Running {
@@ -30,6 +31,16 @@ export interface ServeHooks {
 export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n'), hooks: ServeHooks = {}): Promise<Running> {
   if (opts.accessLog !== null && opts.accessLog !== '-') checkWritable('--access-log', opts.accessLog);
   const metrics = new Metrics();
+  // --chat-redis in a single process: the room is relayed through Redis (a cluster primary does
+  // this itself and passes its workers a room).
+  let relay: SingleProcessRelay | null = null;
+  if (opts.chatRedis !== null && hooks.room === undefined) {
+    const { redisRelay } = await import('../chat-relay/single-process.js');
+    const r = redisRelay(opts.chatRedis, opts.maxOutput, log);
+    const inner = hooks.statsProvider;
+    hooks = { ...hooks, room: r.room, statsProvider: (local) => ({ ...(inner?.(local) ?? local), chatRelay: r.state() }) as MetricsSnapshot };
+    relay = r;
+  }
   const provider = hooks.statsProvider;
   const snapshot = provider === undefined ? () => metrics.snapshot() : () => provider(metrics.snapshot());
   const filesDir = path.resolve(opts.filesDir);
@@ -80,6 +91,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     metrics,
     close: async () => {
       await Promise.all([http.close(), binary.close()]);
+      await relay?.close();
       site.close();
       metrics.close();
     },

@@ -14,6 +14,8 @@ import { aggregate, type WorkerView } from './aggregate.js';
 import { parseWorkerMessage, WORKER_ENV, type PrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 import { RestartPolicy, type RestartPolicyOptions } from './policy.js';
 import { LocalArbiter, type ChatHub } from '../chat-relay/arbiter.js';
+import type { ChatDown } from '../chat-relay/events.js';
+import { RedisHub } from '../chat-relay/redis-hub.js';
 
 /** How often the primary recomputes the whole-server stats and hands them to the workers. */
 export const AGGREGATE_INTERVAL_MS = 1000;
@@ -58,12 +60,14 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   /** Children by cluster worker id: the chat hub's owners. */
   const byId = new Map<number, Child>();
   // One chat room for every worker: the primary decides names and orders events.
-  const hub: ChatHub = new LocalArbiter({
-    send: (owner, down) => {
+  // With --chat-redis the room also spans the other servers sharing that Redis.
+  const hubOut = {
+    send: (owner: number, down: ChatDown): void => {
       const c = byId.get(owner);
       if (c !== undefined) send(c, { t: 'chat', down });
     },
-  });
+  };
+  const hub: ChatHub = opts.chatRedis === null ? new LocalArbiter(hubOut) : new RedisHub({ url: opts.chatRedis, out: hubOut, log });
 
   /**
    * Drain and exit. A worker still starting has no 'message' listener yet (a message sent now
@@ -235,7 +239,8 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   const finishShutdown = (): void => {
     if (killTimer) clearTimeout(killTimer);
     log(exitCode === 0 ? 'muxd: all workers stopped' : 'muxd: all workers stopped; exiting with status 1');
-    process.exit(exitCode);
+    // The Redis relay gives its names back (bounded: an unreachable Redis must not hold us up).
+    void Promise.race([hub.close(), new Promise((r) => setTimeout(r, 2000).unref())]).finally(() => process.exit(exitCode));
   };
 
   const aggregator = setInterval(() => {
