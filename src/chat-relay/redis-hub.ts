@@ -287,6 +287,12 @@ export class RedisHub implements ChatHub {
         const key = foldName(w.name!);
         const known = this.roster.get(key);
         if (known !== undefined && known.server === w.s) return;
+        if (known !== undefined) {
+          // The name changed hands (its old server died and the hold expired before a reconcile
+          // noticed): the old holder leaves first.
+          this.roster.delete(key);
+          this.broadcast({ c: 'left', name: known.name }, null);
+        }
         if (ours) {
           // Our own join, back from the channel; unless its worker went away meanwhile (the name
           // is released then, and the other servers drop it at their next reconcile).
