@@ -468,13 +468,17 @@ export class MxCore {
     if (!this.transport.streams) throw new WireError(ErrorCode.UNKNOWN_TYPE, `${what} is not available over datagrams: use the TCP port`);
   }
 
-  /** Takes a per-connection and a server-wide transfer slot, or throws ERROR 24/51. */
-  private admit(id: number): void {
+  /** The id is free and the connection below --max-transfers, or throws ERROR 24/51. */
+  private checkRoom(id: number): void {
     if (this.byId.has(id)) throw new WireError(ErrorCode.ID_IN_USE, `id ${id} already has a transfer in progress`);
     const limit = this.cfg.maxTransfers;
     if (this.byId.size >= limit) {
       throw new WireError(ErrorCode.BUSY, `too many transfers in progress on this connection (limit ${limit}, --max-transfers)`);
     }
+  }
+
+  /** Takes a server-wide transfer slot (the last check: a refused request holds none), or throws ERROR 51. */
+  private takeSlot(): void {
     if (!this.cfg.transfers.tryAcquire()) {
       this.cfg.metrics.count('binary.busy');
       throw new WireError(ErrorCode.BUSY, `server busy: ${this.cfg.transfers.limit} transfers in progress (--max-transfers-total); retry later`);
@@ -489,12 +493,12 @@ export class MxCore {
     } else if (!this.transport.local) {
       throw new WireError(ErrorCode.FORBIDDEN, 'uploads are accepted only from loopback and Unix-socket peers unless the server sets --upload-token');
     }
-    // Name and size first: a refused PUT takes no slot.
+    this.checkRoom(id);
     const nfc = validateFileName(name);
     if (size > this.cfg.maxUpload) {
       throw new StoreError(ErrorCode.FILE_TOO_LARGE, `${size} bytes exceeds the upload limit of ${this.cfg.maxUpload}`);
     }
-    this.admit(id);
+    this.takeSlot();
     const x: Upload = {
       kind: 'put', t: this.nextT++, id, name: nfc, size, sha256: Buffer.from(sha256), received: 0,
       begun: false, committing: false, dead: false, progressAt: now, slot: true,
@@ -583,7 +587,8 @@ export class MxCore {
 
   private get(id: number, payload: Buffer, now: number): void {
     const { offset, name } = decodeGet(payload);
-    this.admit(id);
+    this.checkRoom(id);
+    this.takeSlot();
     const x: Download = {
       kind: 'get', t: this.nextT++, id, offset, state: Dl.Opening, position: offset, size: 0,
       reading: false, holdsId: true, file: File.Opening, progressAt: now, sentMark: 0, slot: true,
