@@ -10,7 +10,8 @@ import { median } from './lib/stats.js';
 import { makeFixtures } from './lib/fixtures.js';
 import { rawGet } from './lib/raw-http.js';
 import { runHttpLoad, type HttpLoadResult } from './lib/http-load.js';
-import { startMuxd, type RunningServer } from './lib/servers.js';
+import { startMuxd, startRedis, type RunningServer } from './lib/servers.js';
+import { runMxLoad, DEFAULTS as MX_DEFAULTS, type MxLoadResult } from './mx-load.js';
 import { fmtMs, fmtRate, headerLines, renderTable, writeJson } from './lib/report.js';
 import { sleep } from './lib/proc.js';
 
@@ -82,7 +83,7 @@ export async function runWorkersBench(o: WorkersBenchOptions): Promise<number> {
   } finally {
     fx.cleanup();
   }
-  const rows: string[][] = [['setup', ...LOADS.flatMap((l) => [`${l.label} req/s`, 'p99', 'CPU server / gen'])]];
+  const rows: string[][] = [['setup', ...LOADS.flatMap((l) => [`${l.label} req/s`, 'p99 ms', 'CPU server / gen'])]];
   for (const setup of setups) {
     const row = [`${setup.label}; gen cpu ${setup.generatorCpus}`];
     for (const load of LOADS) {
@@ -96,9 +97,84 @@ export async function runWorkersBench(o: WorkersBenchOptions): Promise<number> {
     }
     rows.push(row);
   }
-  const out = [...headerLines(o.markdown), '', `Medians of ${o.runs} run(s) of ${o.duration} s; server CPU is the primary and all workers, in cores (100% = one core).`, '', renderTable(rows, o.markdown)].join('\n');
+  const fanout = await fanoutRows(o);
+  const out = [
+    ...headerLines(o.markdown),
+    '',
+    `Medians of ${o.runs} run(s) of ${o.duration} s; server CPU is the primary and all workers, in cores (100% = one core).`,
+    '',
+    renderTable(rows, o.markdown),
+    '',
+    'SAY fan-out: 100 members, one sender with 16 SAYs in flight, 64-byte texts; members on every',
+    'worker / server in turn; servers (and Redis) on cpu 0, generator on cpu 1. Delivery latency:',
+    'from the sender writing a SAY to a member reading its MESSAGE.',
+    '',
+    renderTable(fanout, o.markdown),
+  ].join('\n');
   process.stdout.write(out + '\n');
   const file = writeJson('workers', { machine: headerLines(false), workers: n, duration: o.duration, runs: o.runs, results: Object.fromEntries(results) });
   process.stderr.write(`bench: results written to ${file}\n`);
   return 0;
+}
+
+/** The chat fan-out in one process, across N workers (through the primary) and across two servers (through Redis). */
+async function fanoutRows(o: WorkersBenchOptions): Promise<string[][]> {
+  const rows: string[][] = [['room', 'delivered msg/s', 'delivery p50 ms', 'delivery p99 ms', 'SAY p99 ms', 'errors']];
+  const fx = makeFixtures();
+  const ctx = { core: 0, tmpDir: fx.tmp };
+  const load = { ...MX_DEFAULTS, mode: 'fanout' as const, members: 100, depth: 16, payload: 64, durationSeconds: o.duration, procs: 1 };
+  const row = (label: string, rs: MxLoadResult[]): void => {
+    if (rs.length === 0) return void rows.push([label, 'failed', '', '', '', '']);
+    const med = (f: (r: MxLoadResult) => number): number => median(rs.map(f));
+    rows.push([label, fmtRate(med((r) => r.deliveredPerSecond)), fmtMs(med((r) => r.deliveryP50Micros)), fmtMs(med((r) => r.deliveryP99Micros)), fmtMs(med((r) => r.p99Micros)), String(rs.reduce((n, r) => n + r.errors, 0))]);
+  };
+  const measure = async (label: string, start: () => Promise<{ ports: number[]; pid: number; stop: () => Promise<void> } | null>): Promise<void> => {
+    const rs: MxLoadResult[] = [];
+    for (let run = 1; run <= o.runs; run++) {
+      let setup: Awaited<ReturnType<typeof start>> = null;
+      try {
+        setup = await start();
+        if (setup === null) break;
+        await sleep(1500);
+        process.stderr.write(`run ${run} fan-out ${label} ...`);
+        const r = await runMxLoad({ ...load, port: setup.ports[0]!, ports: setup.ports }, 1, setup.pid);
+        process.stderr.write(` ${fmtRate(r.deliveredPerSecond)} msg/s, delivery p99 ${fmtMs(r.deliveryP99Micros)}${r.errors ? ` errors=${r.errors} (${r.firstError})` : ''}\n`);
+        rs.push(r);
+      } catch (e) {
+        process.stderr.write(`bench: fan-out ${label}: ${(e as Error).message}\n`);
+      } finally {
+        await setup?.stop();
+      }
+    }
+    row(label, rs);
+  };
+  const muxd = (extra: string[]) => startMuxd(ctx, { root: fx.dir, face: 'binary', extraArgs: extra });
+  try {
+    await measure('one process', async () => {
+      const m = await muxd([]);
+      return { ports: [m.port], pid: m.pid, stop: () => m.stop() };
+    });
+    await measure(`${o.workers} workers (through the primary)`, async () => {
+      const m = await muxd(['--workers', String(o.workers)]);
+      return { ports: [m.port], pid: m.pid, stop: () => m.stop() };
+    });
+    await measure('two servers (through Redis)', async () => {
+      const redis = await startRedis(ctx);
+      if (redis === null) return null;
+      const url = `redis://127.0.0.1:${redis.port}`;
+      const a = await muxd(['--chat-redis', url]);
+      const b = await muxd(['--chat-redis', url]);
+      return {
+        ports: [a.port, b.port],
+        pid: a.pid,
+        stop: async () => {
+          await Promise.all([a.stop(), b.stop()]);
+          await redis.stop();
+        },
+      };
+    });
+  } finally {
+    fx.cleanup();
+  }
+  return rows;
 }
