@@ -47,7 +47,9 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     const r = running;
     running = null;
     clearInterval(reporter);
-    void r.close().then(
+    // Drain as one process does on SIGTERM (serve()'s graceful shutdown where it has one).
+    const graceful = (r as Running & { shutdown?: (timeoutMs: number) => Promise<void> }).shutdown;
+    void (graceful ? graceful.call(r, opts.shutdownTimeoutMs) : r.close()).then(
       () => leave(0),
       () => leave(1),
     );
