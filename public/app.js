@@ -238,12 +238,16 @@ function startLiveStats() {
     const counters = stats.counters || {};
     const requests = counters['http.requests'] || 0;
     const frames = counters['binary.frames'] || 0;
+    // In and out together: the UDP face's load (dropped ones are in STATS, `muxd stats --udp`).
+    const datagrams = (counters['udp.datagramsIn'] || 0) + (counters['udp.datagramsOut'] || 0);
     const http = stats.connections?.http ?? 0;
     const binary = stats.connections?.binary ?? 0;
     const chat = stats.chatUsers ?? stats.gauges?.chatUsers ?? 0;
     set('http', String(http), http);
     set('binary', String(binary), binary);
     set('chat', String(chat), chat);
+    if (stats.gauges && 'udpMembers' in stats.gauges) set('udp', String(stats.gauges.udpMembers), stats.gauges.udpMembers);
+    else set('udp', 'off');
     if (stats.eventLoop) {
       set('lag', lagText(stats.eventLoop.lagMs.p99), stats.eventLoop.lagMs.p99);
       set('busy', Math.round(stats.eventLoop.utilization * 100) + ' %', stats.eventLoop.utilization * 100);
@@ -257,10 +261,12 @@ function startLiveStats() {
       const seconds = Math.max((now - previous.at) / 1000, 0.001);
       const rps = Math.max(0, Math.round((requests - previous.requests) / seconds));
       const fps = Math.max(0, Math.round((frames - previous.frames) / seconds));
+      const dps = Math.max(0, Math.round((datagrams - previous.datagrams) / seconds));
       set('rps', rps.toLocaleString(), rps);
       set('fps', fps.toLocaleString(), fps);
+      set('dps', dps.toLocaleString(), dps);
     }
-    previous = { at: now, requests, frames };
+    previous = { at: now, requests, frames, datagrams };
     if (workersSection && showWorkers) {
       const workers = Array.isArray(stats.workers) ? stats.workers : null;
       workersSection.hidden = workers === null;

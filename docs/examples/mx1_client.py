@@ -11,21 +11,30 @@ Library use:
         size, digest = c.put('a.bin', b'...')
         size, digest, data = c.get('a.bin')
 
+Over UDP (protocol.md §11; chat and ping only, one frame per datagram):
+
+    from mx1_client import UdpClient
+    with UdpClient('127.0.0.1', 9000) as u:
+        u.join('ada')           # does the cookie round trip (ERROR 15) itself
+        u.say('hello')
+
 Command line:
 
     python3 mx1_client.py --host 127.0.0.1 --port 9000 --selfcheck
+    python3 mx1_client.py --host 127.0.0.1 --port 9000 --udp --selfcheck [--tcp-port 9000]
 
 The self-check talks to a live server, prints one "ok - ..." line per check and exits 0 only
-if every check passed. It needs a server whose chat room does not already hold "ada" or "张三",
-and no admin token equal to "definitely-not-the-token".
+if every check passed. It needs a server whose chat room does not already hold "ada" or "张三"
+(over UDP: "udp-ada", "udp-张三", "tcp-bob"), and no admin token equal to "definitely-not-the-token".
 
-Standard library only: socket, struct, hashlib, json, sys.
+Standard library only: socket, struct, hashlib, json, sys, time.
 """
 import hashlib
 import json
 import socket
 import struct
 import sys
+import time
 
 # ---------------------------------------------------------------------------------------------
 # Wire constants (protocol.md §1, §3, §4)
@@ -56,7 +65,11 @@ for _t in (PING, STATS, JOIN, SAY, LEAVE, NAMES, ANNOUNCE, PUT, GET, LIST):
 E_BAD_MAGIC, E_TOO_LARGE, E_UNKNOWN_TYPE, E_MALFORMED = 1, 2, 3, 4
 E_BAD_NAME, E_NAME_TAKEN, E_NOT_JOINED, E_ALREADY_JOINED, E_FORBIDDEN = 10, 11, 12, 13, 14
 E_NOT_FOUND, E_BAD_FILE_NAME, E_FILE_TOO_LARGE, E_CHECKSUM, E_ID_BUSY, E_BAD_OFFSET = 20, 21, 22, 23, 24, 25
-E_INTERNAL = 50
+E_COOKIE_REQUIRED = 15
+E_INTERNAL, E_BUSY = 50, 51
+
+MAX_DATAGRAM = 65507                 # §11.1: largest datagram sent or accepted
+COOKIE_LENGTH = 16                   # §11.2: the last 16 bytes of an ERROR 15 payload
 
 DEFAULT_CHUNK = 64 * 1024           # DATA frame size we send; any size up to --max-frame is allowed
 DEFAULT_MAX_INCOMING = 64 * 1024 * 1024  # refuse to allocate more than this for one incoming frame
@@ -332,6 +345,150 @@ class Client:
         return size, digest, b''.join(parts)
 
 
+
+# ---------------------------------------------------------------------------------------------
+# MX/1 over UDP (§11)
+
+class UdpClient:
+    """MX/1 over UDP: one frame per datagram. Resends unanswered requests with the same id
+    (§11.4; never ANNOUNCE), answers ERROR 15 by resending with the cookie (§11.2), and queues
+    pushes in .pushes like Client."""
+
+    def __init__(self, host, port, timeout=5.0, retries=4):
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        # connect(): only the server's datagrams are read; ICMP port unreachable raises ConnectionRefusedError.
+        self.sock.connect((host, port))
+        self.attempt = timeout / (retries + 1)
+        self.retries = retries
+        self.cookie = None
+        self._next_id = 1
+        self.pushes = []
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def new_id(self):
+        id_ = self._next_id
+        self._next_id = self._next_id % 0xFFFFFFFF + 1
+        return id_
+
+    def send_datagram(self, data):
+        self.sock.send(data)
+
+    def send_frame(self, type_, id_, payload=b''):
+        self.send_datagram(HEADER.pack(MAGIC, VERSION, type_, id_, len(payload)) + payload)
+
+    def read_frame(self, timeout):
+        """One datagram as (type, id, payload), or None after timeout seconds. Datagrams that are
+        not exactly one well-formed frame are skipped (§11.1)."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(MAX_DATAGRAM)
+        except socket.timeout:
+            return None
+        if len(data) < HEADER.size:
+            return self.read_frame(0.001)
+        magic, version, type_, id_, length = HEADER.unpack_from(data)
+        if magic != MAGIC or version != VERSION or length != len(data) - HEADER.size:
+            return self.read_frame(0.001)
+        return type_, id_, data[HEADER.size:]
+
+    def _payload(self, type_, payload):
+        """The payload with the cookie where it can travel (§11.2)."""
+        if self.cookie is None:
+            return payload
+        if type_ == JOIN:
+            return payload + b'\x00' + self.cookie
+        if type_ in (STATS, NAMES):
+            return self.cookie
+        return payload
+
+    def request(self, type_, payload=b'', resend=True, id_=None):
+        """Sends one request (resending it with the same id while unanswered) and returns the
+        reply payload; raises MX1Error on ERROR, TimeoutError when no answer came."""
+        id_ = self.new_id() if id_ is None else id_
+        cookie_tries, attempts = 0, 0
+        while True:
+            self.send_frame(type_, id_, self._payload(type_, payload))
+            attempts += 1
+            deadline = time.monotonic() + self.attempt * (1 if resend else self.retries + 1)
+            answer = None
+            while answer is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                frame = self.read_frame(left)
+                if frame is None:
+                    break
+                t, rid, p = frame
+                if rid == 0 and t in PUSH_TYPES:
+                    self.pushes.append((t, p))
+                elif rid == id_:
+                    answer = (t, p)
+                # anything else: a late answer to an earlier request
+            if answer is None:
+                if resend and attempts <= self.retries:
+                    continue
+                raise TimeoutError('no answer to %s id %d after %d attempts' % (type_name(type_), id_, attempts))
+            t, p = answer
+            if t == ERROR:
+                err = Client._error(p, id_)
+                if err.code == E_COOKIE_REQUIRED and type_ in (JOIN, STATS, NAMES) and cookie_tries < 2:
+                    self.cookie = p[-COOKIE_LENGTH:]   # the last 16 bytes, whatever text comes before
+                    cookie_tries += 1
+                    attempts = 0
+                    continue
+                if type_ == LEAVE and err.code == E_NOT_JOINED and attempts > 1:
+                    return b''                          # the first LEAVE arrived
+                raise err
+            if t != type_ | REPLY_BIT:
+                raise ProtocolError('id %d: expected %s, got %s' % (id_, type_name(type_ | REPLY_BIT), type_name(t)))
+            return p
+
+    def wait_push(self, type_, match=None, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, (t, payload) in enumerate(self.pushes):
+                if t == type_:
+                    push = decode_push(t, payload)
+                    if match is None or match(push):
+                        del self.pushes[i]
+                        return push
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError('no %s push within %.1f s' % (type_name(type_), timeout))
+            frame = self.read_frame(left)
+            if frame is not None and frame[1] == 0 and frame[0] in PUSH_TYPES:
+                self.pushes.append((frame[0], frame[2]))
+
+    def ping(self, payload=b''):
+        return self.request(PING, payload)
+
+    def stats(self):
+        return json.loads(self.request(STATS).decode('utf-8'))
+
+    def join(self, name, id_=None):
+        return decode_names(self.request(JOIN, name.encode('utf-8'), id_=id_))
+
+    def say(self, text):
+        self.request(SAY, text.encode('utf-8'))
+
+    def leave(self):
+        self.request(LEAVE)
+
+    def names(self):
+        return decode_names(self.request(NAMES))
+
+    def announce(self, token, text):
+        self.request(ANNOUNCE, str16(token) + text.encode('utf-8'), resend=False)
+
 # ---------------------------------------------------------------------------------------------
 # Self-check
 
@@ -516,8 +673,114 @@ def selfcheck(host, port, state):
             conn.close()
 
 
+def selfcheck_udp(host, port, tcp_port, state):
+    """The UDP checks (§11): datagram rules, the cookie, chat with a TCP member."""
+    def ok(msg):
+        print('ok - ' + msg, flush=True)
+
+    def at(step):
+        state['step'] = step
+
+    conns = []
+
+    def udp():
+        c = UdpClient(host, port)
+        conns.append(c)
+        return c
+
+    try:
+        at('UDP PING')
+        a = udp()
+        expect(a.ping(b'hello') == b'hello', 'PING over UDP did not echo')
+        big = pseudo_random_bytes(1000, b'udp')
+        expect(a.ping(big) == big, 'PING of 1000 bytes over UDP did not echo')
+        ok('PING over UDP (5 and 1000 bytes) echoed')
+
+        at('bad magic datagram (error 1)')
+        a.send_datagram(b'GET / HTTP/1.0\r\n\r\n')
+        frame = a.read_frame(3.0)
+        expect(frame is not None and frame[0] == ERROR, 'bad magic: no ERROR datagram')
+        err = Client._error(frame[2], frame[1])
+        expect(err.code == E_BAD_MAGIC and frame[1] == 0, 'bad magic: expected error 1 id 0, got %s' % err)
+        at('trailing bytes (error 4)')
+        a.send_datagram(HEADER.pack(MAGIC, VERSION, PING, 77, 1) + b'xjunk')
+        frame = a.read_frame(3.0)
+        expect(frame is not None and frame[0] == ERROR and frame[1] == 77, 'trailing bytes: no ERROR with id 77')
+        expect(Client._error(frame[2], 77).code == E_MALFORMED, 'trailing bytes: expected error 4')
+        expect(a.ping(b'still') == b'still', 'PING after bad datagrams failed')
+        ok('bad magic -> error 1 (id 0); trailing bytes -> error 4 (id 77); the server still answers')
+
+        at('STATS over UDP (cookie round trip)')
+        s = udp()  # a fresh address: its 12-byte STATS allows 36 bytes back, STATS_OK is larger
+        stats = s.stats()
+        expect(isinstance(stats, dict) and 'uptimeSeconds' in stats, 'STATS over UDP is not the JSON object')
+        expect(s.cookie is not None and len(s.cookie) == COOKIE_LENGTH, 'STATS_OK is larger than 3x the request: an ERROR 15 cookie was expected')
+        ok('STATS over UDP -> ERROR 15 with cookie %s, resent with it -> JSON (%d keys)' % (s.cookie.decode(), len(stats)))
+
+        at('JOIN udp-ada (cookie round trip)')
+        b = udp()
+        raw_join_id = b.new_id()
+        b.send_frame(JOIN, raw_join_id, 'udp-ada'.encode())
+        frame = b.read_frame(3.0)
+        expect(frame is not None and frame[0] == ERROR and Client._error(frame[2], raw_join_id).code == E_COOKIE_REQUIRED,
+               'JOIN without a cookie: expected ERROR 15')
+        expect(len(frame[2]) in (18, 34), 'ERROR 15 payload is %d bytes, expected 18 or 34' % len(frame[2]))
+        b.cookie = frame[2][-COOKIE_LENGTH:]
+        names = b.join('udp-ada', id_=raw_join_id)
+        expect(names and names[-1] == 'udp-ada', 'JOIN_OK should end with udp-ada, got %r' % names)
+        ok('JOIN udp-ada -> ERROR 15 (%d-byte payload), JOIN with name + 00 + cookie -> %r' % (len(frame[2]), names))
+
+        at('JOIN retransmission')
+        again = b.join('udp-ada', id_=raw_join_id)
+        expect(again[-1] == 'udp-ada', 'a resent JOIN (same id) should be answered JOIN_OK, got %r' % again)
+        expect_error(E_ALREADY_JOINED, lambda: b.join('udp-ada'), 'JOIN with a new id while joined')
+        ok('JOIN resent with the same id -> JOIN_OK again; with a new id -> error 13')
+
+        at('second UDP member')
+        c = udp()
+        names = c.join('udp-张三')
+        expect(names[-2:] == ['udp-ada', 'udp-张三'], 'JOIN udp-张三 should end with udp-ada, udp-张三: %r' % names)
+        push = b.wait_push(USER_JOINED)
+        expect(push['name'] == 'udp-张三', 'USER_JOINED named %r' % push['name'])
+        c.say('你好 over UDP')
+        push = b.wait_push(MESSAGE)
+        expect(push == {'type': 'MESSAGE', 'from': 'udp-张三', 'text': '你好 over UDP'}, 'unexpected MESSAGE %r' % push)
+        ok('udp-张三 joined; udp-ada got USER_JOINED and the MESSAGE datagram')
+
+        at('UDP and TCP in one room')
+        t = Client(host, tcp_port)
+        try:
+            names = t.join('tcp-bob')
+            expect('udp-ada' in names and names[-1] == 'tcp-bob', 'TCP JOIN_OK should list the UDP members: %r' % names)
+            b.wait_push(USER_JOINED, lambda p: p['name'] == 'tcp-bob')
+            b.say('from UDP to TCP')
+            push = t.wait_push(MESSAGE)
+            expect(push == {'type': 'MESSAGE', 'from': 'udp-ada', 'text': 'from UDP to TCP'}, 'TCP got %r' % push)
+            t.say('from TCP to UDP')
+            push = b.wait_push(MESSAGE, lambda p: p['from'] == 'tcp-bob')
+            expect(push['text'] == 'from TCP to UDP', 'UDP got %r' % push)
+            expect_error(E_NAME_TAKEN, lambda: udp().join('TCP-BOB'), 'UDP JOIN TCP-BOB while tcp-bob is on TCP')
+        finally:
+            t.close()
+        ok('a TCP member and a UDP member exchange MESSAGEs both ways; names are unique across both')
+
+        at('PUT over UDP (error 3)')
+        e = expect_error(E_UNKNOWN_TYPE, lambda: a.request(PUT, struct.pack('!Q', 0) + bytes(32) + b'x.bin'), 'PUT over UDP')
+        ok('PUT over UDP -> error 3 (%s)' % e.message)
+
+        at('LEAVE over UDP')
+        c.leave()
+        push = b.wait_push(USER_LEFT, lambda p: p['name'] == 'udp-张三')
+        ok('LEAVE udp-张三 -> LEAVE_OK; udp-ada got USER_LEFT')
+        b.leave()
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def main(argv):
-    host, port, check = '127.0.0.1', None, False
+    host, port, check, udp, tcp_port = '127.0.0.1', None, False, False, None
+    usage = 'usage: mx1_client.py --host HOST --port PORT [--udp [--tcp-port PORT]] [--selfcheck]'
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -525,14 +788,23 @@ def main(argv):
             host = args.pop(0)
         elif arg == '--port' and args:
             port = int(args.pop(0))
+        elif arg == '--tcp-port' and args:
+            tcp_port = int(args.pop(0))
+        elif arg == '--udp':
+            udp = True
         elif arg == '--selfcheck':
             check = True
         else:
-            print('usage: mx1_client.py --host HOST --port PORT [--selfcheck]', file=sys.stderr)
+            print(usage, file=sys.stderr)
             return 2
     if port is None:
-        print('usage: mx1_client.py --host HOST --port PORT [--selfcheck]  (--port is required)', file=sys.stderr)
+        print(usage + '  (--port is required)', file=sys.stderr)
         return 2
+    if udp and not check:
+        with UdpClient(host, port) as u:
+            print('PING ->', u.ping(b'hello'))
+            print('NAMES ->', u.names())
+        return 0
     if not check:
         with Client(host, port) as c:
             print('PING ->', c.ping(b'hello'))
@@ -540,7 +812,11 @@ def main(argv):
         return 0
     state = {'step': 'start'}
     try:
-        selfcheck(host, port, state)
+        if udp:
+            # The UDP face listens on the MX/1 port number unless told otherwise.
+            selfcheck_udp(host, port, tcp_port if tcp_port is not None else port, state)
+        else:
+            selfcheck(host, port, state)
     except CheckFailed as e:
         print('not ok - %s: %s' % (state['step'], e), flush=True)
         print('selfcheck FAILED at %s: %s' % (state['step'], e), file=sys.stderr)

@@ -12,7 +12,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SlotBudget } from '../loop/budget.js';
 import type { Metrics } from '../loop/metrics.js';
-import { StoreError, validateFileName, type FileEntry, type FileInfo } from '../store/files.js';
+import type { FileEntry, FileInfo } from '../store/files.js';
+import { StoreError, validateFileName } from '../store/names.js';
 import { WireError, type Frame } from '../wire/frame.js';
 import {
   decodeGet, decodePut, decodeStr16, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,

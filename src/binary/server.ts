@@ -2,7 +2,7 @@
 // stream driver around an MxCore); one chat room, one file store and one transfer budget
 // shared by all of them.
 import type { Socket } from 'node:net';
-import { SlotBudget } from '../loop/budget.js';
+import { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
 import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
@@ -17,6 +17,10 @@ import { StreamConnection, type StreamContext } from './stream.js';
 export interface BinaryServerOptions {
   endpoint: Endpoint;
   maxConnections: number;
+  /** Open connections per client address; 0 or absent = no limit. */
+  maxConnectionsPerIp?: number;
+  /** Permission bits of a Unix socket file. */
+  socketMode?: number;
   maxFrame: number;
   maxUpload: number;
   filesDir: string;
@@ -29,6 +33,8 @@ export interface BinaryServerOptions {
   maxTransfersTotal?: number;
   /** The server-wide transfer budget, when the caller shares one (else one is made from maxTransfersTotal). */
   transfers?: SlotBudget;
+  /** Unsent output of the whole server (--max-output-total), shared with HTTP: download chunks shrink as it fills. */
+  outputBudget?: ByteBudget;
   /** A transfer without progress for this long is aborted with ERROR 27 (default 30 s). */
   transferTimeoutMs?: number;
   /** PUT needs AUTH with this token; null/unset = PUT only from loopback and Unix-socket peers. */
@@ -44,7 +50,7 @@ export interface BinaryServerOptions {
   room?: Room;
   /** Test seam: how the store opens temp files (inject ENOSPC). */
   storeIo?: StoreIo;
-  /** Test hook: a download is waiting for 'drain' because the output is over half the limit. */
+  /** Test hook: a download is waiting for 'drain' because the socket holds its high-water mark. */
   onDownloadPaused?: (socket: Socket) => void;
 }
 
@@ -88,6 +94,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxOutputBytes: opts.maxOutputBytes,
     maxTransfers: opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS,
     transfers,
+    outputBudget: opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024),
     transferTimeoutMs: opts.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
     idleTimeoutMs: opts.idleTimeoutMs,
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
@@ -100,7 +107,10 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     onDownloadPaused: opts.onDownloadPaused,
   };
 
-  const refusal = Buffer.concat(encodeFrame(Type.ERROR, 0, encodeError(ErrorCode.INTERNAL, 'too many connections')));
+  // Past a connection cap: ERROR 51 (retryable) naming the limit, then close.
+  const refusal = (text: string): Buffer => Buffer.concat(encodeFrame(Type.ERROR, 0, encodeError(ErrorCode.BUSY, text)));
+  const refuseTotal = refusal(`busy: too many connections (limit ${opts.maxConnections})`);
+  const refusePerIp = refusal(`busy: too many connections from your address (limit ${opts.maxConnectionsPerIp ?? 0})`);
   const listener = await listen({
     name: 'binary',
     endpoint: opts.endpoint,
@@ -110,7 +120,9 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
     onConnection: (socket) => new StreamConnection(socket, ctx),
-    onRefuse: (socket) => socket.end(refusal),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    socketMode: opts.socketMode,
+    onRefuse: (socket, { reason }) => socket.end(reason === 'max-connections-per-ip' ? refusePerIp : refuseTotal),
   });
 
   return {

@@ -4,15 +4,17 @@
 // taken while our unsent output (LIST replies being built counted at their largest) is over
 // the limit, the rest waits in the decoder and reading pauses until 'drain'; reading also
 // pauses while queued upload bytes are high; downloads read the next chunk only while the
-// output is under half the limit (MxCore asks congested()).
+// socket holds less than its high-water mark (MxCore asks congested()), so a slow reader costs
+// at most one read chunk beyond what the kernel has taken (issue 8), not half the output limit.
 import type { Socket } from 'node:net';
 import { coarseNow } from '../loop/clock.js';
+import type { ByteBudget } from '../loop/budget.js';
 import { Outbox } from '../loop/outbox.js';
 import type { Timed } from '../loop/sweeper.js';
 import type { FileStore, OpenFile, Upload } from '../store/files.js';
 import { FrameDecoder, WireError, encodeHeader, writeFrame, type Frame } from '../wire/frame.js';
 import { HEADER_SIZE } from '../wire/protocol.js';
-import { MxCore, type CoreConfig, type CoreIO } from './core.js';
+import { DOWNLOAD_CHUNK, MxCore, type CoreConfig, type CoreIO } from './core.js';
 import type { ChatSink, Push } from './room.js';
 
 /** Stop reading a client while this many upload bytes wait for the disk. */
@@ -22,6 +24,9 @@ const FATAL_GRACE_MS = 2000;
 /** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
 const KEEPALIVE_PROBE_MS = 60_000;
 
+/** Smallest download chunk, once the server holds --max-output-total of unsent output. */
+export const DOWNLOAD_CHUNK_MIN = 16 * 1024;
+
 export interface StreamContext extends CoreConfig {
   store: FileStore;
   maxFrame: number;
@@ -29,7 +34,9 @@ export interface StreamContext extends CoreConfig {
   idleTimeoutMs: number;
   /** A fresh connection must deliver a whole first frame within this, or is closed. */
   helloTimeoutMs: number;
-  /** Test hook: a download found the output over half the limit and is waiting for 'drain'. */
+  /** Unsent output of the whole server, shared with HTTP: download chunks shrink as it fills. */
+  outputBudget: ByteBudget;
+  /** Test hook: a download found the output congested and is waiting for 'drain'. */
   onDownloadPaused?: (socket: Socket) => void;
 }
 
@@ -48,11 +55,18 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   private readonly decoder: FrameDecoder;
   private readonly outbox: Outbox;
   private readonly core: MxCore;
-  /** Output past which a download waits: never below the socket's high-water mark, so a 'drain' is due. */
-  private readonly half: number;
+  /**
+   * Output past which a download waits for 'drain': the socket's high-water mark, so a 'drain'
+   * is due whenever it waits, and the file bytes held for a reader that takes nothing stay
+   * within this plus one DATA frame. (Half of --max-output here cost 2 MiB per slow reader:
+   * 200 of them grew the RSS by 213 MB, which stayed after they left.)
+   */
+  private readonly readAhead: number;
   private readonly files = new Map<number, OpenFile>();
   private readonly uploads = new Map<number, Upload>();
   private closed = false;
+  /** Per download: bytes of its last chunk counted in the server-wide output budget. */
+  private readonly budgetHeld = new Map<number, number>();
   private fatal = false;
   /** A complete first frame arrived (the hello timeout is over). */
   private greeted = false;
@@ -69,7 +83,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
     this.ctx = ctx;
     this.decoder = new FrameDecoder(ctx.maxFrame);
     this.outbox = new Outbox(socket);
-    this.half = Math.max(ctx.maxOutputBytes / 2, socket.writableHighWaterMark);
+    this.readAhead = socket.writableHighWaterMark;
     this.core = new MxCore(ctx, { streams: true, maxReply: ctx.maxFrame, local: isLocalPeer(socket) }, this);
     this.idleAt = coarseNow() + ctx.helloTimeoutMs;
     this.deadline = this.idleAt;
@@ -245,6 +259,8 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
 
   private onClose(): void {
     this.closed = true;
+    for (const n of this.budgetHeld.values()) this.ctx.outputBudget.sub(n);
+    this.budgetHeld.clear();
     this.deadline = 0;
     this.core.close();
     this.outbox.discard();
@@ -307,7 +323,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 
   congested(): boolean {
-    return this.outbox.backlog > this.half && this.outbox.drainDue;
+    return this.outbox.backlog >= this.readAhead && this.outbox.drainDue;
   }
 
   sent(): number {
@@ -334,6 +350,13 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
 
   read(t: number, position: number, length: number): void {
     const file = this.files.get(t)!;
+    // A next read comes only once the socket took (nearly all of) the last chunk: that one is
+    // no longer ours to count. The new one is, at a size the server-wide budget allows.
+    const budget = this.ctx.outputBudget;
+    budget.sub(this.budgetHeld.get(t) ?? 0);
+    length = Math.min(length, budget.chunk(DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN));
+    this.budgetHeld.set(t, length);
+    budget.add(length);
     // A fresh Buffer per chunk: the socket keeps it until it is written.
     const buf = Buffer.allocUnsafe(length);
     file.handle.read(buf, 0, length, position).then(
@@ -349,6 +372,9 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 
   closeRead(t: number): void {
+    // The download is over; its last chunk is queued and no longer counted.
+    this.ctx.outputBudget.sub(this.budgetHeld.get(t) ?? 0);
+    this.budgetHeld.delete(t);
     const file = this.files.get(t);
     this.files.delete(t);
     const done = (): void => this.core.onReadClosed(t);

@@ -1,8 +1,7 @@
 // `muxd chat --name NAME`: on a terminal a readline prompt whose typed line survives incoming
 // messages; with piped stdin every line is a SAY and EOF leaves. Either way events print live.
 import readline from 'node:readline';
-import { connect, type MuxClient } from '../client/index.js';
-import { stringFlag, UsageError, type CommandContext } from './client-context.js';
+import { openClient, stringFlag, UsageError, type ChatClient, type CommandContext } from './client-context.js';
 import { describeError } from './client-format.js';
 
 /** "14:03:07" in local time. */
@@ -18,7 +17,7 @@ export async function runChat(ctx: CommandContext): Promise<number> {
   const { stdin, stdout, stderr } = ctx.io;
   const interactive = stdin.isTTY === true && stdout.isTTY === true;
 
-  const client = await connect(ctx.conn);
+  const client = await openClient(ctx);
   let present: string[];
   try {
     present = await client.join(name);
@@ -97,7 +96,7 @@ export async function runChat(ctx: CommandContext): Promise<number> {
   return status;
 }
 
-async function closeQuietly(client: MuxClient): Promise<void> {
+async function closeQuietly(client: ChatClient): Promise<void> {
   try {
     await client.close();
   } catch {

@@ -5,8 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LocalCode, MuxError, type ConnectOptions } from '../client/index.js';
 import { DEFAULT_MAX_PAYLOAD } from '../wire/protocol.js';
+import { MAX_DATAGRAM_PAYLOAD } from '../wire/udp.js';
 import { runChat } from './client-chat.js';
-import { boolFlag, intFlag, stringFlag, UsageError, withClient, type ClientIO, type CommandContext } from './client-context.js';
+import { boolFlag, intFlag, stringFlag, UsageError, withChatClient, withClient, type ClientIO, type CommandContext } from './client-context.js';
 import { describeError, humanSize } from './client-format.js';
 import { formatStats } from './client-stats.js';
 import { runGet, runPut } from './client-transfer.js';
@@ -38,24 +39,26 @@ const COMMON_USAGE = `Connection flags (all commands):
   --host H        server host (env MUXD_HOST, default 127.0.0.1)
   --port N        MX/1 port (env MUXD_BINARY_PORT, default 9000)
   --socket PATH   connect to a Unix socket instead
+  --udp           ping, stats, chat: MX/1 over UDP (port: --port, else env MUXD_UDP_PORT,
+                  else MUXD_BINARY_PORT, else 9000)
   --timeout MS    per-request timeout; for put/get, per stretch without progress (default 10000)`;
 
 const COMMANDS: Record<string, CommandSpec> = {
   ping: {
-    usage: 'muxd ping [--count N] [--size BYTES] [--interval MS]',
-    options: { count: { type: 'string', short: 'c' }, size: { type: 'string', short: 's' }, interval: { type: 'string', short: 'i' } },
+    usage: 'muxd ping [--count N] [--size BYTES] [--interval MS] [--udp]',
+    options: { count: { type: 'string', short: 'c' }, size: { type: 'string', short: 's' }, interval: { type: 'string', short: 'i' }, udp: { type: 'boolean' } },
     positionals: [0, 0],
     run: runPing,
   },
   stats: {
-    usage: 'muxd stats [--json]',
-    options: { json: { type: 'boolean' } },
+    usage: 'muxd stats [--json] [--udp]',
+    options: { json: { type: 'boolean' }, udp: { type: 'boolean' } },
     positionals: [0, 0],
     run: runStats,
   },
   chat: {
-    usage: 'muxd chat --name NAME',
-    options: { name: { type: 'string', short: 'n' } },
+    usage: 'muxd chat --name NAME [--udp]',
+    options: { name: { type: 'string', short: 'n' }, udp: { type: 'boolean' } },
     positionals: [0, 0],
     run: runChat,
   },
@@ -141,7 +144,7 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   if (positionals.length < min) throw new UsageError('missing argument');
   if (positionals.length > max) throw new UsageError(`unexpected argument "${positionals[max]}"`);
 
-  const ctx: CommandContext = { io, values, positionals, conn: {}, where: '' };
+  const ctx: CommandContext = { io, values, positionals, conn: {}, udp: values.udp === true, where: '' };
   const timeoutMs = intFlag(stringFlag(ctx, 'timeout'), 'timeout', 1, 24 * 3600 * 1000) ?? 10_000;
   const socket = stringFlag(ctx, 'socket');
   // Replies are at most the server's --max-frame (1 MiB by default); accept servers configured
@@ -149,11 +152,13 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   const conn: ConnectOptions = { timeoutMs, maxFrame: CLI_MAX_RECEIVE_FRAME };
   if (socket !== undefined) {
     if (socket === '') throw new UsageError('--socket needs a path');
+    if (ctx.udp) throw new UsageError('--udp and --socket do not go together: UDP needs --host and --port');
     conn.path = socket;
     ctx.where = socket;
   } else {
     const host = stringFlag(ctx, 'host') ?? (io.env.MUXD_HOST || '127.0.0.1');
-    const portText = stringFlag(ctx, 'port') ?? (io.env.MUXD_BINARY_PORT || '9000');
+    // The UDP face listens on the MX/1 port number unless the server was told otherwise.
+    const portText = stringFlag(ctx, 'port') ?? ((ctx.udp ? io.env.MUXD_UDP_PORT : undefined) || io.env.MUXD_BINARY_PORT || '9000');
     const port = intFlag(portText, 'port', 1, 65535)!;
     conn.host = host;
     conn.port = port;
@@ -167,12 +172,13 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
 
 async function runPing(ctx: CommandContext): Promise<number> {
   const count = intFlag(stringFlag(ctx, 'count'), 'count', 1, 1_000_000) ?? 4;
-  const size = intFlag(stringFlag(ctx, 'size'), 'size', 0, DEFAULT_MAX_PAYLOAD) ?? 56;
+  const size = intFlag(stringFlag(ctx, 'size'), 'size', 0, ctx.udp ? MAX_DATAGRAM_PAYLOAD : DEFAULT_MAX_PAYLOAD) ?? 56;
   const interval = intFlag(stringFlag(ctx, 'interval'), 'interval', 0, 3_600_000) ?? 1000;
   const out = ctx.io.stdout;
-  return withClient(ctx, async (client) => {
+  // Over UDP each ping is one probe, as ping(8)'s: a lost one is reported, not resent.
+  return withChatClient(ctx, async (client) => {
     const payload = randomBytes(size);
-    out.write(`PING ${ctx.where} (MX/1): ${size} bytes\n`);
+    out.write(`PING ${ctx.where} (MX/1${ctx.udp ? ' over UDP' : ''}): ${size} bytes\n`);
     const rtts: number[] = [];
     const began = performance.now();
     for (let seq = 1; seq <= count; seq++) {
@@ -204,13 +210,13 @@ async function runPing(ctx: CommandContext): Promise<number> {
       out.write(`rtt min/avg/max/mdev = ${[min, avg, max, mdev].map((v) => v.toFixed(3)).join('/')} ms\n`);
     }
     return lost === 0 ? 0 : 1;
-  });
+  }, { retries: 0 });
 }
 
 // --- stats, ls, announce -----------------------------------------------------------------
 
 async function runStats(ctx: CommandContext): Promise<number> {
-  const stats = await withClient(ctx, (client) => client.stats());
+  const stats = await withChatClient(ctx, (client) => client.stats());
   ctx.io.stdout.write(boolFlag(ctx, 'json') ? JSON.stringify(stats) + '\n' : formatStats(stats));
   return 0;
 }

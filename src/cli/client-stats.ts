@@ -40,6 +40,7 @@ export function formatStats(stats: Json): string {
     ['HTTP requests', String(num(counters['http.requests']) ?? 0)],
     ['MX/1 frames', `${String(num(counters['binary.frames']) ?? 0)} (${String(num(counters['binary.errors']) ?? 0)} errors)`],
     ['chat members', String(num(stats.chatUsers) ?? num(obj(stats.gauges).chatUsers) ?? 0)],
+    ['UDP datagrams', `in ${String(num(counters['udp.datagramsIn']) ?? 0)} · out ${String(num(counters['udp.datagramsOut']) ?? 0)} · dropped ${String(num(counters['udp.dropped']) ?? 0)} · members ${String(num(obj(stats.gauges).udpMembers) ?? 0)}`],
     ['event loop', `lag p50 ${String(num(lag.p50) ?? '-')} ms, p99 ${String(num(lag.p99) ?? '-')} ms · busy ${utilization === null ? '-' : (utilization * 100).toFixed(1)} %`],
     ['memory (RSS)', rss === null ? '-' : humanSize(rss)],
     ['limits', `frame ${size(limits.maxFrameBytes)} · upload ${size(limits.maxUploadBytes)} · say ${size(limits.maxSayBytes)} · output ${size(limits.maxOutputBytes)}`],

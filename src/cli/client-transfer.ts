@@ -63,6 +63,13 @@ export async function runGet(ctx: CommandContext): Promise<number> {
     }
   }
   const file = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
+  // Open it before asking the server: a bad -o path is one line, not an unhandled stream error.
+  await new Promise<void>((resolve, reject) => {
+    file.once('open', () => resolve());
+    file.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot write ${part}: ${err.code === 'ENOENT' ? 'no such directory' : err.message}`)),
+    );
+  });
   const sink = hashingSink(file, hash);
   let progress: Progress | null = null;
   let info;

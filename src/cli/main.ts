@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `muxd` command: `serve` runs the server; the other commands are MX/1 clients.
 // Each command loads only its own modules, so a client command starts without the server.
+import { stat } from 'node:fs/promises';
+import type { Running } from './serve.js';
 import { parseServeOptions, serveUsage, UsageError } from './serve-options.js';
 import { parseWorkerInfo, WORKER_ENV } from '../cluster/messages.js';
 
@@ -55,27 +57,30 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     if (opts.workers > 1) {
+      // The same all-or-nothing checks as one process, once, before any worker starts.
+      const { preflight } = await import('./preflight.js');
+      const problems = await preflight(opts);
+      if (problems.length > 0) {
+        for (const problem of problems) process.stderr.write(`muxd serve: ${problem}\n`);
+        return 2;
+      }
       const { runPrimary } = await import('../cluster/primary.js');
       runPrimary(opts, log);
       return -1;
     }
-    const { announceFromTerminal, serve } = await import('./serve.js');
-    let running;
+    const { announceFromTerminal, serve, StartupError } = await import('./serve.js');
+    let running: Awaited<ReturnType<typeof serve>>;
     try {
       running = await serve(opts, log);
     } catch (err) {
-      if (err instanceof UsageError) {
-        process.stderr.write(`muxd serve: ${err.message}\n`);
+      if (err instanceof StartupError) {
+        for (const problem of err.problems) process.stderr.write(`muxd serve: ${problem}\n`);
         return 2;
       }
       throw err;
     }
     announceFromTerminal(running.binary, log);
-    const stop = (): void => {
-      void running.close().then(() => process.exit(0));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    handleSignals(running, opts.shutdownTimeoutMs);
     return -1; // keep running
   }
   if (command === 'compress') {
@@ -83,8 +88,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('Usage: muxd compress DIR\n');
       return 2;
     }
+    const dir = rest[0]!;
+    const st = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error || !st.isDirectory()) {
+      const why = !(st instanceof Error) ? 'not a directory' : st.code === 'ENOENT' ? 'no such directory' : st.message;
+      process.stderr.write(`muxd compress: ${dir}: ${why}\n`);
+      return 2;
+    }
     const { precompressDir } = await import('../http/static/site.js');
-    const written = await precompressDir(rest[0]!);
+    const written = await precompressDir(dir);
     for (const file of written) process.stdout.write(file + '\n');
     return 0;
   }
@@ -96,13 +108,46 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+/**
+ * SIGTERM/SIGINT: a graceful stop (exit 0, or 1 if work had to be cut at the timeout); a second
+ * one stops at once, still removing socket and temp files (exit 1). SIGHUP reopens the access log.
+ */
+function handleSignals(running: Running, timeoutMs: number): void {
+  let stopping = false;
+  const onStop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stdout.write(`muxd: ${signal} again: stopping now\n`);
+      // The hard stop is quick; if anything hangs, exit anyway (the socket files go first, synchronously).
+      setTimeout(() => process.exit(1), 2000).unref();
+      void running.close().finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    running.shutdown(timeoutMs).then(
+      (report) => process.exit(report.cut > 0 ? 1 : 0),
+      (err: unknown) => {
+        process.stderr.write(`muxd: shutdown failed: ${(err as Error).message}\n`);
+        void running.close().finally(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  process.on('SIGHUP', () => running.reopenLogs());
+  // Any other way out (a crash included): no socket file left behind. Synchronous, as 'exit' must be.
+  process.once('exit', () => {
+    for (const l of running.listeners) l.removeSocketFile();
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') process.stderr.write(`muxd: ${e.message}: is another server running? Choose another port with --http-port / --binary-port\n`);
+    // An operator's mistake (a file, a permission, a port) is one line; only a bug gets a stack.
+    if (typeof e.code === 'string' && typeof e.syscall === 'string') process.stderr.write(`muxd: ${e.message}\n`);
     else process.stderr.write(`muxd: ${e.stack ?? String(e)}\n`);
     process.exitCode = 1;
   },

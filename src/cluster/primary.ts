@@ -51,6 +51,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   let pendingGeneration: number | null = null;
   let reloads = 0;
   let announcedReady = false;
+  const readyFaces = new Set<string>();
   let stopping = false;
   let exitCode = 0;
 
@@ -115,10 +116,19 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         if (!announcedReady) {
           announcedReady = true;
           log(`muxd primary pid ${process.pid}: ${opts.workers} workers`);
-          // One set of ready lines for the whole server: the workers share the ports.
-          for (const line of m.lines) log(line);
         }
-        if (pendingGeneration !== null && c.generation === pendingGeneration) finishReloadIfReady();
+        // One ready line per face for the whole server (the workers share the ports); the UDP
+        // face's comes with slot 1, whenever that one is ready.
+        for (const line of m.lines) {
+          const face = /^muxd (\S+) listening on /.exec(line)?.[1] ?? line;
+          if (readyFaces.has(face)) continue;
+          readyFaces.add(face);
+          log(line);
+        }
+        if (pendingGeneration !== null && c.generation === pendingGeneration) {
+          handOverUdp();
+          finishReloadIfReady();
+        }
         return;
       }
       case 'stats': {
@@ -147,6 +157,8 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     }
     if (c.view.state === 'retiring') {
       log(`muxd: worker ${c.slot} (pid ${c.view.pid}, generation ${c.generation}) retired (${how})`);
+      // The old UDP holder is gone: the new slot 1 can bind.
+      if (pendingGeneration !== null && c.slot === 1 && c.generation !== pendingGeneration && opts.udpPort !== null) fork(1, pendingGeneration);
       return;
     }
     if (pendingGeneration !== null && c.generation === pendingGeneration) {
@@ -211,7 +223,21 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     for (const t of respawnTimers) clearTimeout(t);
     respawnTimers.clear();
     log(`muxd: SIGHUP: starting generation ${pendingGeneration} (${opts.workers} workers)`);
-    for (let slot = 1; slot <= opts.workers; slot++) fork(slot, pendingGeneration);
+    // Slot 1 serves UDP, whose socket only one process can hold (see worker.ts): the new slot 1
+    // starts once the old one has drained; the other slots carry TCP meanwhile.
+    const first = opts.udpPort === null ? 1 : 2;
+    for (let slot = first; slot <= opts.workers; slot++) fork(slot, pendingGeneration);
+  };
+
+  /** UDP hand-over during a reload: once the new slots 2..N listen, the old slot 1 drains. */
+  const handOverUdp = (): void => {
+    const gen = pendingGeneration;
+    if (gen === null || opts.udpPort === null) return;
+    const fresh = [...children].filter((c) => c.generation === gen);
+    if (fresh.some((c) => c.slot === 1) || fresh.length < opts.workers - 1 || fresh.some((c) => c.view.state !== 'running')) return;
+    const old = [...children].find((c) => c.slot === 1 && c.generation !== gen && c.view.state !== 'retiring');
+    if (old !== undefined) retire(old);
+    else fork(1, gen);
   };
 
   let killTimer: NodeJS.Timeout | null = null;

@@ -10,6 +10,8 @@ import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './mess
 
 /** How often a worker sends its snapshot to the primary. */
 export const SNAPSHOT_INTERVAL_MS = 1000;
+/** Between a retiring worker's last accept and its drain (see stop()). */
+const RETIRE_GRACE_MS = 300;
 /** Longest wait for the primary to acknowledge a worker's goodbye. */
 const DISCONNECT_TIMEOUT_MS = 5000;
 
@@ -47,12 +49,17 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     const r = running;
     running = null;
     clearInterval(reporter);
-    // Drain as one process does on SIGTERM (serve()'s graceful shutdown where it has one).
-    const graceful = (r as Running & { shutdown?: (timeoutMs: number) => Promise<void> }).shutdown;
-    void (graceful ? graceful.call(r, opts.shutdownTimeoutMs) : r.close()).then(
-      () => leave(0),
-      () => leave(1),
-    );
+    // Stop taking connections first; the primary hands new ones to the other workers. Those this
+    // worker accepted a moment ago have not sent their first request yet, and a drain closes an
+    // idle connection at once: give them a moment to be in flight (a reload's clients must not
+    // see a connection closed unanswered), then drain as one process does on SIGTERM.
+    for (const l of r.listeners) l.stopAccepting();
+    void new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS))
+      .then(() => r.shutdown(opts.shutdownTimeoutMs))
+      .then(
+        () => leave(0),
+        () => leave(1),
+      );
   };
   // One chat room across the workers: this worker's members, every change relayed by the primary.
   let room: RelayedRoom | null = null;
@@ -83,9 +90,13 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
   try {
     // Port 0 works too: node:cluster keys the listening socket by the address asked for, so every
     // worker asking for port 0 gets the one socket the first request opened, while any worker holds it.
-    started = await serve({ ...opts, workers: 1 }, workerLog, {
+    // UDP: node:cluster shares one datagram socket among workers and the kernel hands each
+    // datagram to any of them, but a UDP member's session lives in one process. So one worker
+    // (slot 1) serves UDP; its members are in the shared room like everyone else.
+    started = await serve({ ...opts, workers: 1, udpPort: info.slot === 1 ? opts.udpPort : null }, workerLog, {
       // Until the primary's first whole-server view arrives, the worker's own is the best there is.
       statsProvider: (local) => aggregate ?? local,
+      sharedListeners: true,
       room: (metrics) => {
         const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.maxOutput, (member, reason, slow) => {
           if (slow) metrics.count('binary.slowConsumersDropped');

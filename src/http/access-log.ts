@@ -37,24 +37,51 @@ function quote(s: string | undefined): string {
   return '"' + out + '"';
 }
 
+/** Every open file log, for SIGHUP. */
+const openLogs = new Set<AccessLog>();
+
 export class AccessLog {
   private lines: string[] = [];
   private bytes = 0;
   private timer: NodeJS.Timeout | null = null;
-  private readonly out: WriteStream | NodeJS.WriteStream;
+  private out: WriteStream | NodeJS.WriteStream;
 
   private failed = false;
 
-  constructor(target: string) {
-    this.out = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
+  constructor(private readonly target: string) {
+    this.out = this.open();
+    if (target !== '-') openLogs.add(this);
+  }
+
+  private open(): WriteStream | NodeJS.WriteStream {
+    const out = this.target === '-' ? process.stdout : createWriteStream(this.target, { flags: 'a' });
     // A log that cannot be written (disk full, file removed with its directory) must never take
     // the server down: say so once and stop logging.
-    this.out.on('error', (err: Error) => {
-      if (this.failed) return;
+    out.on('error', (err: Error) => {
+      if (this.failed || out !== this.out) return;
       this.failed = true;
       this.lines = [];
       process.stderr.write(`muxd: access log disabled: ${err.message}\n`);
     });
+    return out;
+  }
+
+  /**
+   * logrotate's convention (SIGHUP): finish the old file and open the path again, so lines go to
+   * the new file once the old one has been renamed away. A log that had failed starts again.
+   */
+  reopen(): void {
+    if (this.target === '-') return;
+    this.flush();
+    const old = this.out as WriteStream;
+    old.end();
+    this.failed = false;
+    this.out = this.open();
+  }
+
+  /** Reopens every open file log of this process. */
+  static reopenAll(): void {
+    for (const log of openLogs) log.reopen();
   }
 
   record(socket: Socket, head: RequestHead | null, status: number, bytes: number): void {
@@ -63,7 +90,9 @@ export class AccessLog {
     const referer = head === null ? undefined : headerValue(head, 'referer');
     const agent = head === null ? undefined : headerValue(head, 'user-agent');
     // Bytes are the body sent, without the head; "-" when there was none (as Apache's %b).
-    const line = `${socket.remoteAddress ?? '-'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes === 0 ? '-' : bytes} ${quote(referer)} ${quote(agent)}\n`;
+    // Unix-socket peers have no address: "unix:", as nginx logs them. (A TCP socket's address
+    // was read, and so cached, when it was accepted: it survives the socket's close.)
+    const line = `${socket.remoteAddress ?? 'unix:'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes === 0 ? '-' : bytes} ${quote(referer)} ${quote(agent)}\n`;
     this.lines.push(line);
     this.bytes += line.length;
     if (this.bytes >= FLUSH_BYTES) this.flush();
@@ -83,6 +112,7 @@ export class AccessLog {
   }
 
   close(): Promise<void> {
+    openLogs.delete(this);
     this.flush();
     if (this.out === process.stdout) return Promise.resolve();
     return new Promise((resolve) => (this.out as WriteStream).end(resolve));

@@ -1,19 +1,23 @@
 // One HTTP/1.1 connection: feeds socket bytes to the parser, asks the handler for replies,
 // and writes them strictly in request order (RFC 9112 §9.3.2), whether a reply is ready at
 // once (cache hit), arrives later (a promise) or is a file streamed with backpressure.
-import { createReadStream, type ReadStream } from 'node:fs';
+import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Timed } from '../loop/sweeper.js';
 import { coarseNow, dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
-import type { BodyPart, FileRegion, Handler, ParserFactory, ParserLimits, Reply, RequestHead, RequestParser } from './types.js';
+import { holdsFile, releaseBody, type BodyPart, type FileRegion, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
+import { CHUNK_FULL, type ChunkPool } from './chunk-pool.js';
 
 export interface ConnectionOptions {
   handler: Handler;
   parserFactory: ParserFactory;
   limits: ParserLimits;
-  /** Time allowed from a head's first byte to its last (slowloris) -> 408. */
+  /**
+   * Time allowed from a head's first byte to its last (slowloris) -> 408; on a fresh
+   * connection, from accept (nginx's client_header_timeout).
+   */
   headTimeoutMs: number;
   /** Time a kept-alive connection may sit with nothing to do. */
   idleTimeoutMs: number;
@@ -24,6 +28,8 @@ export interface ConnectionOptions {
   /** Output bytes queued in the socket past which we stop parsing new requests. */
   maxOutputBytes: number;
   accessLog: AccessLog | null;
+  /** Read buffers for streamed files, shared by every connection, counted server-wide. */
+  pool: ChunkPool;
   onRequest?: () => void;
 }
 
@@ -32,25 +38,46 @@ interface Slot {
   reply: Reply | null;
   /** Set by the parser's rejection: answer, then close. */
   fatal: boolean;
+  /** The handler was asked (or the slot got its answer without it). */
+  asked: boolean;
+  /** Removed unsent: a reply that settles later is released, never sent. */
+  dropped: boolean;
+}
+
+/** A file region being sent: one chunk at a time, the next read once the socket took the last. */
+interface Sending {
+  region: FileRegion;
+  /** Next byte to read. */
+  pos: number;
+  /** The reply's body and the region's index in it: what follows once the region is out. */
+  parts: BodyPart[];
+  index: number;
+  /** A read of ours, or the socket's write of our chunk, is outstanding. */
+  busy: boolean;
+  /** This connection's chunk size (ChunkPool.nextSize: shrinks for a slow reader). */
+  size: number;
+  /** The connection is gone: the outstanding callback releases the file. */
+  cancelled: boolean;
 }
 
 const enum Wait {
   None,
+  /** A fresh connection: its first head must be complete within the head timeout of accept. */
+  First,
   Idle,
   Head,
   Body,
   Send,
 }
 
-const STREAM_CHUNK = 256 * 1024;
 /**
  * The socket is handed at most about this much at a time; the rest waits in our own queue.
  * A write completes only when the kernel took all of it (and Node merges queued writes into
  * one writev), so bounded writes are how a slow reader's progress becomes visible: the send
  * timeout runs between two completed writes, like nginx's send_timeout, not over megabytes
- * (a reader must take 256 KiB per --send-timeout). A file's chunks pass through unsplit.
+ * (a reader must take 256 KiB per --send-timeout). A file's chunks (chunk-pool.ts) are smaller.
  */
-const WRITE_SLICE = STREAM_CHUNK;
+const WRITE_SLICE = 256 * 1024;
 /** Body buffers at least this big are written as they are rather than copied into the batch. */
 const COPY_LIMIT = 16 * 1024;
 
@@ -85,8 +112,12 @@ export class HttpConnection implements Timed {
   /** Bytes the parser left unconsumed when we paused it. */
   private leftover: Buffer | null = null;
   private readPaused = false;
-  private streaming: ReadStream | null = null;
+  private sending: Sending | null = null;
+  /** Slots in the queue whose handler has not been asked yet (see canAsk). */
+  private unasked = 0;
   private closing = false;
+  /** drain() was called: no new requests, the one in flight answers with Connection: close. */
+  private draining = false;
   /** No request will follow the queued ones: the client half-closed, or a body's framing broke. */
   private inputDone = false;
   /**
@@ -129,7 +160,7 @@ export class HttpConnection implements Timed {
     socket.on('end', () => this.onEnd());
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.cleanup());
-    this.arm(Wait.Idle, opts.idleTimeoutMs);
+    this.arm(Wait.First, opts.headTimeoutMs);
   }
 
   private arm(wait: Wait, ms: number): void {
@@ -145,10 +176,18 @@ export class HttpConnection implements Timed {
 
   onDeadline(): void {
     switch (this.wait) {
+      case Wait.First:
       case Wait.Head:
+        // Nothing of a request arrived on a fresh connection: close without a word, like an
+        // idle one (and like nginx's client_header_timeout there); a 408 to a client that
+        // never asked (a browser's preconnect) would only be noise.
+        if (this.wait === Wait.First && !this.parser.inHead) {
+          this.destroy();
+          break;
+        }
         // RFC 9110 §15.5.9: 408 tells the client we gave up waiting for its request.
         this.closing = true;
-        this.queue.length = 0;
+        this.dropSlots(0);
         this.writeReply(null, errorReply(408, { close: true }), false);
         this.flush();
         this.end();
@@ -193,13 +232,15 @@ export class HttpConnection implements Timed {
       this.current = null;
       if (current === null) {
         const error = this.parser.error;
-        this.queue.push({ head: null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true });
+        this.queue.push({ head: null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true, asked: true, dropped: false });
       } else if (this.queue.includes(current)) {
-        // The head was valid and has its answer; its body's framing broke, so nothing after
-        // it can be trusted (RFC 9112 §6.3): send that one answer, then close.
-        current.fatal = true;
+        // The head was valid but its body's framing broke (bad chunk syntax, past --max-body),
+        // and its answer has not started: the error is the answer (400/413), then close;
+        // nothing after it can be trusted (RFC 9112 §6.3).
+        this.answerWithError(current, this.parser.error?.status ?? 400);
       } else {
-        // Already answered: close once the output (perhaps a streaming file) is out.
+        // Its answer has started: no status can follow a head already sent. Close once the
+        // output (perhaps a streaming file) is out, answering nothing more.
         this.inputDone = true;
       }
       return;
@@ -217,9 +258,44 @@ export class HttpConnection implements Timed {
     // a body deadline to its body; a head also ends an idle period, which (see rearm) bytes
     // alone never extend. Only an output deadline carries over.
     if (this.wait !== Wait.Send) this.wait = Wait.None;
-    const slot: Slot = { head, reply: null, fatal: false };
+    const slot: Slot = { head, reply: null, fatal: false, asked: false, dropped: false };
     this.current = slot;
     this.queue.push(slot);
+    if (this.canAsk(this.queue.length - 1)) this.ask(slot);
+    else this.unasked++;
+  }
+
+  /**
+   * A request is handed to the handler only when no earlier one still holds, or may yet hold,
+   * an open file: a connection holds at most one descriptor at a time (answers go out in
+   * order anyway), so descriptors are bounded by the connection count. Replies from memory
+   * (cache hits) never wait.
+   */
+  private canAsk(index: number): boolean {
+    if (this.sending !== null) return false;
+    for (let i = 0; i < index; i++) {
+      const s = this.queue[i]!;
+      if (!s.asked || s.reply === null || holdsFile(s.reply.body)) return false;
+    }
+    return true;
+  }
+
+  /** Asks the handler for the slots that waited, in order, as far as canAsk allows. */
+  private askWaiting(): void {
+    if (this.unasked === 0 || this.sending !== null) return;
+    for (let i = 0; i < this.queue.length; i++) {
+      const s = this.queue[i]!;
+      if (!s.asked) {
+        this.unasked--;
+        this.ask(s);
+      }
+      if (s.reply === null || holdsFile(s.reply.body)) return;
+    }
+  }
+
+  private ask(slot: Slot): void {
+    slot.asked = true;
+    const head = slot.head!;
     let result: Reply | Promise<Reply>;
     try {
       result = this.opts.handler.handle(head);
@@ -247,30 +323,64 @@ export class HttpConnection implements Timed {
   }
 
   private settle(slot: Slot, reply: Reply): void {
+    if (slot.dropped || slot.reply !== null || this.socket.destroyed) {
+      // Dropped unsent (connection gone, draining, closing), or already answered with an error.
+      releaseBody(reply.body);
+      return;
+    }
     slot.reply = reply;
-    if (this.socket.destroyed) return;
     this.service();
+  }
+
+  /** The request's body broke before its answer started: the error replaces that answer. */
+  private answerWithError(slot: Slot, status: number): void {
+    if (slot.reply !== null) releaseBody(slot.reply.body);
+    if (!slot.asked) {
+      slot.asked = true;
+      this.unasked--;
+    }
+    slot.reply = errorReply(status, { close: true, headOnly: slot.head?.method === 'HEAD' });
+    slot.fatal = true;
+  }
+
+  /** Removes the slots from `from` on, unsent, and lets go of the files their replies hold. */
+  private dropSlots(from: number): void {
+    const queue = this.queue;
+    for (let i = from; i < queue.length; i++) {
+      const s = queue[i]!;
+      s.dropped = true;
+      if (!s.asked) this.unasked--;
+      if (s.reply !== null) releaseBody(s.reply.body);
+    }
+    if (from < queue.length) queue.length = from;
   }
 
   /** Writes every reply at the front of the queue that is ready, in order. */
   private pump(): void {
-    while (this.streaming === null && !this.closing) {
+    while (this.sending === null && !this.closing) {
       const slot = this.queue[0];
-      if (slot === undefined || slot.reply === null) break;
+      if (slot === undefined) break;
+      if (!slot.asked) {
+        // At the front with nothing streaming: nothing earlier holds a file.
+        this.unasked--;
+        this.ask(slot);
+      }
+      if (slot.reply === null) break;
       this.queue.shift();
-      const keepAlive = !slot.fatal && slot.head !== null && slot.head.keepAlive && slot.reply.close !== true;
+      const keepAlive = !slot.fatal && !this.draining && slot.head !== null && slot.head.keepAlive && slot.reply.close !== true;
       this.writeReply(slot.head, slot.reply, keepAlive);
       if (!keepAlive) {
         this.closing = true;
         // rearm stops once closing: the output (perhaps a file still streaming) is judged on progress.
         this.arm(Wait.Send, this.opts.sendTimeoutMs);
-        this.queue.length = 0;
-        if (this.streaming === null) {
+        this.dropSlots(0);
+        if (this.sending === null) {
           this.flush();
           this.end();
         }
       }
     }
+    this.askWaiting();
   }
 
   private writeReply(head: RequestHead | null, reply: Reply, keepAlive: boolean): void {
@@ -281,7 +391,10 @@ export class HttpConnection implements Timed {
     // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
     const bodiless = (head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304;
     this.opts.accessLog?.record(this.socket, head, reply.status, bodiless ? 0 : reply.bodyLength);
-    if (bodiless) return;
+    if (bodiless) {
+      releaseBody(reply.body);
+      return;
+    }
     this.writeBody(reply.body, 0);
   }
 
@@ -293,37 +406,61 @@ export class HttpConnection implements Timed {
       } else {
         // The head (and anything before it) must reach the socket before the file's bytes.
         this.flush();
-        this.streamFile(part, () => this.writeBody(parts, i + 1));
+        this.sending = { region: part, pos: part.start, parts, index: i, busy: false, size: CHUNK_FULL, cancelled: false };
+        if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
+        this.sendChunk();
         return;
       }
     }
-    if (this.streaming === null && from > 0) {
+    if (this.sending === null && from > 0) {
       // A streamed body just finished: carry on with the replies that waited behind it.
       this.afterStream();
     }
   }
 
-  private streamFile(region: FileRegion, next: () => void): void {
-    const expected = region.end - region.start + 1;
-    let sent = 0;
-    const stream = createReadStream(region.path, { start: region.start, end: region.end, highWaterMark: STREAM_CHUNK });
-    this.streaming = stream;
-    stream.on('data', (chunk: Buffer | string) => {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
-      sent += buf.length;
-      if (!this.write(buf)) {
-        stream.pause();
-        this.arm(Wait.Send, this.opts.sendTimeoutMs);
+  /**
+   * Reads the next chunk of the file being sent and gives it to the socket; the chunk after it
+   * is read only once the socket has taken this one (its write completed), so a slow reader
+   * costs one chunk, and the chunk's size comes from the server-wide budget.
+   */
+  private sendChunk(): void {
+    const s = this.sending;
+    // Output held before the file goes first; the 'drain' that moves it calls back here.
+    if (s === null || s.busy || this.heldBytes > 0) return;
+    if (s.pos > s.region.end) return this.fileDone(s);
+    const pool = this.opts.pool;
+    const buf = pool.take(s.size);
+    const want = Math.min(buf.length, s.region.end - s.pos + 1);
+    s.busy = true;
+    read(s.region.file.fd, buf, 0, want, s.pos, (err, n) => {
+      s.busy = false;
+      if (s.cancelled || err !== null || n === 0) {
+        pool.give(buf, true);
+        if (s.cancelled) s.region.file.release();
+        // A file that ended early cannot honour the Content-Length already sent: close.
+        else this.destroy();
+        return;
       }
+      s.pos += n;
+      this.written += n;
+      s.busy = true;
+      this.socket.write(buf.subarray(0, n), (werr) => {
+        s.busy = false;
+        pool.give(buf, werr == null);
+        if (s.cancelled) s.region.file.release();
+        else if (werr != null) this.destroy();
+        else this.sendChunk();
+      });
+      s.size = pool.nextSize(s.size, this.socket.writableLength === 0);
     });
-    stream.on('error', () => this.destroy());
-    stream.on('end', () => {
-      this.streaming = null;
-      // A file that shrank under us cannot honour the Content-Length already sent: close.
-      if (sent !== expected) return this.destroy();
-      if (this.socket.destroyed) return;
-      next();
-    });
+  }
+
+  /** The region is out: let go of the file, carry on with the rest of the body. */
+  private fileDone(s: Sending): void {
+    this.sending = null;
+    s.region.file.release();
+    if (this.socket.destroyed) return releaseBody(s.parts, s.index + 1);
+    this.writeBody(s.parts, s.index + 1);
   }
 
   private afterStream(): void {
@@ -424,11 +561,7 @@ export class HttpConnection implements Timed {
   private onDrain(): void {
     this.feedSocket();
     if (this.heldBytes > 0) return; // the socket took a slice; the next 'drain' brings more
-    if (this.streaming !== null) {
-      this.streaming.resume();
-      this.arm(Wait.Send, this.opts.sendTimeoutMs);
-      return;
-    }
+    if (this.sending !== null) return this.sendChunk();
     this.service();
   }
 
@@ -438,7 +571,7 @@ export class HttpConnection implements Timed {
    */
   private resumeReading(): boolean {
     if (!this.readPaused || this.closing || this.parser.error !== null) return false;
-    if (this.streaming !== null || this.backlogged()) return false;
+    if (this.sending !== null || this.backlogged()) return false;
     this.readPaused = false;
     this.parser.resume();
     const leftover = this.leftover;
@@ -451,20 +584,22 @@ export class HttpConnection implements Timed {
   /** Picks the one deadline that matters now. */
   private rearm(): void {
     if (this.closing) return;
-    if (this.streaming !== null || this.socket.writableLength > 0 || this.heldBytes > 0) {
+    if (this.sending !== null || this.socket.writableLength > 0 || this.heldBytes > 0) {
       if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
     } else if (this.parser.inHead) {
-      // The head deadline runs from the head's first byte; later bytes do not extend it.
-      if (this.wait !== Wait.Head) this.arm(Wait.Head, this.opts.headTimeoutMs);
+      // The head deadline runs from the head's first byte (from accept for the first head);
+      // later bytes do not extend it.
+      if (this.wait !== Wait.Head && this.wait !== Wait.First) this.arm(Wait.Head, this.opts.headTimeoutMs);
     } else if (this.parser.inBody) {
       // One deadline for the whole body: a body dripped a byte at a time must not hold the
       // connection for ever (bodies are read only to be dropped; nothing we serve takes one).
       if (this.wait !== Wait.Body) this.arm(Wait.Body, this.opts.sendTimeoutMs);
     } else if (this.queue.length > 0) {
       if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
-    } else if (this.wait !== Wait.Idle) {
+    } else if (this.wait !== Wait.Idle && this.wait !== Wait.First) {
       // Idle runs from the last answered request; stray bytes that start no request (empty
-      // lines before a request line, RFC 9112 §2.2) do not extend it.
+      // lines before a request line, RFC 9112 §2.2) do not extend it, nor turn a fresh
+      // connection's head deadline into an idle one.
       this.arm(Wait.Idle, this.opts.idleTimeoutMs);
     }
   }
@@ -477,10 +612,42 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
-    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.streaming === null && !this.socket.writableEnded && !this.endWhenSent) {
+    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.socket.writableEnded && !this.endWhenSent) {
       this.flush();
       this.end();
     }
+  }
+
+  /**
+   * Graceful shutdown: no new requests (what was read but not parsed is dropped, pipelined
+   * requests not yet started get no answer); the one in flight is answered with Connection:
+   * close, a download already streaming runs to its end; then the connection closes. An idle
+   * connection closes at once. Idempotent.
+   */
+  drain(): void {
+    if (this.draining || this.socket.destroyed) return;
+    this.draining = true;
+    if (this.closing) return; // already finishing its last answer
+    this.inputDone = true;
+    this.readPaused = true;
+    this.socket.pause();
+    this.parser.pause();
+    this.leftover = null;
+    if (this.sending === null && this.queue.length === 0 && this.batchBytes === 0 && this.heldBytes === 0 && this.socket.writableLength === 0) {
+      this.destroy();
+      return;
+    }
+    // Answers go out in order: the front one is in flight, the rest were never started.
+    this.dropSlots(this.sending !== null ? 0 : 1);
+    this.service();
+  }
+
+  /** The shutdown timeout passed: cut what is left. True if a response was cut short. */
+  abort(): boolean {
+    if (this.socket.destroyed) return false;
+    const cut = this.sending !== null || this.queue.length > 0 || this.heldBytes > 0 || this.socket.writableLength > 0;
+    this.destroy();
+    return cut;
   }
 
   private destroy(): void {
@@ -491,9 +658,16 @@ export class HttpConnection implements Timed {
   private cleanup(): void {
     this.closing = true;
     this.deadline = 0;
-    this.streaming?.destroy();
-    this.streaming = null;
-    this.queue.length = 0;
+    const s = this.sending;
+    this.sending = null;
+    if (s !== null) {
+      s.cancelled = true;
+      // A read or write still outstanding releases the file in its callback: closing the
+      // descriptor under a pending read could let it read a reused descriptor number.
+      if (!s.busy) s.region.file.release();
+      releaseBody(s.parts, s.index + 1);
+    }
+    this.dropSlots(0);
     this.held.length = 0;
     this.heldBytes = 0;
     this.parser.destroy();

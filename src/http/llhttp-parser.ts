@@ -1,5 +1,11 @@
 // The reference RequestParser: llhttp (the parser inside Node's http) through llhttp-wasm.
-// Used by the differential tests and as `--parser llhttp`.
+// Two modes:
+// - serving (`--parser llhttp`, the default here): llhttp plus the rules a server must add
+//   that llhttp leaves to its user (Host, authority, version, transfer coding, our limits), so
+//   a server running it answers like one running ours;
+// - raw (`{ raw: true }`, the differential test's reference): llhttp on its own terms, no
+//   muxd rule layered on, no limits; a rejection's status is what a server would send for
+//   llhttp's error code (llhttpErrorStatus), or null when the code maps to none.
 //
 // llhttp-wasm@1.0.3 overwrites `url` on every on_url span and pushes every header span as a
 // new entry, so a head that reaches llhttp in two execute() calls comes out garbled. We
@@ -17,6 +23,64 @@ const HPE_OK = 0;
 const HPE_INVALID_VERSION = 9;
 const HPE_PAUSED = 21;
 const CB_ERROR = -1;
+
+/**
+ * The status a server sends for an llhttp error code, or null when the code is not a verdict
+ * on the request (pauses, callback errors, end-of-stream states). Node's http server answers
+ * 400 to every parse error except its own header overflow (431); we follow it, and take 505
+ * for a well-formed but unsupported version (RFC 9110 §15.6.6), which llhttp reports as
+ * INVALID_VERSION with the reason "Invalid HTTP version".
+ */
+export function llhttpErrorStatus(name: string, reason: string): number | null {
+  switch (name) {
+    case 'HPE_INVALID_VERSION':
+      return /^Invalid HTTP version/i.test(reason) ? 505 : 400;
+    // Malformed syntax of the request line, a field or the body framing: RFC 9110 §15.5.1.
+    case 'HPE_STRICT':
+    case 'HPE_CR_EXPECTED':
+    case 'HPE_LF_EXPECTED':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_SPACE':
+    case 'HPE_INVALID_METHOD': // llhttp knows a fixed list; malformed and unknown look alike (Node: 400)
+    case 'HPE_INVALID_URL':
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_INVALID_CHUNK_SIZE':
+    // RFC 9112 §6.3: chunked not the final coding of a request -> 400 (llhttp's only TE error).
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      return 400;
+    // Node maps its header-size overflow to 431 (raw llhttp has no limit, so never seen here).
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    default:
+      // HPE_INTERNAL, HPE_CLOSED_CONNECTION (data after "Connection: close": a server just
+      // closes), HPE_INVALID_EOF_STATE (only from finish()), HPE_PAUSED*, HPE_USER, HPE_CB_*:
+      // not a verdict on the bytes.
+      return null;
+  }
+}
+
+export interface LlhttpOptions {
+  /** llhttp alone: no Host/authority/version/transfer-coding rules of ours, no limits. */
+  raw?: boolean;
+}
+
+/** What llhttp itself said when it refused the input (null if it did not, or a rule of ours did). */
+export interface LlhttpFailure {
+  code: number;
+  name: string;
+  reason: string;
+}
+
+const NO_LIMITS: ParserLimits = {
+  maxRequestLine: Number.MAX_SAFE_INTEGER,
+  maxHeadBytes: Number.MAX_SAFE_INTEGER,
+  maxHeaders: Number.MAX_SAFE_INTEGER,
+  maxBodyBytes: Number.MAX_SAFE_INTEGER,
+};
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -52,11 +116,17 @@ export class LlhttpRequestParser implements RequestParser {
   private requestLineDone = false;
   private fields = 0;
   private nonAscii = false;
+  private readonly raw: boolean;
+  private readonly limits: ParserLimits;
+  private llFailure: LlhttpFailure | null = null;
 
   constructor(
-    private readonly limits: ParserLimits,
+    limits: ParserLimits,
     private readonly callbacks: ParserCallbacks,
+    options: LlhttpOptions = {},
   ) {
+    this.raw = options.raw === true;
+    this.limits = this.raw ? NO_LIMITS : limits;
     const ll = createParser(TYPE.REQUEST!);
     ll.onHeadersComplete = (msg) => this.onHeadersComplete(msg);
     ll.onBody = (data) => this.onBody(data);
@@ -66,6 +136,11 @@ export class LlhttpRequestParser implements RequestParser {
 
   get error(): HttpError | null {
     return this.err;
+  }
+
+  /** llhttp's own error, when the rejection came from llhttp rather than a rule of ours. */
+  get llhttpFailure(): LlhttpFailure | null {
+    return this.llFailure;
   }
 
   get inHead(): boolean {
@@ -115,9 +190,15 @@ export class LlhttpRequestParser implements RequestParser {
         if (this.headLen === 0) {
           head = chunk.subarray(pos, end);
         } else {
+          const need = this.headLen + end - pos;
+          if (this.owned!.length < need) {
+            const grown = Buffer.allocUnsafe(need);
+            this.owned!.copy(grown, 0, 0, this.headLen);
+            this.owned = grown;
+          }
           const owned = this.owned!;
           chunk.copy(owned, this.headLen, pos, end);
-          head = owned.subarray(0, this.headLen + end - pos);
+          head = owned.subarray(0, need);
         }
         this.ll.reset();
         this.headRaw = head;
@@ -159,9 +240,14 @@ export class LlhttpRequestParser implements RequestParser {
 
   private fail(code: number | null): number {
     if (this.err === null) {
-      let status = 400;
-      if (code === HPE_INVALID_VERSION && /Invalid HTTP version/i.test(this.ll.getErrorReason(code) ?? '')) status = 505;
-      this.err = new HttpError(status, `llhttp: ${code === null ? 'error' : (this.ll.getErrorName(code) ?? code)} ${code === null ? '' : (this.ll.getErrorReason(code) ?? '')}`);
+      const name = code === null ? 'error' : (this.ll.getErrorName(code) ?? String(code));
+      const reason = code === null ? '' : (this.ll.getErrorReason(code) ?? '');
+      if (code !== null) this.llFailure = { code, name, reason };
+      let status: number | null;
+      if (this.raw) status = code === null ? null : llhttpErrorStatus(name, reason);
+      else status = code === HPE_INVALID_VERSION && /Invalid HTTP version/i.test(reason) ? 505 : 400;
+      // An unmappable code still refuses the input; -1 says "no status a server would send".
+      this.err = new HttpError(status ?? -1, `llhttp: ${name} ${reason}`);
     }
     this.mode = Mode.Dead;
     this.owned = null;
@@ -230,15 +316,21 @@ export class LlhttpRequestParser implements RequestParser {
         }
       }
     }
-    this.owned ??= Buffer.allocUnsafe(maxHeadBytes);
+    const need = len + base;
+    if (this.owned === null || this.owned.length < need) {
+      // Grow by doubling (raw mode has no head limit; serving mode stops at maxHeadBytes).
+      const grown = Buffer.allocUnsafe(Math.min(maxHeadBytes, Math.max(need, 2 * (this.owned?.length ?? 2048))));
+      if (this.owned !== null) this.owned.copy(grown, 0, 0, this.headLen);
+      this.owned = grown;
+    }
     chunk.copy(this.owned, this.headLen, pos, len);
-    this.headLen = len + base;
+    this.headLen = need;
     return -1;
   }
 
   private onHeadersComplete(msg: HeadersComplete): number {
     if (this.validating) return CB_ERROR; // cannot happen: the scan ends heads no later than llhttp
-    if (msg.versionMajor !== 1 || msg.versionMinor > 1) {
+    if (!this.raw && (msg.versionMajor !== 1 || msg.versionMinor > 1)) {
       this.reject(505, 'HTTP version not supported');
       return CB_ERROR;
     }
@@ -263,11 +355,12 @@ export class LlhttpRequestParser implements RequestParser {
     }
     // RFC 9112 §3.2: a server MUST answer 400 to a 1.1 request without Host, and to any request
     // with more than one. llhttp leaves this to its user, so the adapter enforces it as ours does.
-    if (hosts > 1 || (hosts === 0 && msg.versionMinor === 1)) {
+    // Raw mode leaves all of these to llhttp: its user (a server) would add them.
+    if (!this.raw && (hosts > 1 || (hosts === 0 && msg.versionMinor === 1))) {
       this.reject(400, hosts > 1 ? 'more than one Host field' : 'missing Host field');
       return CB_ERROR;
     }
-    const authorityProblem = host !== null && !isValidHost(host) ? 'invalid Host' : absoluteAuthorityProblem(msg.url ?? '');
+    const authorityProblem = this.raw ? null : host !== null && !isValidHost(host) ? 'invalid Host' : absoluteAuthorityProblem(msg.url ?? '');
     if (authorityProblem !== null) {
       this.reject(400, authorityProblem);
       return CB_ERROR;
@@ -276,8 +369,9 @@ export class LlhttpRequestParser implements RequestParser {
     if (transferEncoding !== null) {
       const codings = transferEncoding.toLowerCase().split(',').map(trimOws).filter((c) => c !== '');
       chunked = codings[codings.length - 1] === 'chunked';
-      // llhttp refuses a request whose final coding is not chunked only after this callback.
-      if (!chunked) {
+      // llhttp refuses a request whose final coding is not chunked only after this callback
+      // (with 400, RFC 9112 §6.3); serving mode answers 501 first, as ours does (RFC 9112 §6.1).
+      if (!chunked && !this.raw) {
         this.reject(501, 'unsupported transfer coding');
         return CB_ERROR;
       }
@@ -352,6 +446,11 @@ function latin1FieldValues(head: Buffer): string[] {
   return values;
 }
 
-export function createLlhttpParser(limits: ParserLimits, callbacks: ParserCallbacks): RequestParser {
-  return new LlhttpRequestParser(limits, callbacks);
+export function createLlhttpParser(limits: ParserLimits, callbacks: ParserCallbacks, options?: LlhttpOptions): RequestParser {
+  return new LlhttpRequestParser(limits, callbacks, options);
+}
+
+/** llhttp on its own terms (the differential test's reference): see LlhttpOptions.raw. */
+export function createRawLlhttpParser(limits: ParserLimits, callbacks: ParserCallbacks): LlhttpRequestParser {
+  return new LlhttpRequestParser(limits, callbacks, { raw: true });
 }

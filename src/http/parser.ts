@@ -434,6 +434,9 @@ export class MuxdRequestParser implements RequestParser {
         hostCount++;
         host = value;
       } else if (name === 'content-length') {
+        // A tab after the digits is how smuggling probes hide a value from one parser and
+        // not another; llhttp refuses it too (RFC 9112 §11.2).
+        if (hasTab(buf, valueStart, p - 2)) reject(400, 'tab in Content-Length');
         const n = parseContentLength(buf, valueStart, valueEnd);
         // RFC 9112 §6.3 (5): an invalid Content-Length is unrecoverable; a second one, even an
         // identical copy, is refused for the same reason as lists (see parseContentLength).
@@ -441,6 +444,7 @@ export class MuxdRequestParser implements RequestParser {
         if (contentLength !== -1) reject(400, 'more than one Content-Length');
         contentLength = n;
       } else if (name === 'transfer-encoding') {
+        if (hasTab(buf, valueStart, p - 2)) reject(400, 'tab in Transfer-Encoding');
         transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
       } else if (name === 'connection') {
         connection |= connectionOptions(value);
@@ -665,6 +669,12 @@ export class MuxdRequestParser implements RequestParser {
   }
 }
 
+/** An HTAB anywhere in buf[start, end) (a framing field's value with its trailing OWS). */
+function hasTab(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] === HTAB) return true;
+  return false;
+}
+
 /**
  * RFC 9112 §6.3 (4): chunked must be the final coding, and applied once (§6.1). We decode
  * nothing else, so any other final coding is 501 (RFC 9112 §6.1: "SHOULD respond with 501").
@@ -673,9 +683,11 @@ function finalCodingIsChunked(value: string): boolean {
   const codings: string[] = [];
   for (const element of value.toLowerCase().split(',')) {
     const coding = trimOws(element);
-    if (coding !== '') codings.push(coding);
+    // RFC 9110 §5.6.1.2 lets a recipient skip empty list elements, but this list decides the
+    // framing: "chunked," is refused, as llhttp does, so no two parsers can read it differently.
+    if (coding === '') reject(400, 'empty element in Transfer-Encoding');
+    codings.push(coding);
   }
-  if (codings.length === 0) reject(400, 'empty Transfer-Encoding');
   const last = codings.length - 1;
   if (codings[last] !== 'chunked') reject(501, 'unsupported transfer coding');
   if (codings.indexOf('chunked') !== last) reject(400, 'chunked applied more than once');

@@ -7,6 +7,8 @@ import { HttpConnection } from './connection.js';
 import { httpDate } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import type { Handler, ParserFactory, ParserLimits } from './types.js';
+import { ByteBudget } from '../loop/budget.js';
+import { ChunkPool } from './chunk-pool.js';
 
 export interface HttpServerOptions {
   endpoint: Endpoint;
@@ -14,11 +16,20 @@ export interface HttpServerOptions {
   parserFactory: ParserFactory;
   limits: ParserLimits;
   maxConnections: number;
+  /** Open connections per client address; 0 or absent = no limit. */
+  maxConnectionsPerIp?: number;
+  /** Permission bits of a Unix socket file. */
+  socketMode?: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
   sendTimeoutMs: number;
   maxPipeline: number;
   maxOutputBytes: number;
+  /**
+   * Unsent output of the whole server (--max-output-total): file read chunks shrink as it
+   * fills. serve.ts shares one with the MX/1 face; default: a budget of 256 MiB of its own.
+   */
+  outputBudget?: ByteBudget;
   /** A file path, "-" for stdout, or null for no access log. */
   accessLog: string | null;
   metrics: Metrics;
@@ -33,13 +44,14 @@ export interface HttpServer {
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const accessLog = opts.accessLog === null ? null : new AccessLog(opts.accessLog);
   const { metrics } = opts;
+  const pool = new ChunkPool(opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024));
   metrics.counters['http.requests'] = 0;
   const onRequest = (): void => {
     metrics.counters['http.requests']!++;
   };
   const listener = await listen({
     name: 'http',
-    display: (address) => `http://${address}`,
+    display: (address) => ('path' in opts.endpoint ? address : `http://${address}`),
     endpoint: opts.endpoint,
     maxConnections: opts.maxConnections,
     metrics,
@@ -56,10 +68,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         maxPipeline: opts.maxPipeline,
         maxOutputBytes: opts.maxOutputBytes,
         accessLog,
+        pool,
         onRequest,
       }),
+    maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    socketMode: opts.socketMode,
     onRefuse: (socket: Socket) => {
-      // At the connection cap: a 503 that tells the client to come back, then close.
+      // At a connection cap (in total or for this address): a 503 that tells the client to come back, then close.
       const reply = errorReply(503, { close: true, extraHeaders: 'Retry-After: 1\r\n' });
       socket.end(reply.head + 'Date: ' + httpDate() + '\r\nConnection: close\r\n\r\n' + (reply.body[0] as Buffer).toString('latin1'), 'latin1');
     },

@@ -82,14 +82,46 @@ export interface RequestParser {
 
 export type ParserFactory = (limits: ParserLimits, callbacks: ParserCallbacks) => RequestParser;
 
-/** A region of a file on disk to send, inclusive byte range. */
+/**
+ * A file opened once for the responses that send from it (Go's ServeContent, nginx's
+ * open_file_cache): its head was built from this descriptor's fstat and its bytes come from
+ * the same descriptor, so renaming another file over the name never tears a response.
+ * Reference-counted: the descriptor is closed when the last holder lets go.
+ */
+export interface OpenFile {
+  readonly fd: number;
+  /** One more holder (a body region, a request waiting for a shared load). */
+  retain(): void;
+  /** One holder fewer; the last one closes the descriptor. */
+  release(): void;
+}
+
+/**
+ * A region of an open file to send, inclusive byte range. Each region holds one reference to
+ * its file: whoever sends it releases it when done, whoever drops a reply unsent releases it
+ * then (releaseBody).
+ */
 export interface FileRegion {
-  path: string;
+  file: OpenFile;
   start: number;
   end: number;
 }
 
 export type BodyPart = Buffer | FileRegion;
+
+/** Lets go of the files held by body parts from `from` on (a reply dropped or cut). */
+export function releaseBody(parts: readonly BodyPart[], from = 0): void {
+  for (let i = from; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (!Buffer.isBuffer(part)) part.file.release();
+  }
+}
+
+/** True when a body holds an open file (it must be sent or released). */
+export function holdsFile(parts: readonly BodyPart[]): boolean {
+  for (let i = 0; i < parts.length; i++) if (!Buffer.isBuffer(parts[i])) return true;
+  return false;
+}
 
 /** What a handler answers: everything but the Date and Connection headers, which the connection adds. */
 export interface Reply {

@@ -1,10 +1,32 @@
-// A listening socket that accepts connections for one protocol, caps how many are open,
-// counts them and hands each accepted socket to the protocol. It knows no protocol itself.
+// A listening socket that accepts connections for one protocol, caps how many are open (in
+// total and per client address), counts them, hands each accepted socket to the protocol and,
+// at shutdown, drains them. It knows no protocol itself.
+import { chmodSync, closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Metrics } from './metrics.js';
 import { Sweeper, type Timed } from './sweeper.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
+
+/**
+ * What a protocol returns from onConnection: its deadlines are swept, and at shutdown the
+ * listener drains it, then aborts what is left at the timeout.
+ */
+export interface Connection extends Timed {
+  /** Graceful shutdown: take no new requests; finish what is in flight; close when done
+   *  (an idle connection closes at once). Idempotent. */
+  drain?(): void;
+  /** The shutdown timeout passed: abort what is left (an ERROR frame where the protocol has
+   *  one; temp files removed), then destroy the socket. Returns true if work was cut. */
+  abort?(): boolean;
+}
+
+/** Why a connection was refused; the protocol turns it into its own answer. */
+export interface Refusal {
+  reason: 'max-connections' | 'max-connections-per-ip';
+  /** The limit that was hit (the flag's value). */
+  limit: number;
+}
 
 export interface ListenOptions {
   /** Short protocol name: it keys the metrics and starts the ready line ("http", "binary"). */
@@ -13,11 +35,16 @@ export interface ListenOptions {
   display?: (address: string) => string;
   endpoint: Endpoint;
   maxConnections: number;
+  /** Open connections per client address (IPv4-mapped IPv6 counts as IPv4); 0 = no limit.
+   *  Unix-socket peers have no address and are not counted. */
+  maxConnectionsPerIp?: number;
+  /** Permission bits for a Unix socket file, applied right after listen. */
+  socketMode?: number;
   metrics: Metrics;
-  /** Called once per accepted socket; a returned Timed gets its deadlines swept. */
-  onConnection(socket: Socket): Timed | void;
-  /** Called instead of onConnection when the cap is reached: answer briefly, then end. */
-  onRefuse(socket: Socket): void;
+  /** Called once per accepted socket; a returned Connection gets its deadlines swept and is drained at shutdown. */
+  onConnection(socket: Socket): Connection | void;
+  /** Called instead of onConnection when a cap is reached: answer briefly, then end. */
+  onRefuse(socket: Socket, refusal: Refusal): void;
   /** Keep our side writable after the peer half-closes, to finish answering it. */
   allowHalfOpen?: boolean;
   /** Where the ready line goes; default stdout. */
@@ -29,8 +56,25 @@ export interface Listener {
   /** "127.0.0.1:8080", "[::1]:8080" or a Unix socket path. */
   readonly address: string;
   readonly port: number;
+  /** The Unix socket path, or null on TCP. */
+  readonly path: string | null;
   readonly sockets: ReadonlySet<Socket>;
+  /** Stops accepting (the listening socket closes, a Unix socket file is removed); open
+   *  connections are untouched. Idempotent. */
+  stopAccepting(): void;
+  /** Asks every open connection to finish and close (Connection.drain); one whose protocol has
+   *  no drain() is closed at once. */
+  drain(): void;
+  /** Resolves once no connection is open. */
+  idle(): Promise<void>;
+  /** Aborts every connection still open (Connection.abort, then destroy); returns how many had
+   *  work cut (a connection without abort() that was still open counts as cut). */
+  abort(): number;
+  /** Hard stop: stop accepting and destroy every connection now. */
   close(): Promise<void>;
+  /** Removes our Unix socket file now, synchronously, if it is still the one we created (for
+   *  exits that cannot wait for close()). */
+  removeSocketFile(): void;
 }
 
 export function formatAddress(info: AddressInfo | string | null): string {
@@ -39,32 +83,125 @@ export function formatAddress(info: AddressInfo | string | null): string {
   return info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
 }
 
+/** The key a client is counted under: "::ffff:1.2.3.4" is the IPv4 client 1.2.3.4. */
+export function addressKey(remote: string): string {
+  return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
+}
+
+// EMFILE. libuv already sheds for us: it keeps one spare descriptor per loop and, when accept()
+// fails with EMFILE/ENFILE, closes it, accepts and closes every pending connection, and reopens
+// it, so the listen socket is not left readable (no spin) and nobody else is reset. Only when the
+// spare could not be reopened (another thread took the descriptor) does the server emit
+// 'error', and libuv retries accept() at once. For that case we keep a spare of our own: give it
+// up so the next accept() succeeds, close that newest connection, take the spare back.
+let spareFd = -1;
+let shedNext = 0;
+function takeSpare(): void {
+  if (spareFd !== -1) return;
+  try {
+    spareFd = openSync('/dev/null', 'r');
+  } catch {
+    spareFd = -1;
+  }
+}
+function giveUpSpare(): boolean {
+  if (spareFd === -1) return false;
+  closeSync(spareFd);
+  spareFd = -1;
+  return true;
+}
+
+function fileId(file: string): string {
+  const st = lstatSync(file, { bigint: true });
+  return st.isSocket() ? `${st.dev}:${st.ino}` : 'not a socket';
+}
+
+/** Warnings about one recurring condition at most this often. */
+const WARN_EVERY_MS = 10_000;
+
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const { name, metrics } = opts;
+  const perIpLimit = opts.maxConnectionsPerIp ?? 0;
   const sockets = new Set<Socket>();
+  const conns = new Map<Socket, Connection | null>();
+  const perIp = new Map<string, number>();
   const sweeper = new Sweeper();
   metrics.open[name] = 0;
   metrics.accepted[name] = 0;
   metrics.refused[name] = 0;
+  const refusedTotal = `${name}.refused.maxConnections`;
+  const refusedPerIp = `${name}.refused.maxConnectionsPerIp`;
+  const acceptErrors = `${name}.acceptErrors`;
+  metrics.counters[refusedTotal] = 0;
+  metrics.counters[refusedPerIp] = 0;
+  metrics.counters[acceptErrors] = 0;
+  let idleWaiters: (() => void)[] = [];
+  let lastWarning = 0;
+  takeSpare();
+
+  const refuse = (socket: Socket, refusal: Refusal, counter: string): void => {
+    metrics.refused[name]!++;
+    metrics.counters[counter]!++;
+    socket.on('error', () => socket.destroy());
+    opts.onRefuse(socket, refusal);
+  };
 
   const server = net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, (socket) => {
-    if (sockets.size >= opts.maxConnections) {
-      metrics.refused[name]!++;
-      socket.on('error', () => socket.destroy());
-      opts.onRefuse(socket);
+    if (shedNext > 0) {
+      // Accepted with our spare descriptor (see EMFILE above): shed it, take the spare back.
+      shedNext--;
+      socket.destroy();
+      takeSpare();
       return;
+    }
+    // A TCP peer has an address (read once here, cached by Node for everyone after us); one
+    // that has none already reset the connection. Unix-socket peers have none by nature.
+    let key: string | null = null;
+    if (!('path' in opts.endpoint)) {
+      const remote = socket.remoteAddress;
+      if (remote === undefined) {
+        socket.destroy();
+        return;
+      }
+      key = addressKey(remote);
+    }
+    if (sockets.size >= opts.maxConnections) {
+      refuse(socket, { reason: 'max-connections', limit: opts.maxConnections }, refusedTotal);
+      return;
+    }
+    if (key !== null && perIpLimit > 0) {
+      const n = perIp.get(key) ?? 0;
+      if (n >= perIpLimit) {
+        refuse(socket, { reason: 'max-connections-per-ip', limit: perIpLimit }, refusedPerIp);
+        return;
+      }
+      perIp.set(key, n + 1);
     }
     sockets.add(socket);
     metrics.open[name]!++;
     metrics.accepted[name]!++;
-    let timed: Timed | void = undefined;
+    let conn: Connection | null = null;
     socket.once('close', () => {
       sockets.delete(socket);
+      conns.delete(socket);
       metrics.open[name]!--;
-      if (timed) sweeper.delete(timed);
+      if (key !== null && perIpLimit > 0) {
+        const n = perIp.get(key)! - 1;
+        if (n === 0) perIp.delete(key);
+        else perIp.set(key, n);
+      }
+      if (conn) sweeper.delete(conn);
+      if (sockets.size === 0 && idleWaiters.length > 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const w of waiters) w();
+      }
     });
-    timed = opts.onConnection(socket);
-    if (timed && !socket.destroyed) sweeper.add(timed);
+    conn = opts.onConnection(socket) ?? null;
+    if (!socket.destroyed) {
+      conns.set(socket, conn);
+      if (conn) sweeper.add(conn);
+    }
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -76,7 +213,29 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     if ('path' in opts.endpoint) server.listen(opts.endpoint.path, done);
     else server.listen(opts.endpoint.port, opts.endpoint.host, done);
   });
-  server.on('error', (err) => process.emitWarning(`${name} listener: ${err.message}`));
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    metrics.counters[acceptErrors]!++;
+    if ((err.code === 'EMFILE' || err.code === 'ENFILE') && giveUpSpare()) shedNext++;
+    const now = Date.now();
+    if (now - lastWarning >= WARN_EVERY_MS) {
+      lastWarning = now;
+      process.stderr.write(`muxd: ${name} listener: ${err.message} (shedding new connections; counted in ${acceptErrors})\n`);
+    }
+  });
+
+  const socketPath = 'path' in opts.endpoint ? opts.endpoint.path : null;
+  // The file we created. While we listen, its inode stays ours (the bound socket holds it), so
+  // a matching inode is our file; once we stop, libuv has unlinked it and any file there is not ours.
+  let socketId = '';
+  if (socketPath !== null) {
+    try {
+      if (opts.socketMode !== undefined) chmodSync(socketPath, opts.socketMode);
+      socketId = fileId(socketPath);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
 
   const info = server.address();
   const address = formatAddress(info);
@@ -84,16 +243,53 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const display = opts.display ? opts.display(address) : address;
   (opts.log ?? ((line: string) => process.stdout.write(line + '\n')))(`muxd ${name} listening on ${display}`);
 
+  let accepting = true;
+  const stopAccepting = (): void => {
+    if (!accepting) return;
+    accepting = false;
+    server.close();
+  };
+  const idle = (): Promise<void> =>
+    sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
+
   return {
     name,
     address,
     port,
+    path: socketPath,
     sockets,
-    close: () =>
-      new Promise<void>((resolve) => {
-        sweeper.stop();
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
+    stopAccepting,
+    drain: () => {
+      for (const [socket, conn] of [...conns]) {
+        if (conn?.drain) conn.drain();
+        else socket.destroy();
+      }
+    },
+    idle,
+    abort: () => {
+      let cut = 0;
+      for (const socket of [...sockets]) {
+        const conn = conns.get(socket);
+        if (conn?.abort) {
+          if (conn.abort()) cut++;
+        } else cut++;
+        socket.destroy();
+      }
+      return cut;
+    },
+    close: async () => {
+      sweeper.stop();
+      stopAccepting();
+      for (const socket of sockets) socket.destroy();
+      await idle();
+    },
+    removeSocketFile: () => {
+      if (socketPath === null || socketId === '' || !accepting) return;
+      try {
+        if (fileId(socketPath) === socketId) unlinkSync(socketPath);
+      } catch {
+        // Already gone.
+      }
+    },
   };
 }

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 export type OutboxSocket = Pick<Socket, 'write' | 'end' | 'writableLength' | 'writableHighWaterMark' | 'writableNeedDrain' | 'destroyed'>;
 
 export interface OutboxOptions {
-  /** Largest piece handed to the socket while it is busy; default 256 KiB. */
+  /** Largest piece handed to the socket while it is busy; default 256 KiB, never below its high-water mark. */
   slice?: number;
   /** Writes up to this size are copied into the batch while corked; default 4 KiB. */
   copyLimit?: number;
@@ -49,7 +49,11 @@ export class Outbox {
 
   constructor(socket: OutboxSocket, opts: OutboxOptions = {}) {
     this.socket = socket;
-    this.slice = opts.slice ?? DEFAULT_SLICE;
+    // Never below the socket's high-water mark: feed() stops once the socket holds a slice, and
+    // only a write that reached the high-water mark promises the 'drain' that resumes it. With a
+    // slice under the mark the socket would empty, no 'drain' would come and held output would
+    // wait for ever.
+    this.slice = Math.max(opts.slice ?? DEFAULT_SLICE, socket.writableHighWaterMark);
     this.copyLimit = Math.min(opts.copyLimit ?? DEFAULT_COPY_LIMIT, BATCH_SIZE);
   }
 

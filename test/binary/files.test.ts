@@ -170,6 +170,48 @@ test('a slow reader: the server stops reading the file while the socket buffer i
   await ts.stop();
 });
 
+test('a slow reader costs at most one read chunk beyond what the kernel took, whatever --max-output (issue 8)', async () => {
+  // The default 4 MiB output limit: half of it per slow reader was 2 MiB of file bytes held.
+  let server: Socket | null = null;
+  let maxSeen = 0;
+  const ts = await startTestServer({
+    maxOutputBytes: 4 * 1024 * 1024,
+    onDownloadPaused: (s) => {
+      server = s;
+      maxSeen = Math.max(maxSeen, s.writableLength);
+    },
+  });
+  const body = randomBytes(48 * 1024 * 1024);
+  await writeFile(path.join(ts.dir, 'huge.bin'), body);
+  const c = await RawClient.connect(ts.port);
+  try {
+    const ok = c.reply(1);
+    c.send(Type.GET, 1, P.encodeGet(0, 'huge.bin'));
+    assert.equal((await ok).type, Type.GET_OK);
+    c.socket.pause();
+    const until = Date.now() + 5000;
+    while (server === null && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    const s = server as Socket | null;
+    assert.ok(s, 'the download paused');
+    const bound = s.writableHighWaterMark + 64 * 1024 + 12;
+    assert.ok(s.writableLength <= bound, `writableLength ${s.writableLength} > ${bound}`);
+    assert.ok(maxSeen <= bound, `max writableLength seen ${maxSeen} > ${bound}`);
+    c.socket.resume();
+    let got = 0;
+    const hash = createHash('sha256');
+    while (got < body.length) {
+      const f = await c.next((x) => x.type === Type.DATA);
+      hash.update(f.payload);
+      got += f.payload.length;
+    }
+    assert.ok(hash.digest().equals(sha(body)));
+  } finally {
+    c.close();
+    await ts.stop();
+  }
+});
+
 test('GET never follows a symlink out of the store (error 20, as LIST and HTTP hide it)', async () => {
   const t = await startTestServer();
   const outside = path.join(t.dir, '..', `outside-${process.pid}.txt`);

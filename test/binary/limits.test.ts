@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { SlotBudget } from '../../src/loop/budget.js';
+import { ByteBudget, SlotBudget } from '../../src/loop/budget.js';
 import { Metrics } from '../../src/loop/metrics.js';
 import { tokenDigest } from '../../src/binary/core.js';
 import { LocalRoom } from '../../src/binary/room.js';
@@ -262,6 +262,34 @@ test('GET while the file is replaced: every GET_OK digest and size match the byt
   }
 });
 
+test('--max-output-total: GET chunks shrink while the server holds more than the budget, and every counted byte is given back', async () => {
+  // Another face (or other readers) already holds more than the whole budget.
+  const budget = new ByteBudget(64 * 1024);
+  budget.add(100_000);
+  const t = await startTestServer({ outputBudget: budget });
+  const c = await RawClient.connect(t.port);
+  try {
+    const body = randomBytes(200_000);
+    await writeFile(path.join(t.dir, 'big.bin'), body);
+    assert.equal((await c.request(Type.GET, 1, P.encodeGet(0, 'big.bin'))).type, Type.GET_OK);
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < body.length) {
+      const f = await c.next((x) => x.type === Type.DATA && x.id === 1);
+      assert.ok(f.payload.length <= 16 * 1024, `a DATA frame of ${f.payload.length} bytes under pressure`);
+      parts.push(f.payload);
+      got += f.payload.length;
+    }
+    assert.ok(Buffer.concat(parts).equals(body));
+    await c.request(Type.PING, 2);
+    await until('the download to give its bytes back', () => budget.used === 100_000);
+  } finally {
+    c.close();
+    await t.stop();
+  }
+  assert.equal(budget.used, 100_000);
+});
+
 // ---- graceful shutdown hooks, on connections held by the test ----------------------------
 
 async function driverServer(): Promise<{ port: number; dir: string; conns: StreamConnection[]; close(): Promise<void> }> {
@@ -275,6 +303,7 @@ async function driverServer(): Promise<{ port: number; dir: string; conns: Strea
     maxUpload: 1 << 30,
     maxTransfers: 16,
     transfers: new SlotBudget(256),
+    outputBudget: new ByteBudget(1 << 28),
     transferTimeoutMs: 30_000,
     adminDigest: null,
     uploadDigest: tokenDigest(null),

@@ -207,17 +207,40 @@ test('PUT/GET/LIST happy path and errors 20, 21, 22, 23, 24, 25', async () => {
   c.close();
 });
 
-test('error 50 when the connection cap is reached; id 0 and the server ends the socket', async () => {
+test('error 51 busy when the connection cap is reached; id 0 and the server ends the socket', async () => {
   const t2 = await startTestServer({ maxConnections: 1 });
   const first = await RawClient.connect(t2.port);
   const second = await RawClient.connect(t2.port);
   const f = await second.next();
   assert.equal(f.type, Type.ERROR);
   assert.equal(f.id, 0);
-  assert.deepEqual(P.decodeError(f.payload), { code: ErrorCode.INTERNAL, message: 'too many connections' });
+  assert.deepEqual(P.decodeError(f.payload), { code: ErrorCode.BUSY, message: 'busy: too many connections (limit 1)' });
   await second.waitClose();
   assert.equal((await first.request(Type.PING, 1)).type, Type.PING_OK);
   first.close();
+  await t2.stop();
+});
+
+test('error 51 busy past --max-connections-per-ip; another address is still served', async () => {
+  const t2 = await startTestServer({ maxConnectionsPerIp: 2 });
+  const a = await RawClient.connect(t2.port);
+  const b = await RawClient.connect(t2.port);
+  assert.equal((await b.request(Type.PING, 1)).type, Type.PING_OK);
+  const third = await RawClient.connect(t2.port);
+  const f = await third.next();
+  assert.equal(f.type, Type.ERROR);
+  assert.deepEqual(P.decodeError(f.payload), { code: ErrorCode.BUSY, message: 'busy: too many connections from your address (limit 2)' });
+  await third.waitClose();
+  assert.equal(t2.metrics.counters['binary.refused.maxConnectionsPerIp'], 1);
+  // 127.0.0.2 is another address (the whole of 127/8 is loopback on Linux).
+  const other = await RawClient.connect(t2.port, '127.0.0.2');
+  assert.equal((await other.request(Type.PING, 2)).type, Type.PING_OK);
+  // A slot comes back when a connection closes.
+  a.close();
+  while (t2.metrics.open.binary !== 2) await new Promise((r) => setTimeout(r, 5));
+  const again = await RawClient.connect(t2.port);
+  assert.equal((await again.request(Type.PING, 3)).type, Type.PING_OK);
+  for (const c of [b, other, again]) c.close();
   await t2.stop();
 });
 

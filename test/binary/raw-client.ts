@@ -76,9 +76,10 @@ export class RawClient {
     });
   }
 
-  static connect(port: number): Promise<RawClient> {
+  /** `from` picks the client's own address (127.0.0.2 is another client to the server). */
+  static connect(port: number, from?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => {
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: from }, () => {
         s.off('error', reject);
         resolve(new RawClient(s));
       });

@@ -280,7 +280,9 @@ test('SIGHUP reloads with zero downtime: a new set of workers, and no connection
     const loops = [httpLoop(), httpLoop(), mxLoop(), mxLoop()];
     await sleep(500);
     muxd.proc.kill('SIGHUP');
-    await waitFor('the old workers retired', () => ((muxd.output().match(/retired/g)?.length ?? 0) >= 2 ? true : undefined));
+    await waitFor('the old workers retired', () => ((muxd.output().match(/retired/g)?.length ?? 0) >= 2 ? true : undefined), 20000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${muxd.output()}`);
+    });
     await sleep(500);
     stop = true;
     await Promise.all(loops);

@@ -3,11 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { startMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
+import { startMuxd, runMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip.
@@ -95,5 +95,55 @@ test('with --stats-path moved, /?stats=PATH points the live panel at it; off-sit
   } finally {
     await page.close();
     await moved.stop();
+  }
+});
+
+test('a page or SVG uploaded over MX/1 and opened from /files/ runs no script on the site origin', { skip }, async () => {
+  const base = `http://127.0.0.1:${muxd.httpPort}`;
+  // Each payload tries everything a stored-XSS page would: call home, write same-origin storage,
+  // retitle the page.
+  const payload = (tag: string): string =>
+    `fetch('/marker?${tag}');try{localStorage.setItem('pwned','${tag}')}catch(e){};document.title='PWNED-${tag}';`;
+  const html = `<!doctype html><title>evil</title><script>${payload('html')}</script><img src=x onerror="${payload('img')}">`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" onload="${payload('svgload')}"><script>${payload('svg')}</script></svg>`;
+  for (const [name, body] of [['evil.html', html], ['evil.svg', svg]] as const) {
+    const local = path.join(tmp, name);
+    await writeFile(local, body);
+    const put = await runMuxd(['put', local, '--port', String(muxd.binaryPort), '--as', name]);
+    assert.equal(put.code, 0, put.stdout + put.stderr);
+  }
+
+  const context = await browser.newContext();
+  const markers: string[] = [];
+  context.on('request', (r) => {
+    if (r.url().includes('/marker')) markers.push(r.url());
+  });
+  const page = await context.newPage();
+  try {
+    // Opened directly: a download, not a document (Content-Disposition: attachment).
+    for (const name of ['evil.html', 'evil.svg']) {
+      const res = await fetch(`${base}/files/${name}`);
+      assert.match(res.headers.get('content-disposition') ?? '', /^attachment; filename="evil\.(html|svg)"/);
+      assert.equal(res.headers.get('content-security-policy'), 'sandbox');
+      await res.arrayBuffer();
+      await page.goto(`${base}/files/${name}`).catch(() => {
+        // Chromium aborts a navigation that turns into a download: expected.
+      });
+    }
+    // Embedded from a page on the site's own origin: iframes, an object, an image.
+    await page.goto(`${base}/`, { waitUntil: 'load' });
+    await page.evaluate(`(() => {
+      for (const src of ['/files/evil.html', '/files/evil.svg']) {
+        const f = document.createElement('iframe'); f.src = src; document.body.appendChild(f);
+        const o = document.createElement('object'); o.data = src; document.body.appendChild(o);
+      }
+      const i = document.createElement('img'); i.src = '/files/evil.svg'; document.body.appendChild(i);
+    })()`);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(markers, [], 'no uploaded script ran');
+    assert.equal(await page.evaluate<string | null>(`localStorage.getItem('pwned')`), null, 'no same-origin storage was touched');
+    assert.doesNotMatch(await page.title(), /PWNED/);
+  } finally {
+    await context.close();
   }
 });

@@ -64,3 +64,20 @@ test('the Python client from docs/protocol.md passes its self-check against muxd
   );
   assert.match(result.stdout, /all checks passed/);
 });
+
+test('the Python client passes its UDP self-check (docs/protocol.md §11) against muxd', { skip, timeout: 60_000 }, async () => {
+  assert.ok(server, 'server did not start');
+  const deadline = Date.now() + 5000;
+  while (!/muxd udp listening/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const m = /muxd udp listening on [^\s]+:(\d+)/.exec(server.output());
+  assert.ok(m, `no UDP ready line:\n${server.output()}`);
+  const args = [CLIENT, '--host', '127.0.0.1', '--port', m[1]!, '--tcp-port', String(server.binaryPort), '--udp', '--selfcheck'];
+  const result = await run('python3', args, REPO_ROOT, 50_000);
+  assert.equal(
+    result.code,
+    0,
+    `python3 ${args.join(' ')} exited with ${result.code}${result.signal ? ` (signal ${result.signal})` : ''}\n` +
+      `--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}\n--- muxd output ---\n${server.output()}`,
+  );
+  assert.match(result.stdout, /all checks passed/);
+});

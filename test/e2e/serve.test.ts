@@ -234,7 +234,7 @@ describe('muxd serve flags', () => {
   test('--help lists every flag with its env var', async () => {
     const res = await runMuxd(['serve', '--help']);
     assert.equal(res.code, 0);
-    for (const flag of ['--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload']) {
+    for (const flag of ['--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload', '--http-socket', '--socket-mode', '--shutdown-timeout', '--max-connections-per-ip']) {
       assert.ok(res.stdout.includes(flag), flag);
     }
     assert.match(res.stdout, /MUXD_HTTP_PORT/);
@@ -251,6 +251,37 @@ describe('muxd serve flags', () => {
       const res = await request(`http://127.0.0.1:${proc.httpPort}/`);
       assert.equal(await res.body.text(), '<h1>from env root</h1>');
     } finally {
+      await proc.stop();
+    }
+  });
+
+  test('--max-connections-per-ip: past it an address gets 503 + Retry-After and a close; another address is served', async () => {
+    const proc = await startMuxd(['--max-connections-per-ip', '2', '--files-dir', path.join(tmp, 'files-perip')]);
+    const open: net.Socket[] = [];
+    const exchange = (localAddress: string, target = '/'): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect({ port: proc.httpPort, host: '127.0.0.1', localAddress }, () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        let out = '';
+        socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+        socket.on('close', () => resolve(out));
+        socket.on('error', reject);
+      });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect(proc.httpPort, '127.0.0.1');
+        await new Promise((r) => s.once('connect', r));
+        open.push(s);
+      }
+      await sleep(100);
+      const refused = await exchange('127.0.0.1');
+      assert.match(refused, /^HTTP\/1\.1 503 /);
+      assert.match(refused, /\r\nRetry-After: 1\r\n/);
+      assert.match(refused, /\r\nConnection: close\r\n/);
+      assert.match(await exchange('127.0.0.2'), /^HTTP\/1\.1 200 /);
+      const stats = await exchange('127.0.0.3', '/.well-known/muxd/stats');
+      assert.match(stats, /"http\.refused\.maxConnectionsPerIp":1[,}]/);
+    } finally {
+      for (const s of open) s.destroy();
       await proc.stop();
     }
   });

@@ -12,6 +12,7 @@ import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../
 import { parserFactory } from '../../src/http/parsers.js';
 import { DEFAULT_PARSER_LIMITS, type Handler, type Reply, type RequestHead } from '../../src/http/types.js';
 import { SERVER_HEADER, statusLine } from '../../src/http/status.js';
+import { openRegular } from '../../src/http/static/open-file.js';
 
 function textReply(body: string, status = 200): Reply {
   const buf = Buffer.from(body);
@@ -29,7 +30,12 @@ const handler: Handler = {
       return sleep(ms).then(() => textReply(`slow ${ms}`));
     }
     if (head.target === '/big') {
-      return { status: 200, head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`, body: [{ path: bigFile, start: 0, end: BIG_SIZE - 1 }], bodyLength: BIG_SIZE };
+      return openRegular(bigFile).then(({ file }) => ({
+        status: 200,
+        head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`,
+        body: [{ file, start: 0, end: BIG_SIZE - 1 }],
+        bodyLength: BIG_SIZE,
+      }));
     }
     if (head.target === '/boom') throw new Error('handler failure');
     if (head.target.startsWith('/mem/')) return textReply('m'.repeat(Number(head.target.slice(5))));
@@ -267,26 +273,133 @@ describe('HTTP connection', () => {
     }
   });
 
-  test('a body whose framing breaks after its head was answered gets that one answer, then close', async () => {
-    const { port } = await start();
-    const req = 'POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n';
-    for (const data of [req, [req.slice(0, 60), req.slice(60)]] as const) {
-      const socket = net.connect(port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-      if (typeof data === 'string') socket.write(data);
-      else {
-        // Second half after the first answer is out: the reply has already left the queue.
-        socket.write(data[0]);
-        await new Promise((r) => socket.once('data', r));
-        socket.write(data[1]);
+  /**
+   * Sends `first`, waits until the server answered or `settleMs` passed, sends `rest`, and
+   * returns everything until the server closes.
+   */
+  async function twoPart(port: number, first: string, rest: string, waitForAnswer: boolean): Promise<string> {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(first);
+    if (waitForAnswer) await new Promise((r) => socket.once('data', r));
+    else await sleep(15);
+    if (!socket.destroyed && rest !== '') socket.write(rest);
+    await closed;
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  /** Index of the byte at which the parser rejects `data` (fed whole). */
+  function errorIndex(data: string, limits = DEFAULT_PARSER_LIMITS): number {
+    for (let j = 1; j <= data.length; j++) {
+      const p = parserFactory('muxd')(limits, { onHead() {}, onBody() {}, onComplete() {} });
+      const failed = p.execute(Buffer.from(data.slice(0, j), 'latin1')) === -1;
+      p.destroy();
+      if (failed) return j - 1;
+    }
+    throw new Error('no error');
+  }
+
+  // Strict body errors (issue 8): the answer has started when the first part held the whole
+  // head (so its synchronous answer left at once) but not yet the byte that breaks the body.
+  describe('a body whose framing breaks', () => {
+    const headPart = 'POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const req = headPart + 'zz\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n';
+    const headEnd = headPart.length;
+
+    test('before its answer started: 400 and close instead of the answer, at every split point', async () => {
+      const { port } = await start();
+      const bad = errorIndex(req);
+      assert.equal(bad, headEnd);
+      for (let k = 1; k < req.length; k++) {
+        const started = k >= headEnd && k <= bad;
+        const text = await twoPart(port, req.slice(0, k), req.slice(k), started);
+        assert.deepEqual(statuses(text), [started ? 200 : 400], `split at ${k}: ${text}`);
+        assert.doesNotMatch(text, /\/after/);
+        if (!started) assert.match(text, /Connection: close\r\n/);
       }
-      await closed;
-      const text = Buffer.concat(chunks).toString('latin1');
+    });
+
+    test('whole, behind a reply still being computed: 400 replaces it (the late reply is dropped)', async () => {
+      const { port } = await start();
+      const text = await twoPart(port, req.replace('POST /p', 'POST /slow/100'), '', false);
+      assert.deepEqual(statuses(text), [400], text);
+      assert.doesNotMatch(text, /slow 100/);
+    });
+
+    test('pipelined behind an answered request: that answer, then 400 for the broken one', async () => {
+      const { port } = await start();
+      const text = await twoPart(port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\n' + req, '', false);
+      assert.deepEqual(statuses(text), [200, 400], text);
+      assert.match(text, /GET \/first/);
+    });
+
+    test('a chunked body past --max-body before its answer: 413 and close, at every split point', async () => {
+      const limits = { ...DEFAULT_PARSER_LIMITS, maxBodyBytes: 8 };
+      const { port } = await start({ limits });
+      const big = headPart + '10\r\n0123456789abcdef\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n';
+      const bad = errorIndex(big, limits);
+      for (let k = 1; k < big.length; k++) {
+        const started = k >= headEnd && k <= bad;
+        const text = await twoPart(port, big.slice(0, k), big.slice(k), started);
+        // Split after the head: the answer started, so the connection just closes after it.
+        assert.deepEqual(statuses(text), [started ? 200 : 413], `split at ${k}: ${text}`);
+        assert.doesNotMatch(text, /\/after/);
+      }
+    });
+
+    test('after its answer started: that answer, then close with nothing more', async () => {
+      const { port } = await start();
+      const text = await twoPart(port, headPart, 'zz\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n', true);
       assert.deepEqual(statuses(text), [200], text);
       assert.doesNotMatch(text, /\/after/);
-    }
+    });
+  });
+
+  // Issue 8: a fresh connection gets the head timeout from accept, not the idle timeout.
+  describe('the first head is due within the head timeout of accept', () => {
+    test('silent: closed without a word', async () => {
+      const { port } = await start({ headTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const t0 = Date.now();
+      const { text, closed } = await exchange(port, '');
+      assert.ok(closed);
+      assert.equal(text, '');
+      assert.ok(Date.now() - t0 < 5000, `closed after ${Date.now() - t0} ms`);
+    });
+    test('part of a head: 408 and close', async () => {
+      const { port } = await start({ headTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const { text, closed } = await exchange(port, 'GET / HTTP/1.1\r\nHo');
+      assert.ok(closed);
+      assert.deepEqual(statuses(text), [408]);
+      assert.match(text, /Connection: close\r\n/);
+    });
+    test('stray empty lines do not turn it into an idle wait', async () => {
+      const { port } = await start({ headTimeoutMs: 600, idleTimeoutMs: 60_000 });
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      const t0 = Date.now();
+      // The server's FIN: its side is done (a 408, since empty lines count as the head's start).
+      const ended = new Promise<void>((r) => socket.on('end', () => r()));
+      socket.resume();
+      const drip = setInterval(() => socket.writable && socket.write('\r\n'), 100);
+      await ended;
+      clearInterval(drip);
+      socket.destroy();
+      assert.ok(Date.now() - t0 < 4000, `closed after ${Date.now() - t0} ms`);
+    });
+    test('after the first answer, the idle timeout applies again', async () => {
+      const { port } = await start({ headTimeoutMs: 300, idleTimeoutMs: 60_000 });
+      const socket = net.connect(port, '127.0.0.1');
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((r) => socket.once('data', r));
+      await sleep(1200);
+      assert.equal(closed, false, 'a kept-alive connection waits the idle timeout');
+      socket.destroy();
+    });
   });
 
   test('the head deadline runs from each head\'s own first byte, not the previous one\'s', async () => {

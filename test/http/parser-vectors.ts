@@ -291,6 +291,10 @@ export const VECTORS: Vector[] = [
   { name: 'bare CR at end of a field line', input: `GET / HTTP/1.1\r\nHost: h\r\nX: a\r\r\n\r\n`, status: 400 },
   { name: 'bare CR before request line', input: `\rGET / HTTP/1.1\r\n${H}\r\n`, status: 400, llhttp: 'stricter' },
   { name: 'bare LF before request line', input: `\nGET / HTTP/1.1\r\n${H}\r\n`, status: 400, llhttp: 'stricter' },
+  // Found by the differential test against raw llhttp (test/http/differential.test.ts):
+  { name: 'request line without HTTP-version (HTTP/0.9 form)', input: `GET /a\r\n${H}\r\n`, status: 400, llhttp: 'other-status' },
+  { name: 'asterisk-form with more than the asterisk', input: `OPTIONS *a HTTP/1.1\r\n${H}\r\n`, status: 400, llhttp: 'stricter' },
+  { name: 'chunk extension with an empty name', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n1;=b\r\na\r\n0\r\n\r\n`, status: 400, llhttp: 'stricter' },
   // --- rejected: fields ---
   { name: 'whitespace before colon', input: get('/', 'X : a\r\n'), status: 400 },
   { name: 'obs-fold', input: get('/', 'X: a\r\n  b\r\n'), status: 400 },
@@ -326,6 +330,10 @@ export const VECTORS: Vector[] = [
   { name: 'unknown transfer coding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n`, status: 501 },
   { name: 'chunked not last', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n`, status: 501, llhttp: 'other-status' },
   { name: 'chunked twice', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, chunked\r\n\r\n`, status: 400 },
+  // Found by the raw differential test: both were lenient where llhttp is not, in framing fields.
+  { name: 'empty element in Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked,\r\n\r\n0\r\n\r\n`, status: 400 },
+  { name: 'tab after Content-Length digits', input: `POST / HTTP/1.1\r\n${H}Content-Length: 5\t\r\n\r\nhello`, status: 400 },
+  { name: 'tab after chunked', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n`, status: 400 },
   { name: 'empty Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: \r\n\r\n`, status: 400, llhttp: 'other-status' },
   { name: 'Content-Length and Transfer-Encoding', input: `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, status: 400 },
   { name: 'Transfer-Encoding on HTTP/1.0', input: 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', status: 400, llhttp: 'stricter' },

@@ -8,6 +8,7 @@ import { chooseCoding, BR, GZIP, IDENTITY } from '../../src/http/static/encoding
 import { etagListMatches, evaluatePreconditions, collectConditions, ifRangeHolds, parseHttpDate } from '../../src/http/static/conditional.js';
 import { isFingerprinted, cacheControlFor, DEFAULT_CACHE_CONTROL } from '../../src/http/static/cache-control.js';
 import { contentTypeFor } from '../../src/http/static/mime.js';
+import { asciiFallback, extValue } from '../../src/http/static/download.js';
 
 describe('parseTarget', () => {
   const ok: [string, string, string[], boolean, string][] = [
@@ -213,4 +214,29 @@ describe('Cache-Control classes and content types', () => {
     ['weird.zzzunknown', 'application/octet-stream'],
   ];
   for (const [name, want] of types) test(`type ${name}`, () => assert.equal(contentTypeFor(name), want));
+});
+
+// RFC 6266 / RFC 8187 filename forms for the /files/ downloads.
+
+describe('Content-Disposition filename forms', () => {
+  const cases: [string, string, string][] = [
+    ['plain', 'report.txt', "UTF-8''report.txt"],
+    ['space and ampersand', 'a b&c.txt', "UTF-8''a%20b&c.txt"],
+    ['quote, backslash, percent', 'a"b\\c%d', "UTF-8''a%22b%5Cc%25d"],
+    ['CJK', '報告.pdf', "UTF-8''%E5%A0%B1%E5%91%8A.pdf"],
+    ["RFC 8187 non-attr-chars ' ( ) *", "x'(y)*", "UTF-8''x%27%28y%29%2A"],
+    ['emoji (astral)', '😀.png', "UTF-8''%F0%9F%98%80.png"],
+  ];
+  for (const [name, input, ext] of cases) {
+    test(name, () => {
+      assert.equal(extValue(input), ext);
+      const fallback = asciiFallback(input);
+      assert.match(fallback, /^[\x20-\x7e]+$/);
+      assert.doesNotMatch(fallback, /["\\%]/);
+    });
+  }
+  test('CR/LF can never split the header', () => {
+    assert.equal(asciiFallback('a\r\nSet-Cookie: x'), 'a__Set-Cookie: x');
+    assert.doesNotMatch(extValue('a\r\nb'), /[\r\n]/);
+  });
 });

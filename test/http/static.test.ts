@@ -3,13 +3,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, writeFile, symlink, rename, rm, utimes } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync, gunzipSync, brotliCompressSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StaticSite } from '../../src/http/static/site.js';
-import type { Reply, RequestHead, FileRegion } from '../../src/http/types.js';
+import { releaseBody, type Reply, type RequestHead, type FileRegion } from '../../src/http/types.js';
+import { openFileCount } from '../../src/http/static/open-file.js';
 
 const SECRET = 'SECRET-OUTSIDE-THE-ROOT';
 const BIG = 200 * 1024 + 7;
@@ -39,6 +40,18 @@ function isRegion(p: Buffer | FileRegion): p is FileRegion {
   return !Buffer.isBuffer(p);
 }
 
+/** A region's bytes, read from its own descriptor as the connection would. */
+function readRegion(p: FileRegion): Buffer {
+  const out = Buffer.alloc(p.end - p.start + 1);
+  let at = 0;
+  while (at < out.length) {
+    const n = readSync(p.file.fd, out, at, out.length - at, p.start + at);
+    if (n === 0) break;
+    at += n;
+  }
+  return out.subarray(0, at);
+}
+
 function parseHead(head: string): Map<string, string> {
   assert.ok(head.endsWith('\r\n'), 'head ends in CRLF');
   assert.ok(!head.includes('\r\n\r\n'), 'no blank line: the connection adds it');
@@ -62,7 +75,9 @@ async function call(site: StaticSite, method: string, target: string, headers: [
   const h = parseHead(reply.head);
   assert.equal(h.get('server'), 'muxd');
   assert.ok(!h.has('date') && !h.has('connection'), 'Date and Connection belong to the connection');
-  const body = Buffer.concat(reply.body.map((p) => (isRegion(p) ? readFileSync(p.path).subarray(p.start, p.end + 1) : p)));
+  const body = Buffer.concat(reply.body.map((p) => (isRegion(p) ? readRegion(p) : p)));
+  // What the connection does once a reply is sent: let go of its open files.
+  releaseBody(reply.body);
   assert.equal(body.length, method === 'HEAD' || reply.status === 304 || reply.status === 204 ? 0 : reply.bodyLength, 'bodyLength matches body');
   if (reply.status !== 304 && reply.status !== 204) assert.equal(h.get('content-length'), String(reply.bodyLength));
   return { reply, status: reply.status, headers: h, body, sync };
@@ -127,12 +142,19 @@ describe('StaticSite', () => {
     // A fixed mtime makes Last-Modified predictable.
     const t = new Date('2024-01-02T03:04:05Z');
     await utimes(path.join(root, 'hello.txt'), t, t);
-    site = new StaticSite({ root, mounts: [{ prefix: '/files/', dir: filesDir }] });
+    await writeFile(path.join(filesDir, 'évil "page".html'), '<script>alert(1)</script>');
+    await writeFile(path.join(filesDir, 'big-upload.bin'), big);
+    site = new StaticSite({ root, mounts: [{ prefix: '/files/', dir: filesDir, download: true }] });
   });
 
   after(async () => {
     site.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  test('every descriptor a test opened is closed once its reply was sent (no leak)', async () => {
+    await sleep(20); // the loads' own references go in a setImmediate
+    assert.equal(openFileCount(), 0);
   });
 
   describe('methods', () => {
@@ -650,10 +672,43 @@ describe('StaticSite', () => {
       assert.equal(r.status, 301);
       assert.equal(r.headers.get('location'), '/files/');
     });
+    // Upload safety (issue 8): an uploaded page never runs on the site's origin.
+    const target = '/files/%C3%A9vil%20%22page%22.html';
+    test('a download mount: attachment with both filename forms, CSP sandbox, nosniff', async () => {
+      const r = await get(site, target);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-disposition'), `attachment; filename="_vil _page_.html"; filename*=UTF-8''%C3%A9vil%20%22page%22.html`);
+      assert.equal(r.headers.get('content-security-policy'), 'sandbox');
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    });
+    test('every answer about an upload carries them: HEAD, 304, 206, 416, 412, streamed', async () => {
+      const etag = (await get(site, target)).headers.get('etag')!;
+      const answers = [
+        await call(site, 'HEAD', target),
+        await get(site, target, [['if-none-match', etag]]),
+        await get(site, target, [['range', 'bytes=0-3']]),
+        await get(site, target, [['range', 'bytes=9999-']]),
+        await get(site, target, [['if-match', '"other"']]),
+        await get(site, '/files/big-upload.bin', [['range', 'bytes=0-9']]),
+      ];
+      assert.deepEqual(answers.map((a) => a.status), [200, 304, 206, 416, 412, 206]);
+      for (const a of answers) {
+        assert.match(a.headers.get('content-disposition') ?? '', /^attachment; /, `${a.status}`);
+        assert.equal(a.headers.get('content-security-policy'), 'sandbox', `${a.status}`);
+      }
+    });
+    test('the site root carries none of them', async () => {
+      const r = await get(site, '/hello.txt');
+      assert.equal(r.headers.has('content-disposition'), false);
+      assert.equal(r.headers.has('content-security-policy'), false);
+    });
     test('/files/ lists files, escaped and linked, without dotfiles', async () => {
       const r = await get(site, '/files/');
       assert.equal(r.status, 200);
       assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
+      // The listing renders (it is ours) but sandboxed, and is no download.
+      assert.equal(r.headers.get('content-security-policy'), 'sandbox');
+      assert.equal(r.headers.has('content-disposition'), false);
       const html = r.body.toString();
       assert.ok(html.includes('<a href="upload%20one%20%26%20%3Ctwo%3E.txt">upload one &amp; &lt;two&gt;.txt</a>'), html);
       assert.ok(!html.includes('.upload-123'));

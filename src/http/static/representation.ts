@@ -2,7 +2,7 @@
 // not depend on the request (type, validators, cache class, Vary) is formatted once here, so
 // answering a cached file costs a couple of string concatenations at most.
 import { SERVER_HEADER, statusLine } from '../status.js';
-import type { Reply } from '../types.js';
+import type { OpenFile, Reply } from '../types.js';
 import { CODING_NAMES, IDENTITY, type AvailableMask } from './encoding.js';
 
 /** One representation: the file itself (identity) or a sibling (br, gzip). */
@@ -10,6 +10,11 @@ export interface Variant {
   coding: number;
   /** Real path on disk (symlinks resolved and checked). */
   path: string;
+  /**
+   * The descriptor whose fstat built this head, for a variant streamed from disk (null when
+   * the bytes are in memory). The resource holds one reference until its load lets go.
+   */
+  file: OpenFile | null;
   size: number;
   mtimeMs: number;
   /** Strong tag from size and mtime, distinct per coding: "\"1f4-18c2a3b4c5d-br\"". */
@@ -44,11 +49,16 @@ export interface Resource {
 export interface VariantStat {
   coding: number;
   path: string;
+  file?: OpenFile | null;
   size: number;
   mtimeMs: number;
 }
 
-export function buildResource(stats: VariantStat[], contentType: string, cacheControl: string): Resource {
+/**
+ * `extraLines`: complete header lines every answer about this resource carries (the download
+ * headers of an upload mount), precomputed here like the rest.
+ */
+export function buildResource(stats: VariantStat[], contentType: string, cacheControl: string, extraLines = ''): Resource {
   let available = 0;
   for (const s of stats) if (s.coding !== IDENTITY) available |= 1 << s.coding;
   // Caches must key on Accept-Encoding whenever the choice depends on it, for every
@@ -60,14 +70,16 @@ export function buildResource(stats: VariantStat[], contentType: string, cacheCo
     const lastModifiedMs = Math.floor(s.mtimeMs / 1000) * 1000;
     const lastModified = new Date(lastModifiedMs).toUTCString();
     const validatorLines =
-      SERVER_HEADER + `ETag: ${tag}\r\nLast-Modified: ${lastModified}\r\nCache-Control: ${cacheControl}\r\n` + vary;
+      SERVER_HEADER + `ETag: ${tag}\r\nLast-Modified: ${lastModified}\r\nCache-Control: ${cacheControl}\r\n` + vary + extraLines;
     const entityLines =
       `Content-Type: ${contentType}\r\n` +
       (s.coding === IDENTITY ? '' : `Content-Encoding: ${CODING_NAMES[s.coding]}\r\n`) +
-      'X-Content-Type-Options: nosniff\r\nAccept-Ranges: bytes\r\n';
+      (extraLines.includes('X-Content-Type-Options') ? '' : 'X-Content-Type-Options: nosniff\r\n') +
+      'Accept-Ranges: bytes\r\n';
     variants[s.coding] = {
       coding: s.coding,
       path: s.path,
+      file: s.file ?? null,
       size: s.size,
       mtimeMs: s.mtimeMs,
       etag: tag,
@@ -82,4 +94,14 @@ export function buildResource(stats: VariantStat[], contentType: string, cacheCo
     };
   }
   return { contentType, variants, available };
+}
+
+/** Lets go of the descriptors a streamed resource holds (its load's own references). */
+export function releaseResource(res: Resource): void {
+  for (const v of res.variants) {
+    if (v?.file != null) {
+      v.file.release();
+      v.file = null;
+    }
+  }
 }

@@ -40,12 +40,20 @@ function readyReplies(v: Variant, body: Buffer): NonNullable<Variant['replies']>
 }
 
 function whole(v: Variant): BodyPart {
-  return v.body ?? { path: v.path, start: 0, end: v.size - 1 };
+  return v.body ?? region(v, 0, v.size - 1);
 }
 
 function slice(v: Variant, r: ByteRange): BodyPart {
   // subarray is a view: no copy of the cached bytes.
-  return v.body !== null ? v.body.subarray(r.start, r.end + 1) : { path: v.path, start: r.start, end: r.end };
+  return v.body !== null ? v.body.subarray(r.start, r.end + 1) : region(v, r.start, r.end);
+}
+
+/** A region of the variant's open file; it holds its own reference, released once sent. */
+function region(v: Variant, start: number, end: number): BodyPart {
+  const file = v.file;
+  if (file === null) throw new Error(`no open file for ${v.path}`);
+  file.retain();
+  return { file, start, end };
 }
 
 function single(v: Variant, r: ByteRange): Reply {

@@ -2,7 +2,8 @@
 // the MX/1 uploads at /files/). A cache hit is a Map lookup keyed by the raw target path and a
 // synchronous return of a prepared reply; everything else (path checks, stat, realpath,
 // reading) happens on the async slow path, which fills the cache for next time.
-import { open, realpath, stat, lstat } from 'node:fs/promises';
+import { read } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Handler, Reply, RequestHead } from '../types.js';
 import { SERVER_HEADER, errorReply, statusLine } from '../status.js';
@@ -13,7 +14,9 @@ import { BR, GZIP, IDENTITY, SIBLING_SUFFIX } from './encoding.js';
 import { renderListing } from './listing.js';
 import { contentTypeFor } from './mime.js';
 import { directoryLocation, isHidden, parseTarget } from './paths.js';
-import { buildResource, type Resource, type VariantStat } from './representation.js';
+import { buildResource, releaseResource, type Resource, type VariantStat } from './representation.js';
+import { openRegular } from './open-file.js';
+import { downloadLines, DOWNLOAD_LISTING_LINES } from './download.js';
 import { respond } from './respond.js';
 
 export { precompressDir } from './precompress.js';
@@ -21,8 +24,8 @@ export { precompressDir } from './precompress.js';
 export interface StaticOptions {
   /** Served at "/". */
   root: string;
-  /** e.g. { prefix: '/files/', dir: filesDir } for MX/1 uploads. */
-  mounts?: { prefix: string; dir: string }[];
+  /** e.g. { prefix: '/files/', dir: filesDir, download: true } for MX/1 uploads. */
+  mounts?: MountOptions[];
   /** Files up to this size are served from memory (default 64 KiB). */
   cacheMaxFileBytes?: number;
   /** Most cached entries (default 1024). */
@@ -30,6 +33,17 @@ export interface StaticOptions {
   /** Most cached bytes in total (default 32 MiB). */
   cacheMaxBytes?: number;
   cacheControl?: CacheControlOptions;
+}
+
+export interface MountOptions {
+  /** URL prefix, e.g. "/files/". */
+  prefix: string;
+  dir: string;
+  /**
+   * Files others uploaded: every answer is a download that can never run on the site's origin
+   * (Content-Disposition: attachment, Content-Security-Policy: sandbox, nosniff).
+   */
+  download?: boolean;
 }
 
 const ALLOW_LINE = 'Allow: GET, HEAD, OPTIONS\r\n';
@@ -53,6 +67,7 @@ interface Base {
   /** Decoded segments of the mount prefix ([] for the root). */
   prefix: string[];
   isMount: boolean;
+  download: boolean;
   real: Promise<string> | null;
 }
 
@@ -68,11 +83,12 @@ export class StaticSite implements Handler {
   private readonly loading = new Map<string, Promise<{ resource: Resource; cached: boolean }>>();
 
   constructor(opts: StaticOptions) {
-    this.root = { dir: path.resolve(opts.root), prefix: [], isMount: false, real: null };
+    this.root = { dir: path.resolve(opts.root), prefix: [], isMount: false, download: false, real: null };
     this.mounts = (opts.mounts ?? []).map((m) => ({
       dir: path.resolve(m.dir),
       prefix: m.prefix.split('/').filter((s) => s !== ''),
       isMount: true,
+      download: m.download === true,
       real: null,
     }));
     // Longest prefix first, so "/files/big/" would win over "/files/".
@@ -142,16 +158,16 @@ export class StaticSite implements Handler {
         if (!this.isInside(realIndex, realBase, base.isMount)) return this.notFound(isHead);
         const indexInfo = await stat(realIndex);
         const file = { real: realIndex, logical: path.join(logical, 'index.html'), name: 'index.html' };
-        if (indexInfo.isFile()) return await this.serveFile(head, key, file, isHead, !base.isMount);
+        if (indexInfo.isFile()) return await this.serveFile(head, key, file, isHead, base);
       } catch (err) {
         if (!MISSING.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       }
-      if (base.isMount) return listingReply(await renderListing(real, directoryLocation(all, '')), isHead);
+      if (base.isMount) return listingReply(await renderListing(real, directoryLocation(all, '')), isHead, base.download);
       return this.notFound(isHead);
     }
     if (!info.isFile() || parsed.trailingSlash) return this.notFound(isHead);
     const file = { real, logical, name: segments[segments.length - 1] ?? path.basename(real) };
-    return this.serveFile(head, key, file, isHead, !base.isMount);
+    return this.serveFile(head, key, file, isHead, base);
   }
 
   private baseFor(segments: readonly string[]): Base {
@@ -196,62 +212,83 @@ export class StaticSite implements Handler {
   }
 
   /**
-   * `siblings`: look for precompressed x.br / x.gz next to the file. Only under the root: in a
-   * mount such as /files/ every name is an independent upload, and "report.txt.gz" uploaded by
-   * one client must never be served as another's report.txt.
+   * Precompressed x.br / x.gz next to the file are looked for only under the root: in a mount
+   * such as /files/ every name is an independent upload, and "report.txt.gz" uploaded by one
+   * client must never be served as another's report.txt.
    */
-  private async serveFile(head: RequestHead, key: string, file: FileRef, isHead: boolean, siblings: boolean): Promise<Reply> {
-    // Concurrent misses for one key share a single load (a burst on a cold file reads it once).
+  private async serveFile(head: RequestHead, key: string, file: FileRef, isHead: boolean, base: Base): Promise<Reply> {
+    // Concurrent misses for one key share a single load: a burst on a cold file reads it
+    // once, and a burst on a large one shares one descriptor.
     let pending = this.loading.get(key);
     if (pending === undefined) {
-      pending = this.loadResource(file, key, siblings).finally(() => this.loading.delete(key));
+      pending = this.loadResource(file, key, !base.isMount, base.download).finally(() => this.loading.delete(key));
       this.loading.set(key, pending);
+      // The load's own references to a streamed resource's files. Every request that joined
+      // it resumes in the microtasks that follow the load and takes its own reference (the
+      // regions respond() builds) before any macrotask runs, so a setImmediate is after all of
+      // them; a request arriving later starts a new load (the map entry is gone first).
+      pending.then(
+        (loaded) => {
+          if (!loaded.cached) setImmediate(() => releaseResource(loaded.resource));
+        },
+        () => {},
+      );
     }
     const loaded = await pending;
     return respond(loaded.resource, collectConditions(head.headers), isHead);
   }
 
   /**
-   * Stats the file and its precompressed siblings; small ones are read into memory and cached
-   * under `key` (null: do not cache).
+   * Opens the file and its precompressed siblings and builds the heads from those descriptors'
+   * fstat. Small ones are read whole through the same descriptors and cached under `key`
+   * (null: do not cache), closed at once; larger ones keep their descriptors, and the bodies
+   * stream from them (the resource holds one reference each: releaseResource).
    */
-  private async loadResource(file: FileRef, key: string | null, siblings: boolean): Promise<{ resource: Resource; cached: boolean }> {
+  private async loadResource(file: FileRef, key: string | null, siblings: boolean, download: boolean): Promise<{ resource: Resource; cached: boolean }> {
     const { real: realPath, name } = file;
-    const info = await stat(realPath);
-    const stats: VariantStat[] = [{ coding: IDENTITY, path: realPath, size: info.size, mtimeMs: info.mtimeMs }];
+    const opened: VariantStat[] = [];
     const absent: string[] = [];
-    if (siblings && !name.endsWith('.br') && !name.endsWith('.gz')) {
-      for (const coding of [BR, GZIP]) {
-        const p = realPath + SIBLING_SUFFIX[coding];
-        try {
-          // lstat: a sibling that is a symlink (or anything but a plain file) is ignored.
-          const s = await lstat(p);
-          if (s.isFile()) stats.push({ coding, path: p, size: s.size, mtimeMs: s.mtimeMs });
-        } catch {
-          absent.push(p);
+    try {
+      const main = await openRegular(realPath);
+      opened.push({ coding: IDENTITY, path: realPath, file: main.file, size: main.stats.size, mtimeMs: main.stats.mtimeMs });
+      if (siblings && !name.endsWith('.br') && !name.endsWith('.gz')) {
+        for (const coding of [BR, GZIP]) {
+          const p = realPath + SIBLING_SUFFIX[coding];
+          try {
+            // O_NOFOLLOW: a sibling that is a symlink (or anything but a plain file) is ignored.
+            const s = await openRegular(p);
+            opened.push({ coding, path: p, file: s.file, size: s.stats.size, mtimeMs: s.stats.mtimeMs });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') absent.push(p);
+          }
         }
       }
-    }
-    const contentType = contentTypeFor(name);
-    const cacheControl = cacheControlFor(name, contentType, this.cacheControl);
-    const limit = key === NOT_FOUND_KEY ? Math.max(this.cacheMaxFileBytes, NOT_FOUND_PAGE_MAX) : this.cacheMaxFileBytes;
-    if (key !== null && stats.every((s) => s.size <= limit)) {
-      const bodies: Buffer[] = [];
-      const exact: VariantStat[] = [];
-      for (const s of stats) {
-        const read = await readExact(s.path, limit);
-        if (read === null) break;
-        bodies.push(read.body);
-        exact.push({ coding: s.coding, path: s.path, size: read.size, mtimeMs: read.mtimeMs });
+      const contentType = contentTypeFor(name);
+      const cacheControl = cacheControlFor(name, contentType, this.cacheControl);
+      const extra = download ? downloadLines(name) : '';
+      const limit = key === NOT_FOUND_KEY ? Math.max(this.cacheMaxFileBytes, NOT_FOUND_PAGE_MAX) : this.cacheMaxFileBytes;
+      if (key !== null && opened.every((s) => s.size <= limit)) {
+        // The cached bytes are read through the descriptors whose fstat built the heads.
+        const bodies: Buffer[] = [];
+        for (const s of opened) {
+          const body = await readExact(s.file!.fd, s.size);
+          if (body === null) break; // shrank under us: stream it (and the stream will notice)
+          bodies.push(body);
+        }
+        if (bodies.length === opened.length) {
+          const stats = opened.map((s) => ({ coding: s.coding, path: s.path, size: s.size, mtimeMs: s.mtimeMs }));
+          const resource = buildResource(stats, contentType, cacheControl, extra);
+          for (let i = 0; i < stats.length; i++) resource.variants[stats[i]!.coding]!.body = bodies[i]!;
+          this.cache.set(key, resource, absent, file.logical);
+          return { resource, cached: true };
+        }
       }
-      if (exact.length === stats.length) {
-        const resource = buildResource(exact, contentType, cacheControl);
-        for (let i = 0; i < exact.length; i++) resource.variants[exact[i]!.coding]!.body = bodies[i]!;
-        this.cache.set(key, resource, absent, file.logical);
-        return { resource, cached: true };
-      }
+      const resource = buildResource(opened, contentType, cacheControl, extra);
+      opened.length = 0; // the descriptors now belong to the resource
+      return { resource, cached: false };
+    } finally {
+      for (const s of opened) s.file!.release();
     }
-    return { resource: buildResource(stats, contentType, cacheControl), cached: false };
   }
 
   /** 404 with root/404.html when there is one (kept in the cache like any small file). */
@@ -263,7 +300,8 @@ export class StaticSite implements Handler {
         const logical = path.join(realRoot, '404.html');
         const real = await realpath(logical);
         if (!this.isInside(real, realRoot, false) || !(await stat(real)).isFile()) return errorReply(404, { headOnly: isHead });
-        await this.loadResource({ real, logical, name: '404.html' }, NOT_FOUND_KEY, true);
+        const loaded = await this.loadResource({ real, logical, name: '404.html' }, NOT_FOUND_KEY, true, false);
+        if (!loaded.cached) releaseResource(loaded.resource);
       } catch {
         return errorReply(404, { headOnly: isHead });
       }
@@ -283,18 +321,23 @@ export class StaticSite implements Handler {
   }
 }
 
-/** Reads a whole file through one descriptor, so the size we announce is the size we read. */
-async function readExact(file: string, limit: number): Promise<{ body: Buffer; size: number; mtimeMs: number } | null> {
-  const fh = await open(file, 'r');
-  try {
-    const info = await fh.stat();
-    if (!info.isFile() || info.size > limit) return null;
-    const body = await fh.readFile();
-    if (body.length !== info.size) return null; // changed while we read: stream it instead
-    return { body, size: info.size, mtimeMs: info.mtimeMs };
-  } finally {
-    await fh.close();
-  }
+/**
+ * Reads exactly `size` bytes from the start of an open file: the bytes whose fstat gave
+ * `size`. Null when the file ends sooner (truncated in place since).
+ */
+function readExact(fd: number, size: number): Promise<Buffer | null> {
+  const body = Buffer.allocUnsafe(size);
+  return new Promise((resolve, reject) => {
+    const step = (at: number): void => {
+      if (at === size) return resolve(body);
+      read(fd, body, at, size - at, at, (err, n) => {
+        if (err !== null) return reject(err);
+        if (n === 0) return resolve(null);
+        step(at + n);
+      });
+    };
+    step(0);
+  });
 }
 
 function redirect(location: string, isHead: boolean): Reply {
@@ -309,12 +352,14 @@ function redirect(location: string, isHead: boolean): Reply {
   };
 }
 
-function listingReply(html: Buffer, isHead: boolean): Reply {
+function listingReply(html: Buffer, isHead: boolean, download: boolean): Reply {
   return {
     status: 200,
     head:
       statusLine(200) + SERVER_HEADER +
-      `Content-Type: text/html; charset=utf-8\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${html.length}\r\n`,
+      `Content-Type: text/html; charset=utf-8\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n` +
+      (download ? DOWNLOAD_LISTING_LINES : '') +
+      `Content-Length: ${html.length}\r\n`,
     body: isHead ? [] : [html],
     bodyLength: html.length,
   };
