@@ -24,6 +24,8 @@ const { values: flags } = parseArgs({
     loads: { type: 'string' },
     quick: { type: 'boolean', default: false },
     markdown: { type: 'boolean', default: false },
+    // --workers N: muxd with 1 worker against N (bench/workers.ts) instead of the peer comparison.
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -77,7 +79,7 @@ interface Record_ {
 }
 
 function usage(): string {
-  return `Usage: node dist/bench/http.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--tool autocannon,wrk] [--loads ${LOADS.map((l) => l.key).join(',')}] [--quick] [--markdown]`;
+  return `Usage: node dist/bench/http.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--tool autocannon,wrk] [--loads ${LOADS.map((l) => l.key).join(',')}] [--quick] [--markdown] [--workers N]`;
 }
 
 function listFlag<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
@@ -129,6 +131,12 @@ async function main(): Promise<number> {
   const duration = flags.quick ? 2 : Number(flags.duration);
   const runs = flags.quick ? 1 : Number(flags.runs);
   if (!(duration > 0) || !(runs >= 1)) throw new Error('--duration and --runs must be positive numbers');
+  if (flags.workers !== undefined) {
+    const workers = Number(flags.workers);
+    if (!Number.isInteger(workers) || workers < 2) throw new Error('--workers must be a whole number of at least 2');
+    const { runWorkersBench } = await import('./workers.js');
+    return runWorkersBench({ workers, duration, runs, markdown: flags.markdown === true });
+  }
   const servers = listFlag(flags.only, SERVERS, 'server');
   const loads = listFlag(flags.loads, LOADS.map((l) => l.key), 'load').map((k) => LOADS.find((l) => l.key === k)!);
   let tools = listFlag<HttpTool>(flags.tool, ['autocannon', 'wrk'], 'tool');

@@ -33,6 +33,8 @@ export interface MxLoadOptions {
   procs: number;
   /** fanout: joined members, the sender included. */
   members: number;
+  /** fanout: members connect to these ports in turn (the sender to the first); default [port]. */
+  ports?: number[];
   /** transfer: bytes PUT then GET. */
   size: number;
   warmupMs: number;
@@ -59,6 +61,8 @@ interface WorkerReport {
   windowMs: number;
   /** Sparse histogram: [bucket, count] pairs. */
   hist: [number, number][];
+  /** fanout: sparse histogram of SAY-to-MESSAGE delivery latency (µs), over every receiver. */
+  deliveryHist: [number, number][];
   delivered: number;
   putSeconds: number;
   getSeconds: number;
@@ -72,6 +76,9 @@ export interface MxLoadResult extends LoadSample {
   deliveredPerSecond: number;
   p50Micros: number;
   p99Micros: number;
+  /** fanout: from the sender writing a SAY to a member reading its MESSAGE, all members. */
+  deliveryP50Micros: number;
+  deliveryP99Micros: number;
   errors: number;
   firstError: string;
   /** transfer: MB/s (10^6 bytes) of the PUT and of the GET. */
@@ -101,7 +108,7 @@ class Window {
 async function pingWorker(o: MxLoadOptions, connections: number, startAt: number): Promise<WorkerReport> {
   const hist = new Histogram();
   const payload = Buffer.alloc(o.payload, 0x61);
-  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], deliveryHist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
   const sockets = await Promise.all(Array.from({ length: connections }, () => open(o.host, o.port)));
   await until(startAt);
   const win = new Window(startAt + o.warmupMs, startAt + o.warmupMs + o.durationSeconds * 1000);
@@ -188,17 +195,26 @@ function request(socket: Socket, scannerReplies: Map<number, (type: number, body
  * (its first member), which keeps `depth` SAYs in flight. Receivers count MESSAGE pushes.
  */
 async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, workerIndex: number, startAt: number): Promise<WorkerReport> {
-  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], deliveryHist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
   const hist = new Histogram();
   const tag = randomBytes(3).toString('hex');
   const win = new Window(startAt + o.warmupMs, startAt + o.warmupMs + o.durationSeconds * 1000);
   let running = true;
   const sockets: Socket[] = [];
-  const text = Buffer.alloc(Math.max(1, o.payload), 0x62);
-  const says = Array.from({ length: o.depth }, (_, k) => encodeFrame(MX.SAY, 1000 + k, text));
+  const deliveryHist = new Histogram();
+  // The text starts with the send time in µs since the epoch (ASCII: SAY text is UTF-8), so any
+  // receiver, in any process, can tell how long delivery took; 'b's pad it to the payload size.
+  const textBytes = Math.max(17, o.payload);
+  const say = (k: number, at: number): Buffer => {
+    const text = Buffer.alloc(textBytes, 0x62);
+    text.write(String(Math.round((performance.timeOrigin + at) * 1000)).padStart(16, '0'), 0, 'latin1');
+    return encodeFrame(MX.SAY, 1000 + k, text);
+  };
   const sentAt = new Float64Array(o.depth);
+  const ports = o.ports ?? [o.port];
   for (let i = 0; i < members; i++) {
-    const socket = await open(o.host, o.port);
+    // Members take the ports in turn, counting across worker processes.
+    const socket = await open(o.host, ports[(workerIndex * members + i) % ports.length]!);
     sockets.push(socket);
     const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
     const isSender = sender && i === 0;
@@ -209,7 +225,14 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
         const waiter = waiting.get(id);
         if (waiter) return waiter(type, body);
         if (type === MX.MESSAGE) {
-          if (win.measuring) report.delivered++;
+          if (win.measuring) {
+            report.delivered++;
+            if (body !== null && body.length >= 18) {
+              const from = body.readUInt16BE(0);
+              const sent = Number(body.toString('latin1', 2 + from, 2 + from + 16));
+              if (Number.isFinite(sent)) deliveryHist.record(Math.max(0, (performance.timeOrigin + now) * 1000 - sent));
+            }
+          }
         } else if (type === MX.SAY_OK && isSender) {
           const k = id - 1000;
           if (win.measuring) {
@@ -218,7 +241,7 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
           }
           if (running) {
             sentAt[k] = now;
-            resend.push(says[k]!);
+            resend.push(say(k, now));
           }
         } else if (type === MX.ERROR) {
           report.errors++;
@@ -244,8 +267,9 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
     await request(socket, waiting, encodeFrame(MX.JOIN, 1, Buffer.from(`b${tag}w${workerIndex}m${i}`)), 1);
     if (isSender) {
       void until(startAt).then(() => {
-        sentAt.fill(performance.now());
-        socket.write(Buffer.concat(says));
+        const t = performance.now();
+        sentAt.fill(t);
+        socket.write(Buffer.concat(Array.from({ length: o.depth }, (_, k) => say(k, t))));
       });
     }
   }
@@ -253,12 +277,13 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
   running = false;
   for (const s of sockets) s.destroy();
   report.hist = sparse(hist);
+  report.deliveryHist = sparse(deliveryHist);
   return report;
 }
 
 /** PUT `size` bytes then GET them back over one connection; seconds for each. */
 async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
-  const report: WorkerReport = { completed: 0, errors: 0, windowMs: 0, hist: [], delivered: 0, putSeconds: NaN, getSeconds: NaN, firstError: '' };
+  const report: WorkerReport = { completed: 0, errors: 0, windowMs: 0, hist: [], deliveryHist: [], delivered: 0, putSeconds: NaN, getSeconds: NaN, firstError: '' };
   const content = patterned(o.size);
   const digest = createHash('sha256').update(content).digest();
   const name = Buffer.from(`bench-${randomBytes(4).toString('hex')}.bin`);
@@ -355,6 +380,7 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
   clearTimeout(killer);
   const sample = meter?.stop(o.mode === 'transfer' ? undefined : { from: fromPerf, to: fromPerf + o.durationSeconds * 1000 }) ?? { serverCpu: NaN, generatorCpu: NaN, serverPeakRss: NaN, wallSeconds: NaN };
   const hist = new Histogram();
+  const deliveryHist = new Histogram();
   let completed = 0;
   let delivered = 0;
   let errors = 0;
@@ -378,6 +404,9 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
     const counts: number[] = [];
     for (const [b, c] of r.hist) counts[b] = c;
     hist.merge(Array.from(counts, (c) => c ?? 0));
+    const delivery: number[] = [];
+    for (const [b, c] of r.deliveryHist ?? []) delivery[b] = c;
+    deliveryHist.merge(Array.from(delivery, (c) => c ?? 0));
     if (o.mode === 'transfer') {
       put = r.putSeconds;
       get = r.getSeconds;
@@ -390,6 +419,8 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
     deliveredPerSecond: delivered / secs,
     p50Micros: hist.quantile(0.5),
     p99Micros: hist.quantile(0.99),
+    deliveryP50Micros: deliveryHist.quantile(0.5),
+    deliveryP99Micros: deliveryHist.quantile(0.99),
     errors,
     firstError,
     putMBps: o.size / 1e6 / put,
@@ -441,7 +472,7 @@ async function cli(): Promise<void> {
   const r = await runMxLoad(o, Number(values.core));
   const us = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(3)} ms` : 'n/a');
   if (o.mode === 'transfer') process.stdout.write(`PUT ${r.putMBps.toFixed(1)} MB/s, GET ${r.getMBps.toFixed(1)} MB/s\n`);
-  else if (o.mode === 'fanout') process.stdout.write(`SAY ${r.opsPerSecond.toFixed(0)}/s, delivered ${r.deliveredPerSecond.toFixed(0)} messages/s, SAY p50 ${us(r.p50Micros)} p99 ${us(r.p99Micros)}\n`);
+  else if (o.mode === 'fanout') process.stdout.write(`SAY ${r.opsPerSecond.toFixed(0)}/s, delivered ${r.deliveredPerSecond.toFixed(0)} messages/s (delivery p99 ${us(r.deliveryP99Micros)}), SAY p50 ${us(r.p50Micros)} p99 ${us(r.p99Micros)}\n`);
   else process.stdout.write(`PING ${r.opsPerSecond.toFixed(0)} ops/s, p50 ${us(r.p50Micros)}, p99 ${us(r.p99Micros)}\n`);
   if (r.errors > 0) process.stdout.write(`errors: ${r.errors} (first: ${r.firstError})\n`);
 }

@@ -28,7 +28,8 @@ export interface HttpLoadResult extends LoadSample {
 
 export interface HttpLoadOptions {
   tool: HttpTool;
-  core: number;
+  /** A core, or a CPU list for taskset -c ("0-1"). */
+  core: number | string;
   serverPid: number;
   tmpDir: string;
 }

@@ -30,7 +30,8 @@ export interface PinnedChild {
 }
 
 export interface SpawnPinnedOptions {
-  core: number;
+  /** A core, or a CPU list for taskset -c ("0-1"). */
+  core: number | string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Keep all of stdout (for JSON results); default keeps the first 64 KiB. */

@@ -14,7 +14,8 @@ export interface RunningServer {
 }
 
 export interface ServerContext {
-  core: number;
+  /** A core, or a CPU list for taskset -c ("0-1"). */
+  core: number | string;
   /** Scratch directory for configs, pid files and uploads. */
   tmpDir: string;
 }

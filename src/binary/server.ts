@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
-import type { Metrics } from '../loop/metrics.js';
+import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
 import { FileStore, type StoreIo } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
@@ -43,6 +43,8 @@ export interface BinaryServerOptions {
   helloTimeoutMs?: number;
   idleTimeoutMs: number;
   metrics: Metrics;
+  /** What STATS reports (default: metrics.snapshot(); a cluster worker reports the whole server). */
+  snapshot?: () => MetricsSnapshot;
   log?: (line: string) => void;
   /** The chat room; default a LocalRoom of this process. */
   room?: Room;
@@ -80,6 +82,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
   const transfers = opts.transfers ?? new SlotBudget(opts.maxTransfersTotal ?? DEFAULT_MAX_TRANSFERS_TOTAL);
   metrics.gauge('chatUsers', () => room.size);
   metrics.gauge('binaryTransfers', () => transfers.used);
+  const snapshot = opts.snapshot ?? (() => metrics.snapshot());
 
   const limits = { maxFrameBytes: opts.maxFrame, maxUploadBytes: opts.maxUpload, maxSayBytes: MAX_SAY_BYTES, maxOutputBytes: opts.maxOutputBytes };
   const ctx: StreamContext = {
@@ -98,8 +101,8 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     adminDigest: tokenDigest(opts.adminToken),
     uploadDigest: tokenDigest(opts.uploadToken ?? null),
     // Limits are included so a client can size its frames without knowing the server's flags.
-    stats: (): Buffer =>
-      Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: room.size, limits }), 'utf8'),
+    // A whole-server snapshot carries its own chatUsers, which wins over this process's count.
+    stats: (): Buffer => Buffer.from(JSON.stringify({ chatUsers: room.size, ...snapshot(), limits }), 'utf8'),
     log,
     onDownloadPaused: opts.onDownloadPaused,
   };

@@ -45,6 +45,20 @@ export function formatStats(stats: Json): string {
     ['memory (RSS)', rss === null ? '-' : humanSize(rss)],
     ['limits', `frame ${size(limits.maxFrameBytes)} · upload ${size(limits.maxUploadBytes)} · say ${size(limits.maxSayBytes)} · output ${size(limits.maxOutputBytes)}`],
   ];
+  // A server run with --workers N: one row for the set, one per worker.
+  if (Array.isArray(stats.workers)) {
+    const workers = stats.workers.map(obj);
+    const primary = obj(stats.primary);
+    const running = workers.filter((w) => w.state === 'running').length;
+    rows.push(['workers', `${running} running of ${String(num(primary.workersWanted) ?? workers.length)} · primary pid ${String(num(primary.pid) ?? '-')} · ${String(num(primary.deathsLastMinute) ?? 0)} deaths in the last minute`]);
+    for (const w of workers) {
+      const state = w.state === 'running' ? '' : ` (${String(w.state)})`;
+      rows.push([
+        `  worker ${String(num(w.slot) ?? '?')}`,
+        `pid ${String(num(w.pid) ?? '-')}${state} · ${String(num(w.connections) ?? 0)} connections · ${String(num(w.requestsPerSec) ?? 0)} req/s · lag p99 ${String(num(w.lagMsP99) ?? '-')} ms · RSS ${size(w.rssBytes)} · ${String(num(w.restarts) ?? 0)} restarts`,
+      ]);
+    }
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join('');
 }

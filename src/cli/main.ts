@@ -4,6 +4,7 @@
 import { stat } from 'node:fs/promises';
 import type { Running } from './serve.js';
 import { parseServeOptions, serveUsage, UsageError } from './serve-options.js';
+import { parseWorkerInfo, WORKER_ENV } from '../cluster/messages.js';
 
 const CLIENT_COMMANDS = new Set(['ping', 'stats', 'chat', 'put', 'get', 'ls', 'announce']);
 
@@ -47,6 +48,26 @@ async function main(argv: string[]): Promise<number> {
     const log = (line: string): void => {
       process.stdout.write(line + '\n');
     };
+    // --workers N > 1: this process becomes the primary, and the workers it forks run this same
+    // command line, told apart by their environment (src/cluster).
+    const workerInfo = process.env[WORKER_ENV] === undefined ? null : parseWorkerInfo(process.env[WORKER_ENV]);
+    if (workerInfo !== null) {
+      const { runWorker } = await import('../cluster/worker.js');
+      await runWorker(opts, workerInfo, log);
+      return -1;
+    }
+    if (opts.workers > 1) {
+      // The same all-or-nothing checks as one process, once, before any worker starts.
+      const { preflight } = await import('./preflight.js');
+      const problems = await preflight(opts);
+      if (problems.length > 0) {
+        for (const problem of problems) process.stderr.write(`muxd serve: ${problem}\n`);
+        return 2;
+      }
+      const { runPrimary } = await import('../cluster/primary.js');
+      runPrimary(opts, log);
+      return -1;
+    }
     const { announceFromTerminal, serve, StartupError } = await import('./serve.js');
     let running: Awaited<ReturnType<typeof serve>>;
     try {

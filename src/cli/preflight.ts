@@ -162,7 +162,8 @@ function checkAppendable(flag: string, file: string): string | null {
 }
 
 /** Every problem that would stop `muxd serve` from starting whole; empty = go. */
-export async function preflight(opts: ServeOptions): Promise<string[]> {
+/** `probe: false` for a cluster worker: its listeners are the primary's, which probed them once. */
+export async function preflight(opts: ServeOptions, { probe = true }: { probe?: boolean } = {}): Promise<string[]> {
   const { http, binary } = endpoints(opts);
   const lines = await Promise.all([
     checkRoot('--root', opts.root),
@@ -170,7 +171,9 @@ export async function preflight(opts: ServeOptions): Promise<string[]> {
     opts.accessLog !== null && opts.accessLog !== '-' ? checkAppendable('--access-log', opts.accessLog) : null,
   ]);
   const problems = lines.filter((l): l is string => l !== null);
-  problems.push(...(await probeEndpoints([http, binary])));
+  // A probe listen in a cluster worker would join the primary's shared socket and be handed
+  // real connections; and its socket-file handling would touch the file every worker serves.
+  if (probe) problems.push(...(await probeEndpoints([http, binary])));
   // One bad --host fails both listeners: say it once.
   return [...new Set(problems)];
 }

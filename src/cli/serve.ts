@@ -2,7 +2,7 @@
 // all, and stops gracefully: see start() and shutdown() below.
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { Metrics } from '../loop/metrics.js';
+import { Metrics, type MetricsSnapshot } from '../loop/metrics.js';
 import { ByteBudget } from '../loop/budget.js';
 import type { Listener } from '../loop/listener.js';
 import { drainListeners, type ShutdownReport } from '../loop/shutdown.js';
@@ -12,6 +12,8 @@ import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
+import type { Room } from '../binary/room.js';
+import type { SingleProcessRelay } from '../chat-relay/single-process.js';
 import { tokenDigest } from '../binary/core.js';
 import { startUdpServer, type UdpServer } from '../binary/udp/server.js';
 import { MAX_SAY_BYTES } from '../wire/protocol.js';
@@ -53,12 +55,37 @@ function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
-export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+/** What a process running serve() inside something bigger (a cluster worker) plugs in. */
+export interface ServeHooks {
+  /** What STATS and the stats route answer, given this process's own snapshot (default: that). */
+  statsProvider?: (local: MetricsSnapshot) => MetricsSnapshot;
+  /** The MX/1 chat room (default: a LocalRoom of this process); e.g. one relayed to other processes. */
+  room?: (metrics: Metrics) => Room;
+  /**
+   * The listening sockets belong to a cluster primary (shared by every worker): no probing
+   * before listening, and stopping never removes a Unix socket file (the primary's handle does).
+   */
+  sharedListeners?: boolean;
+}
+
+export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n'), hooks: ServeHooks = {}): Promise<Running> {
   // All or nothing: every directory and every listener is checked before anything starts.
-  const problems = await preflight(opts);
+  const problems = await preflight(opts, { probe: hooks.sharedListeners !== true });
   if (problems.length > 0) throw new StartupError(problems);
 
   const metrics = new Metrics();
+  // --chat-redis in a single process: the room is relayed through Redis (a cluster primary does
+  // this itself and passes its workers a room).
+  let relay: SingleProcessRelay | null = null;
+  if (opts.chatRedis !== null && hooks.room === undefined) {
+    const { redisRelay } = await import('../chat-relay/single-process.js');
+    const r = redisRelay(opts.chatRedis, opts.maxOutput, log);
+    const inner = hooks.statsProvider;
+    hooks = { ...hooks, room: r.room, statsProvider: (local) => ({ ...(inner?.(local) ?? local), chatRelay: r.state() }) as MetricsSnapshot };
+    relay = r;
+  }
+  const provider = hooks.statsProvider;
+  const snapshot = provider === undefined ? () => metrics.snapshot() : () => provider(metrics.snapshot());
   // One server-wide count of unsent output bytes (--max-output-total), shared by both faces.
   const outputBudget = new ByteBudget(opts.maxOutputTotal);
   const filesDir = path.resolve(opts.filesDir);
@@ -79,7 +106,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   const [httpStart, binaryStart] = await Promise.allSettled([
     startHttpServer({
       endpoint: named.http.endpoint,
-      handler: opts.statsPath === null ? site : withStatsRoute(site, opts.statsPath, () => metrics.snapshot()),
+      handler: opts.statsPath === null ? site : withStatsRoute(site, opts.statsPath, snapshot),
       parserFactory: parserFactory(opts.parser),
       limits: { maxRequestLine: opts.maxRequestLine, maxHeadBytes: opts.maxHead, maxHeaders: opts.maxHeaders, maxBodyBytes: opts.maxBody },
       maxConnections: opts.maxConnections,
@@ -113,6 +140,8 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       maxOutputBytes: opts.maxOutput,
       idleTimeoutMs: opts.binaryIdleTimeoutMs,
       metrics,
+      snapshot,
+      room: hooks.room?.(metrics),
       log: startLog,
     }),
   ]);
@@ -143,7 +172,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
         room: binary.room,
         metrics,
         adminDigest: tokenDigest(opts.adminToken),
-        stats: () => Buffer.from(JSON.stringify({ ...metrics.snapshot(), chatUsers: binary.room.size, limits: udpLimits }), 'utf8'),
+        stats: () => Buffer.from(JSON.stringify({ chatUsers: binary.room.size, ...snapshot(), limits: udpLimits }), 'utf8'),
         memberTimeoutMs: opts.udpMemberTimeoutMs,
         maxMembers: opts.maxConnections,
         log: startLog,
@@ -164,11 +193,12 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       // First, synchronously: an exit that cannot wait still leaves no socket file behind.
-      for (const l of listeners) l.removeSocketFile();
+      if (hooks.sharedListeners !== true) for (const l of listeners) l.removeSocketFile();
       await Promise.all([http.close(), binary.close(), udp?.close()]);
       site.close();
       metrics.close();
       await binary.store.removeStaleTemps().catch(() => 0);
+      await relay?.close();
     })());
 
   let stopping: Promise<ShutdownReport> | null = null;

@@ -40,7 +40,8 @@ export function startMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
           output: () => out,
           stop: () =>
             new Promise<void>((done) => {
-              if (proc.exitCode !== null) return done();
+              // Already gone (exited, or killed by a signal: then exitCode stays null).
+              if (proc.exitCode !== null || proc.signalCode !== null) return done();
               proc.once('exit', () => done());
               proc.kill('SIGTERM');
             }),

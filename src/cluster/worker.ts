@@ -1,0 +1,121 @@
+// One worker of `muxd serve --workers N`: a whole single-process muxd (src/cli/serve.ts) plus the
+// IPC with the primary: its ready lines and ports once, a metrics snapshot every second, and
+// the primary's orders (drain, announce) and whole-server stats.
+import cluster from 'node:cluster';
+import type { ServeOptions } from '../cli/serve-options.js';
+import type { MetricsSnapshot } from '../loop/metrics.js';
+import { serve, type Running } from '../cli/serve.js';
+import { RelayedRoom } from '../chat-relay/relayed-room.js';
+import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
+
+/** How often a worker sends its snapshot to the primary. */
+export const SNAPSHOT_INTERVAL_MS = 1000;
+/** Between a retiring worker's last accept and its drain (see stop()). */
+const RETIRE_GRACE_MS = 300;
+/** Longest wait for the primary to acknowledge a worker's goodbye. */
+const DISCONNECT_TIMEOUT_MS = 5000;
+
+const READY_LINE = /^muxd \S+ listening on /;
+
+export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line: string) => void): Promise<void> {
+  if (!cluster.isWorker || !process.send) throw new Error('runWorker: not a cluster worker');
+  const send = (m: WorkerMessage): void => {
+    if (process.connected) process.send!(m, undefined, undefined, (err: Error | null) => void err /* the primary is gone: 'disconnect' handles it */);
+  };
+  // The primary prints one set of ready lines for the whole server; the workers' go to it.
+  const readyLines: string[] = [];
+  let starting = true;
+  const workerLog = (line: string): void => {
+    if (starting && READY_LINE.test(line)) readyLines.push(line);
+    else log(line);
+  };
+  let aggregate: MetricsSnapshot | null = null;
+  let running: Running | null = null;
+  let stopping = false;
+  let reporter: NodeJS.Timeout | undefined;
+  // With round-robin the primary may have handed this worker a connection just before it saw the
+  // listener close; the worker answers such a hand-off "not accepted" and the primary gives it to
+  // another worker, but only while the channel is open. disconnect() waits for the primary's
+  // acknowledgement, so every hand-off sent before it has been answered when the channel closes.
+  const leave = (code: number): void => {
+    process.once('disconnect', () => process.exit(code));
+    setTimeout(() => process.exit(code), DISCONNECT_TIMEOUT_MS).unref();
+    cluster.worker!.disconnect();
+  };
+  /** Drain and exit; an order that arrives while the worker is still starting is carried out once it listens. */
+  const stop = (): void => {
+    stopping = true;
+    if (running === null) return;
+    const r = running;
+    running = null;
+    clearInterval(reporter);
+    // Stop taking connections first; the primary hands new ones to the other workers. Those this
+    // worker accepted a moment ago have not sent their first request yet, and a drain closes an
+    // idle connection at once: give them a moment to be in flight (a reload's clients must not
+    // see a connection closed unanswered), then drain as one process does on SIGTERM.
+    for (const l of r.listeners) l.stopAccepting();
+    void new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS))
+      .then(() => r.shutdown(opts.shutdownTimeoutMs))
+      .then(
+        () => leave(0),
+        () => leave(1),
+      );
+  };
+  // One chat room across the workers: this worker's members, every change relayed by the primary.
+  let room: RelayedRoom | null = null;
+  // Listen for orders before starting, so a shutdown sent during startup is not lost.
+  process.on('message', (raw: unknown) => {
+    const m = parsePrimaryMessage(raw);
+    if (m === null) return;
+    switch (m.t) {
+      case 'shutdown':
+        return stop();
+      case 'aggregate':
+        aggregate = m.stats as MetricsSnapshot;
+        return;
+      case 'chat':
+        room?.apply(m.down);
+        return;
+    }
+  });
+  // Ctrl-C and a terminal hangup reach the whole process group: the primary decides for all.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+  // SIGTERM to one worker (kill PID) drains that worker; the primary then replaces it.
+  process.on('SIGTERM', stop);
+  // Without a primary nobody supervises: node's cluster code exits a worker whose channel closes
+  // unasked (the primary was killed), so no worker outlives its primary.
+
+  let started: Running;
+  try {
+    // Port 0 works too: node:cluster keys the listening socket by the address asked for, so every
+    // worker asking for port 0 gets the one socket the first request opened, while any worker holds it.
+    // UDP: node:cluster shares one datagram socket among workers and the kernel hands each
+    // datagram to any of them, but a UDP member's session lives in one process. So one worker
+    // (slot 1) serves UDP; its members are in the shared room like everyone else.
+    started = await serve({ ...opts, workers: 1, udpPort: info.slot === 1 ? opts.udpPort : null }, workerLog, {
+      // Until the primary's first whole-server view arrives, the worker's own is the best there is.
+      statsProvider: (local) => aggregate ?? local,
+      sharedListeners: true,
+      room: (metrics) => {
+        const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.maxOutput, (member, reason, slow) => {
+          if (slow) metrics.count('binary.slowConsumersDropped');
+          log(`binary: dropped ${member.name}: ${reason}`);
+        });
+        metrics.gauge('chatLocalMembers', () => relayed.localSize);
+        room = relayed;
+        return relayed;
+      },
+    });
+  } catch (err) {
+    log(`muxd: worker ${info.slot} (pid ${process.pid}) failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  starting = false;
+  running = started;
+  const { http, binary, metrics } = started;
+  send({ t: 'ready', lines: readyLines, ports: { http: http.listener.port, binary: binary.listener.port } });
+  send({ t: 'stats', snapshot: metrics.snapshot() });
+  reporter = setInterval(() => send({ t: 'stats', snapshot: metrics.snapshot() }), SNAPSHOT_INTERVAL_MS);
+  if (stopping) stop();
+}
