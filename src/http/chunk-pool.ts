@@ -13,8 +13,12 @@
 // carved from it stay valid.
 import type { ByteBudget } from '../loop/budget.js';
 
-/** Chunk size while the server holds little; a fast reader takes it at once. */
-export const CHUNK_FULL = 64 * 1024;
+/** Largest chunk: a reader whose socket takes every chunk at once grows to it (fewer reads). */
+export const CHUNK_FULL = 256 * 1024;
+/** A response's first chunk: a slow reader never holds more than this (it only shrinks). */
+export const CHUNK_START = 64 * 1024;
+/** Chunks past CHUNK_START only while the server holds less than 1/GROWTH_SHARE of its budget. */
+const GROWTH_SHARE = 16;
 /** Chunk size once the server holds --max-output-total or more. */
 export const CHUNK_MIN = 16 * 1024;
 /**
@@ -90,7 +94,11 @@ export class ChunkPool {
    * overshot by rounding. Its whole length is counted in the budget until give().
    */
   take(cap = this.full): Buffer {
-    const want = Math.min(cap, this.budget.chunk(this.full, this.min));
+    let want = Math.min(cap, this.budget.chunk(this.full, this.min));
+    // A reader only shows it is slow once its socket buffer is full, by then holding its
+    // largest chunk: chunks past CHUNK_START only while the server holds little, so a thousand
+    // readers that all turn out slow hold CHUNK_START each, not CHUNK_FULL.
+    if (want > CHUNK_START && this.budget.used > this.budget.limit / GROWTH_SHARE) want = CHUNK_START;
     let size = this.min;
     while (size * 2 <= want && size * 2 <= this.full) size *= 2;
     const buf = this.carveChunk(size);

@@ -9,7 +9,7 @@ import { coarseNow, dateHeaderLine } from '../loop/clock.js';
 import { errorReply } from './status.js';
 import { holdsFile, releaseBody, type BodyPart, type FileRegion, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
-import { CHUNK_FULL, type ChunkPool } from './chunk-pool.js';
+import { CHUNK_START, type ChunkPool } from './chunk-pool.js';
 
 export interface ConnectionOptions {
   handler: Handler;
@@ -53,11 +53,13 @@ interface Sending {
   /** The reply's body and the region's index in it: what follows once the region is out. */
   parts: BodyPart[];
   index: number;
-  /** A read of ours, or the socket's write of our chunk, is outstanding. */
-  busy: boolean;
+  /** A read of ours is outstanding (it owns the descriptor until its callback). */
+  reading: boolean;
+  /** Our chunks given to the socket whose writes have not completed yet. */
+  writing: number;
   /** This connection's chunk size (ChunkPool.nextSize: shrinks for a slow reader). */
   size: number;
-  /** The connection is gone: the outstanding callback releases the file. */
+  /** The connection is gone: an outstanding read releases the file in its callback. */
   cancelled: boolean;
 }
 
@@ -389,7 +391,7 @@ export class HttpConnection implements Timed {
       } else {
         // The head (and anything before it) must reach the socket before the file's bytes.
         this.outbox.flush();
-        this.sending = { region: part, pos: part.start, parts, index: i, busy: false, size: CHUNK_FULL, cancelled: false };
+        this.sending = { region: part, pos: part.start, parts, index: i, reading: false, writing: 0, size: CHUNK_START, cancelled: false };
         if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
         this.sendChunk();
         return;
@@ -402,21 +404,25 @@ export class HttpConnection implements Timed {
   }
 
   /**
-   * Reads the next chunk of the file being sent and gives it to the socket; the chunk after it
-   * is read only once the socket has taken this one (its write completed), so a slow reader
-   * costs one chunk, and the chunk's size comes from the server-wide budget.
+   * Reads the next chunk of the file being sent and gives it to the socket. The chunk after it
+   * is read once the socket has accepted this one: at once when the kernel took it all during
+   * write() (a fast reader: the read overlaps the write's completion), else when its write
+   * completes. So a slow reader costs one chunk beyond what its socket accepted, and the
+   * chunk's size comes from the server-wide budget.
    */
   private sendChunk(): void {
     const s = this.sending;
     // Output held before the file goes first; the 'drain' that moves it calls back here.
-    if (s === null || s.busy || this.outbox.holding) return;
+    if (s === null || s.reading || this.outbox.holding) return;
+    // Our last chunk still waits in the socket: its write's callback calls back here.
+    if (s.writing > 0 && this.outbox.backlog > 0) return;
     if (s.pos > s.region.end) return this.fileDone(s);
     const pool = this.opts.pool;
     const buf = pool.take(s.size);
     const want = Math.min(buf.length, s.region.end - s.pos + 1);
-    s.busy = true;
+    s.reading = true;
     read(s.region.file.fd, buf, 0, want, s.pos, (err, n) => {
-      s.busy = false;
+      s.reading = false;
       if (s.cancelled || err !== null || n === 0) {
         pool.give(buf, true);
         if (s.cancelled) s.region.file.release();
@@ -425,16 +431,18 @@ export class HttpConnection implements Timed {
         return;
       }
       s.pos += n;
-      s.busy = true;
+      s.writing++;
       // Never copied: the buffer goes back to the pool only once the socket is done with it.
       this.outbox.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
-        s.busy = false;
+        s.writing--;
         pool.give(buf, werr == null);
-        if (s.cancelled) s.region.file.release();
-        else if (werr != null) this.destroy();
+        if (s.cancelled) return;
+        if (werr != null) this.destroy();
         else this.sendChunk();
       });
-      s.size = pool.nextSize(s.size, this.outbox.backlog === 0);
+      const accepted = this.outbox.backlog === 0;
+      s.size = pool.nextSize(s.size, accepted);
+      if (accepted) this.sendChunk();
     });
   }
 
@@ -565,9 +573,9 @@ export class HttpConnection implements Timed {
     this.sending = null;
     if (s !== null) {
       s.cancelled = true;
-      // A read or write still outstanding releases the file in its callback: closing the
-      // descriptor under a pending read could let it read a reused descriptor number.
-      if (!s.busy) s.region.file.release();
+      // A read still outstanding releases the file in its callback: closing the descriptor
+      // under a pending read could let it read a reused descriptor number.
+      if (!s.reading) s.region.file.release();
       releaseBody(s.parts, s.index + 1);
     }
     this.dropSlots(0);

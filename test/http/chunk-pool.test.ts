@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteBudget } from '../../src/loop/budget.js';
-import { ChunkPool, CHUNK_FULL, CHUNK_MIN, RETAIN_BYTES, SLAB_BYTES } from '../../src/http/chunk-pool.js';
+import { ChunkPool, CHUNK_FULL, CHUNK_MIN, CHUNK_START, RETAIN_BYTES, SLAB_BYTES } from '../../src/http/chunk-pool.js';
 
 test('chunk sizes: full while the budget is low, shrinking to the minimum as it fills, never over a cap', () => {
   const budget = new ByteBudget(1024 * 1024);
@@ -16,7 +16,17 @@ test('chunk sizes: full while the budget is low, shrinking to the minimum as it 
   assert.equal(b.length, CHUNK_MIN);
   budget.sub(1024 * 1024);
   assert.equal(pool.take(CHUNK_MIN).length, CHUNK_MIN, 'a slow connection\'s own cap');
-  assert.equal(pool.take(CHUNK_FULL - 1).length, CHUNK_FULL / 2, 'rounded down to a size class');
+  const roomy = new ChunkPool(new ByteBudget(1 << 30));
+  assert.equal(roomy.take(CHUNK_FULL - 1).length, CHUNK_FULL / 2, 'rounded down to a size class');
+});
+
+test('chunks past CHUNK_START only while the server holds under 1/16 of its budget', () => {
+  const budget = new ByteBudget(16 * 1024 * 1024);
+  const pool = new ChunkPool(budget);
+  assert.equal(pool.take().length, CHUNK_FULL, 'a first reader may grow');
+  budget.add(1024 * 1024 - CHUNK_FULL + 1); // just past 1 MiB held in all
+  assert.equal(pool.take().length, CHUNK_START, 'many readers each hold at most the first size');
+  assert.equal(pool.take(CHUNK_MIN).length, CHUNK_MIN, 'a smaller cap still wins');
 });
 
 test('every byte taken is counted until given back; given-back buffers are reused, a bounded number', () => {
@@ -96,12 +106,13 @@ test('a slab still lent out stays mapped; the last chunk back unmaps it', () => 
 
 test('a chunk whose write failed is never handed out again; its slab is unmapped, not kept, once the rest are back', () => {
   const budget = new ByteBudget(1 << 30);
-  const pool = new ChunkPool(budget);
-  const perSlab = SLAB_BYTES / CHUNK_FULL;
+  // Chunks of the first size, several to a slab (a full-size chunk is a whole slab).
+  const pool = new ChunkPool(budget, CHUNK_START);
+  const perSlab = SLAB_BYTES / CHUNK_START;
   const taken = Array.from({ length: perSlab }, () => pool.take());
   const failed = taken[1]!;
   pool.give(failed, false);
-  assert.equal(budget.used, (perSlab - 1) * CHUNK_FULL, 'uncounted');
+  assert.equal(budget.used, (perSlab - 1) * CHUNK_START, 'uncounted');
   const next = pool.take();
   assert.notEqual(next, failed, 'not reused while its slab is mapped');
   assert.equal(pool.mappedBytes, 2 * SLAB_BYTES, 'a new slab rather than the failed chunk');
