@@ -140,6 +140,14 @@ function handleSignals(running: Running, timeoutMs: number): void {
   });
 }
 
+// `muxd stats | head`: the reader went away. That ends our output, not in a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;

@@ -385,6 +385,20 @@ describe('all-or-nothing start', () => {
     assert.notEqual(get.code, 0);
     assert.doesNotMatch(get.stderr, /\n\s+at /);
   });
+
+  test('a reader that closes our stdout early (muxd stats | head) ends the command, not in a stack trace', async () => {
+    const dir = path.join(tmp, 'epipe');
+    await mkdir(dir, { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(path.join(dir, `f${i}.txt`), 'muxd '.repeat(4000));
+    const child = spawn(process.execPath, [MUXD_BIN, 'compress', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end is gone before the first line is written: every write is EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
+  });
 });
 
 describe('Unix sockets for both faces', () => {
