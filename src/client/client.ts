@@ -7,7 +7,6 @@ import {
   decodeError,
   decodeFileInfo,
   decodeList,
-  decodeMessage,
   decodeNames,
   decodeText,
   encodeAnnounce,
@@ -17,6 +16,7 @@ import {
 } from '../wire/payloads.js';
 import { DEFAULT_MAX_PAYLOAD, Type } from '../wire/protocol.js';
 import { LocalCode, MuxError } from './errors.js';
+import { decodePush } from './pushes.js';
 import { bufferSource, fileSource, type UploadSource } from './source.js';
 
 export interface ConnectOptions {
@@ -555,25 +555,8 @@ export class MuxClient extends EventEmitter {
 
   private onPush(type: number, payload: Buffer): void {
     try {
-      switch (type) {
-        case Type.USER_JOINED:
-          this.emit('userJoined', decodeText(payload));
-          break;
-        case Type.MESSAGE: {
-          const { from, text } = decodeMessage(payload);
-          this.emit('message', from, text);
-          break;
-        }
-        case Type.USER_LEFT:
-          this.emit('userLeft', decodeText(payload));
-          break;
-        case Type.ANNOUNCEMENT:
-          this.emit('announcement', decodeText(payload));
-          break;
-        default:
-          // A push type from a newer server: ignore it rather than fail.
-          break;
-      }
+      const event = decodePush(type, payload);
+      if (event !== null) this.emit(event[0], ...event.slice(1));
     } catch (err) {
       if (err instanceof WireError) this.emitError(asProtocolError(err));
       else throw err;

@@ -7,10 +7,11 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { writeFrame } from '../wire/frame.js';
-import { decodeError, decodeMessage, decodeNames, decodeText, encodeAnnounce } from '../wire/payloads.js';
+import { decodeError, decodeNames, decodeText, encodeAnnounce } from '../wire/payloads.js';
 import { ErrorCode, HEADER_SIZE, MAGIC, Type, VERSION } from '../wire/protocol.js';
 import { MAX_DATAGRAM, cookieFromError, encodeUdpJoin } from '../wire/udp.js';
 import { LocalCode, MuxError } from './errors.js';
+import { decodePush } from './pushes.js';
 
 export interface UdpConnectOptions {
   /** Default 127.0.0.1. */
@@ -271,24 +272,8 @@ export class MuxUdpClient extends EventEmitter {
 
   private onPush(type: number, payload: Buffer): void {
     try {
-      switch (type) {
-        case Type.USER_JOINED:
-          this.emit('userJoined', decodeText(payload));
-          break;
-        case Type.MESSAGE: {
-          const { from, text } = decodeMessage(payload);
-          this.emit('message', from, text);
-          break;
-        }
-        case Type.USER_LEFT:
-          this.emit('userLeft', decodeText(payload));
-          break;
-        case Type.ANNOUNCEMENT:
-          this.emit('announcement', decodeText(payload));
-          break;
-        default:
-          break; // a push type from a newer server
-      }
+      const event = decodePush(type, payload);
+      if (event !== null) this.emit(event[0], ...event.slice(1));
     } catch (err) {
       this.emitError(new MuxError(LocalCode.PROTOCOL, `malformed push: ${(err as Error).message}`));
     }
