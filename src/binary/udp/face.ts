@@ -54,8 +54,31 @@ function noStreams(): never {
   throw new Error('MX/1 over UDP has no file transfers');
 }
 
+/**
+ * What every datagram core's driver shares: a datagram is sent whole or dropped, so output is
+ * never congested and progress is not counted; file effects never come (streams: false).
+ */
+abstract class DatagramIO implements Omit<CoreIO, 'send' | 'sink'> {
+  congested(): boolean {
+    return false;
+  }
+
+  sent(): number {
+    return 0;
+  }
+
+  openRead = noStreams;
+  read = noStreams;
+  closeRead = noStreams;
+  list = noStreams;
+  beginUpload = noStreams;
+  writeUpload = noStreams;
+  commitUpload = noStreams;
+  abortUpload = noStreams;
+}
+
 /** A UDP peer in the room: its address is its identity, its datagrams its only sign of life. */
-class UdpMember implements ChatSink, CoreIO {
+class UdpMember extends DatagramIO implements ChatSink, CoreIO {
   readonly sink: ChatSink = this;
   readonly core: MxCore;
   lastSeen: number;
@@ -73,6 +96,7 @@ class UdpMember implements ChatSink, CoreIO {
     joinName: Buffer,
     now: number,
   ) {
+    super();
     this.joinId = joinId;
     this.joinName = Buffer.from(joinName);
     this.lastSeen = now;
@@ -85,23 +109,6 @@ class UdpMember implements ChatSink, CoreIO {
     if (type === Type.SAY_OK) this.rememberSay(id);
     this.face.emit(this.target, type, id, payload);
   }
-
-  congested(): boolean {
-    return false;
-  }
-
-  sent(): number {
-    return 0;
-  }
-
-  openRead = noStreams;
-  read = noStreams;
-  closeRead = noStreams;
-  list = noStreams;
-  beginUpload = noStreams;
-  writeUpload = noStreams;
-  commitUpload = noStreams;
-  abortUpload = noStreams;
 
   // ChatSink: pushes are datagrams to its address, sent once.
   deliver(push: Push): void {
@@ -128,32 +135,17 @@ class UdpMember implements ChatSink, CoreIO {
 }
 
 /** The core of everyone who is not a member: it answers the datagram being handled, and never joins. */
-class SharedIO implements CoreIO, ChatSink {
+class SharedIO extends DatagramIO implements CoreIO, ChatSink {
   readonly sink: ChatSink = this;
   target: Target | null = null;
 
-  constructor(private readonly face: UdpFace) {}
+  constructor(private readonly face: UdpFace) {
+    super();
+  }
 
   send(type: number, id: number, payload?: Buffer): void {
     if (this.target !== null) this.face.emit(this.target, type, id, payload);
   }
-
-  congested(): boolean {
-    return false;
-  }
-
-  sent(): number {
-    return 0;
-  }
-
-  openRead = noStreams;
-  read = noStreams;
-  closeRead = noStreams;
-  list = noStreams;
-  beginUpload = noStreams;
-  writeUpload = noStreams;
-  commitUpload = noStreams;
-  abortUpload = noStreams;
 
   deliver(): void {}
   backlog(): number {
