@@ -102,6 +102,8 @@ export interface ProbeResult {
   p50: number;
   p99: number;
   max: number;
+  /** The five slowest operations: which kind, when (s after the probe started), how long (ms). */
+  slowest: { kind: 'http' | 'mx'; at: number; ms: number; error?: string }[];
 }
 
 /**
@@ -113,13 +115,17 @@ export class Probe {
   private readonly latencies: number[] = [];
   private errors = 0;
   private readonly kinds = new Map<string, number>();
+  private readonly slowest: ProbeResult['slowest'] = [];
   private readonly loop: Promise<void>;
 
   constructor(httpPort: number, binaryPort: number, path: string, gapMs = 20, target: Target = { localAddress: '127.0.0.1' }) {
     this.loop = (async () => {
       let turn = 0;
+      const start = performance.now();
       while (!this.stopped) {
         const t0 = performance.now();
+        const kind = turn % 2 === 0 ? 'http' : 'mx';
+        let error: string | undefined;
         try {
           if (turn++ % 2 === 0) {
             const a = await httpGet(httpPort, path, target);
@@ -133,7 +139,12 @@ export class Probe {
           const k = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
           this.kinds.set(k, (this.kinds.get(k) ?? 0) + 1);
           this.latencies.push(performance.now() - t0);
+          error = k;
         }
+        const ms = performance.now() - t0;
+        this.slowest.push({ kind, at: Math.round((t0 - start) / 100) / 10, ms, ...(error !== undefined ? { error } : {}) });
+        this.slowest.sort((a, b) => b.ms - a.ms);
+        this.slowest.length = Math.min(this.slowest.length, 5);
         await new Promise((r) => setTimeout(r, gapMs));
       }
     })();
@@ -144,7 +155,7 @@ export class Probe {
     await this.loop;
     const sorted = [...this.latencies].sort((a, b) => a - b);
     const q = (p: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
-    return { requests: sorted.length, errors: this.errors, errorKinds: this.kinds, p50: q(0.5), p99: q(0.99), max: sorted.at(-1) ?? NaN };
+    return { requests: sorted.length, errors: this.errors, errorKinds: this.kinds, p50: q(0.5), p99: q(0.99), max: sorted.at(-1) ?? NaN, slowest: this.slowest };
   }
 }
 
@@ -177,4 +188,25 @@ export async function openMany(count: number, batch: number, open: (i: number) =
     );
   }
   return { sockets, failed };
+}
+
+/**
+ * Opens `count` sockets at `perSecond` (in 10 ms steps), or as fast as openMany's batches allow
+ * when perSecond is Infinity. Resolves once every socket connected or failed (5 s timeout each).
+ */
+export async function openPaced(count: number, perSecond: number, open: (i: number) => Socket): Promise<{ sockets: Socket[]; failed: number }> {
+  if (!Number.isFinite(perSecond)) return openMany(count, 500, open);
+  const step = 10;
+  const perStep = Math.max(1, Math.round((perSecond * step) / 1000));
+  const pending: Promise<{ sockets: Socket[]; failed: number }>[] = [];
+  const t0 = performance.now();
+  for (let i = 0, k = 0; i < count; i += perStep, k++) {
+    const n = Math.min(perStep, count - i);
+    const first = i;
+    pending.push(openMany(n, n, (j) => open(first + j)));
+    const wait = t0 + (k + 1) * step - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const all = await Promise.all(pending);
+  return { sockets: all.flatMap((r) => r.sockets), failed: all.reduce((n, r) => n + r.failed, 0) };
 }

@@ -15,6 +15,8 @@ export interface SoakServerOptions {
   fdLimit?: number;
   /** Use this directory as --files-dir instead of one under the temp dir. */
   filesDir?: string;
+  /** Pin the server (and its thread pool) to this core with taskset; null or absent: unpinned. */
+  core?: number | null;
   /** Files to put in the site root: name -> content. */
   site?: Record<string, Buffer>;
 }
@@ -41,7 +43,8 @@ export async function startSoakServer(opts: SoakServerOptions = {}): Promise<Soa
   const filesDir = opts.filesDir ?? path.join(dir, 'files');
   mkdirSync(filesDir, { recursive: true });
   const args = ['serve', '--root', root, '--files-dir', filesDir, '--host', '127.0.0.1', '--http-port', '0', '--binary-port', '0', '--udp-port', 'off', ...(opts.flags ?? [])];
-  const quoted = [process.execPath, MUXD_ENTRY, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const pin = opts.core === undefined || opts.core === null ? [] : ['taskset', '-c', String(opts.core)];
+  const quoted = [...pin, process.execPath, MUXD_ENTRY, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const script = opts.fdLimit !== undefined ? `ulimit -n ${opts.fdLimit} && exec ${quoted}` : `exec ${quoted}`;
   const child: ChildProcess = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
