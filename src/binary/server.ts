@@ -19,6 +19,8 @@ export interface BinaryServerOptions {
   maxConnections: number;
   /** Open connections per client address; 0 or absent = no limit. */
   maxConnectionsPerIp?: number;
+  /** TCP_NOTSENT_LOWAT for accepted TCP sockets; 0 or absent = the kernel's default. */
+  tcpNotsentLowat?: number;
   /** Permission bits of a Unix socket file. */
   socketMode?: number;
   maxFrame: number;
@@ -121,6 +123,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     allowHalfOpen: true,
     onConnection: (socket) => new StreamConnection(socket, ctx),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    tcpNotsentLowat: opts.tcpNotsentLowat,
     socketMode: opts.socketMode,
     onRefuse: (socket, { reason }) => socket.end(reason === 'max-connections-per-ip' ? refusePerIp : refuseTotal),
   });

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
-type Kind = 'string' | 'port' | 'count' | 'count0' | 'bytes' | 'ms' | 'parser' | 'udp-port' | 'mode' | 'workers';
+type Kind = 'string' | 'port' | 'count' | 'count0' | 'bytes' | 'bytes0' | 'ms' | 'parser' | 'udp-port' | 'mode' | 'workers';
 
 interface FlagSpec {
   kind: Kind;
@@ -38,6 +38,7 @@ const FLAGS = {
   'idle-timeout': { kind: 'ms', default: '30s', help: 'idle keep-alive HTTP connection lifetime' },
   'send-timeout': { kind: 'ms', default: '30s', help: 'HTTP: longest stretch a client may take none of our output; longest a request body may take' },
   'max-output': { kind: 'bytes', default: '4MiB', help: 'unsent output per connection: past it, no further request or frame is handled until the client reads (MX/1 chat members past it are dropped)' },
+  'tcp-notsent-lowat': { kind: 'bytes0', default: '128KiB', help: 'TCP: unsent bytes the kernel keeps per connection before write() waits for the reader (Linux TCP_NOTSENT_LOWAT; 0 = kernel default, up to tcp_wmem max)' },
   'max-output-total': { kind: 'bytes', default: '256MiB', help: 'unsent output of the whole server: past it, file read chunks shrink' },
   'cache-max-file': { kind: 'bytes', default: '64KiB', help: 'files up to this size are served from memory' },
   'cache-control-html': { kind: 'string', default: 'no-cache', help: 'Cache-Control for HTML' },
@@ -89,6 +90,7 @@ export interface ServeOptions {
   sendTimeoutMs: number;
   maxOutput: number;
   maxOutputTotal: number;
+  tcpNotsentLowat: number;
   cacheMaxFile: number;
   cacheControlHtml: string;
   cacheControlImmutable: string;
@@ -153,12 +155,13 @@ function parseValue(flag: string, kind: Kind, raw: string): string | number {
       if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) bad('a number of workers 1..256 or "auto"');
       return Number(raw);
     }
-    case 'bytes': {
+    case 'bytes':
+    case 'bytes0': {
       const m = /^(\d+)\s*([a-z]*)$/i.exec(raw);
       const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
       if (!m || unit === undefined) return bad('a size such as 65536, 64KiB or 1MiB');
       const n = Number(m[1]) * unit;
-      if (!Number.isSafeInteger(n) || n < 1) bad('a size of at least 1 byte');
+      if (!Number.isSafeInteger(n) || n < (kind === 'bytes0' ? 0 : 1)) bad(kind === 'bytes0' ? 'a size (0 = off)' : 'a size of at least 1 byte');
       return n;
     }
     case 'ms': {
@@ -246,6 +249,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     sendTimeoutMs: num('send-timeout'),
     maxOutput: num('max-output'),
     maxOutputTotal: num('max-output-total'),
+    tcpNotsentLowat: num('tcp-notsent-lowat'),
     cacheMaxFile: num('cache-max-file'),
     cacheControlHtml: str('cache-control-html'),
     cacheControlImmutable: str('cache-control-immutable'),

@@ -3,6 +3,7 @@
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { Metrics, type MetricsSnapshot } from '../loop/metrics.js';
+import { unsentLimitProblem } from '../loop/unsent-limit.js';
 import { ByteBudget } from '../loop/budget.js';
 import type { Listener } from '../loop/listener.js';
 import { drainListeners, type ShutdownReport } from '../loop/shutdown.js';
@@ -86,6 +87,8 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   }
   const provider = hooks.statsProvider;
   const snapshot = provider === undefined ? () => metrics.snapshot() : () => provider(metrics.snapshot());
+  const unsentProblem = opts.tcpNotsentLowat > 0 ? unsentLimitProblem() : null;
+  if (unsentProblem !== null) process.stderr.write(`muxd: --tcp-notsent-lowat not applied: ${unsentProblem}; each stalled reader may hold up to the kernel's send buffer\n`);
   // One server-wide count of unsent output bytes (--max-output-total), shared by both faces.
   const outputBudget = new ByteBudget(opts.maxOutputTotal);
   const filesDir = path.resolve(opts.filesDir);
@@ -111,6 +114,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       limits: { maxRequestLine: opts.maxRequestLine, maxHeadBytes: opts.maxHead, maxHeaders: opts.maxHeaders, maxBodyBytes: opts.maxBody },
       maxConnections: opts.maxConnections,
       maxConnectionsPerIp: opts.maxConnectionsPerIp,
+      tcpNotsentLowat: opts.tcpNotsentLowat,
       socketMode: opts.socketMode,
       headTimeoutMs: opts.headTimeoutMs,
       idleTimeoutMs: opts.idleTimeoutMs,
@@ -126,6 +130,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       endpoint: named.binary.endpoint,
       maxConnections: opts.maxConnections,
       maxConnectionsPerIp: opts.maxConnectionsPerIp,
+      tcpNotsentLowat: opts.tcpNotsentLowat,
       socketMode: opts.socketMode,
       maxFrame: opts.maxFrame,
       maxUpload: opts.maxUpload,

@@ -18,6 +18,8 @@ export interface HttpServerOptions {
   maxConnections: number;
   /** Open connections per client address; 0 or absent = no limit. */
   maxConnectionsPerIp?: number;
+  /** TCP_NOTSENT_LOWAT for accepted TCP sockets; 0 or absent = the kernel's default. */
+  tcpNotsentLowat?: number;
   /** Permission bits of a Unix socket file. */
   socketMode?: number;
   headTimeoutMs: number;
@@ -72,6 +74,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         onRequest,
       }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
+    tcpNotsentLowat: opts.tcpNotsentLowat,
     socketMode: opts.socketMode,
     onRefuse: (socket: Socket) => {
       // At a connection cap (in total or for this address): a 503 that tells the client to come back, then close.

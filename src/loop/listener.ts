@@ -5,6 +5,7 @@ import { chmodSync, closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Metrics } from './metrics.js';
 import { Sweeper, type Timed } from './sweeper.js';
+import { limitUnsent } from './unsent-limit.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
 
@@ -38,6 +39,8 @@ export interface ListenOptions {
   /** Open connections per client address (IPv4-mapped IPv6 counts as IPv4); 0 = no limit.
    *  Unix-socket peers have no address and are not counted. */
   maxConnectionsPerIp?: number;
+  /** TCP_NOTSENT_LOWAT for each accepted TCP socket (see unsent-limit.ts); 0 = the kernel's default. */
+  tcpNotsentLowat?: number;
   /** Permission bits for a Unix socket file, applied right after listen. */
   socketMode?: number;
   metrics: Metrics;
@@ -122,6 +125,7 @@ const WARN_EVERY_MS = 10_000;
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const { name, metrics } = opts;
   const perIpLimit = opts.maxConnectionsPerIp ?? 0;
+  const unsentLimit = opts.tcpNotsentLowat ?? 0;
   const sockets = new Set<Socket>();
   const conns = new Map<Socket, Connection | null>();
   const perIp = new Map<string, number>();
@@ -177,6 +181,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       }
       perIp.set(key, n + 1);
     }
+    if (key !== null && unsentLimit > 0) limitUnsent(socket, unsentLimit);
     sockets.add(socket);
     metrics.open[name]!++;
     metrics.accepted[name]!++;
