@@ -245,19 +245,35 @@ async function attackSilent(): Promise<Row> {
     row.client = await probe.stop();
     sampler.stop();
     destroyAll();
-    await sleep(1500);
+    // V8 gives the heap back once the loop has been idle a while: wait up to 60 s for RSS to
+    // come within 30 MB of idle (the slow-reader target), and say how long it took.
+    const back = await rssBackWithin(server.pid, row.idleRss + 30 * MB, 60_000);
     row.peakRss = sampler.peakRss;
-    row.afterRss = rssOf(server.pid);
+    row.afterRss = back.rss;
     row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
+    row.notes.push(back.ms === null ? 'RSS still over idle + 30 MB 60 s after the attackers left' : `RSS within 30 MB of idle ${(back.ms / 1000).toFixed(0)} s after the attackers left`);
     row.notes.push(`opened ${silent.length} (${failed} failed to connect within 5 s) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
     clientVerdict(row.client, row.why, row.notes);
     if (stillOpen > 0) row.why.push(`${stillOpen} silent connections outlived the ${timeoutS} s head/hello timeout`);
+    if (back.ms === null) row.why.push(`RSS ${mb(back.rss - row.idleRss)} MB over idle 60 s after the attackers left > 30`);
     if (!server.alive()) row.why.push('server died');
   } finally {
     destroyAll();
     await stopServer(server);
   }
   return done(row);
+}
+
+/** Polls RSS each second until it is at most `limit` bytes or `maxMs` passed. */
+async function rssBackWithin(pid: number, limit: number, maxMs: number): Promise<{ rss: number; ms: number | null }> {
+  const t0 = performance.now();
+  for (;;) {
+    await sleep(1000);
+    const rss = rssOf(pid);
+    const ms = performance.now() - t0;
+    if (rss <= limit) return { rss, ms };
+    if (ms >= maxMs) return { rss, ms: null };
+  }
 }
 
 // --- attack 3: 1,000 slow readers of a 10 MB file ----------------------------------------------
