@@ -223,6 +223,9 @@ describe('muxd serve flags', () => {
     assert.match(badPort.stderr, /--http-port: expected a port number/);
     const badEnv = await runMuxd(['serve'], { env: { MUXD_HTTP_PORT: '70000' } });
     assert.equal(badEnv.code, 2);
+    const badSize = await runMuxd(['serve', '--tcp-notsent-lowat', 'lots']);
+    assert.equal(badSize.code, 2);
+    assert.match(badSize.stderr, /--tcp-notsent-lowat: expected a size such as 65536/);
   });
 
   test('an unknown command exits 2 with the usage', async () => {
@@ -234,7 +237,7 @@ describe('muxd serve flags', () => {
   test('--help lists every flag with its env var', async () => {
     const res = await runMuxd(['serve', '--help']);
     assert.equal(res.code, 0);
-    for (const flag of ['--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload', '--http-socket', '--socket-mode', '--shutdown-timeout', '--max-connections-per-ip']) {
+    for (const flag of ['--tcp-notsent-lowat', '--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload', '--http-socket', '--socket-mode', '--shutdown-timeout', '--max-connections-per-ip']) {
       assert.ok(res.stdout.includes(flag), flag);
     }
     assert.match(res.stdout, /MUXD_HTTP_PORT/);
