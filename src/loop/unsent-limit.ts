@@ -3,31 +3,45 @@
 // up to tcp_wmem's maximum (4 MiB by default), and a thousand readers that stop reading make
 // the kernel hold gigabytes for us until TCP memory runs out for every socket on the machine.
 // Bytes already in flight (sent, not yet acknowledged) are not capped, so a fast reader on a
-// long path still gets its full window. Node has no setsockopt for TCP; the N-API package
-// sockopt makes the one call per accepted socket.
+// long path still gets its full window. Node has no setsockopt for TCP: koffi (a C FFI with
+// prebuilt binaries) calls libc's, once per accepted socket, on the descriptor Node keeps in
+// socket._handle.fd (not public API, but stable for years and what every setsockopt package
+// for Node reads).
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import type * as Koffi from 'koffi';
 
 const IPPROTO_TCP = 6;
 const TCP_NOTSENT_LOWAT = 25; // include/uapi/linux/tcp.h
 
-interface SockoptModule {
-  setsockopt(socket: Socket, level: number, option: number, value: number): void;
-  getsockopt(socket: Socket, level: number, option: number): number;
+interface Sockopt {
+  setsockopt(fd: number, level: number, option: number, value: number[], length: number): number;
+  getsockopt(fd: number, level: number, option: number, value: number[], length: number[]): number;
 }
 
-let loaded: SockoptModule | string | null = null;
+let loaded: Sockopt | string | null = null;
 
-/** The native module, or why it is unavailable (loaded once). */
-function sockopt(): SockoptModule | string {
+/** libc's setsockopt/getsockopt through koffi, or why they are unavailable (loaded once). */
+function sockopt(): Sockopt | string {
   if (loaded !== null) return loaded;
   if (process.platform !== 'linux') return (loaded = `TCP_NOTSENT_LOWAT is set only on Linux (this is ${process.platform})`);
   try {
-    loaded = createRequire(import.meta.url)('sockopt') as SockoptModule;
+    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+    const libc = koffi.load('libc.so.6');
+    loaded = {
+      setsockopt: libc.func('int setsockopt(int fd, int level, int name, const int *value, uint32_t len)') as Sockopt['setsockopt'],
+      getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)') as Sockopt['getsockopt'],
+    };
   } catch (err) {
-    loaded = `the sockopt module did not load: ${(err as Error).message.split('\n')[0]}`;
+    loaded = `libc's setsockopt could not be loaded through koffi: ${(err as Error).message.split('\n')[0]}`;
   }
   return loaded;
+}
+
+/** The descriptor behind a net.Socket, or -1 (closed, or not a plain fd). */
+function fdOf(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }
 
 /** Null when the limit can be applied here, else why not (for a start-up warning). */
@@ -42,21 +56,16 @@ export function unsentLimitProblem(): string | null {
  */
 export function limitUnsent(socket: Socket, bytes: number): void {
   const m = sockopt();
-  if (typeof m === 'string') return;
-  try {
-    m.setsockopt(socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, bytes);
-  } catch {
-    // closed under us: nothing to cap
-  }
+  const fd = fdOf(socket);
+  if (typeof m === 'string' || fd < 0) return;
+  m.setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, [bytes], 4);
 }
 
 /** The socket's current TCP_NOTSENT_LOWAT (for tests); null where it cannot be read. */
 export function unsentLimitOf(socket: Socket): number | null {
   const m = sockopt();
-  if (typeof m === 'string') return null;
-  try {
-    return m.getsockopt(socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT);
-  } catch {
-    return null;
-  }
+  const fd = fdOf(socket);
+  if (typeof m === 'string' || fd < 0) return null;
+  const value = [0];
+  return m.getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, value, [4]) === 0 ? value[0]! : null;
 }
