@@ -60,7 +60,6 @@ function softFdLimit(): number {
 const PIN = cpus().length >= 2 && hasTool('taskset');
 const SERVER_CORE = PIN ? 0 : null;
 const CLIENT_CORE = PIN ? 1 : null;
-const PROBE_CORE = process.env['PROBE_CORE'] === 'none' ? null : process.env['PROBE_CORE'] !== undefined ? Number(process.env['PROBE_CORE']) : CLIENT_CORE;
 
 // --- results ----------------------------------------------------------------------------------
 
@@ -148,7 +147,7 @@ async function attackFd(): Promise<Row> {
     row.idleRss = rssOf(server.pid);
     const idleFds = fdsOf(server.pid);
     const sampler = new Sampler(server);
-    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', PROBE_CORE);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE);
     const errorCodes = new Map<number, number>();
     let closedByServer = 0;
     const started = performance.now();
@@ -228,7 +227,7 @@ async function attackSilent(): Promise<Row> {
     row.idleRss = rssOf(server.pid);
     const idleFds = fdsOf(server.pid);
     const sampler = new Sampler(server);
-    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', PROBE_CORE);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE);
     let closedByServer = 0;
     const t0 = performance.now();
     const { sockets: silent, failed } = await openPaced(total, SILENT_RATE, (i) => {
@@ -292,7 +291,7 @@ async function attackSlow(): Promise<Row> {
     row.idleRss = rssOf(server.pid);
     const idleFds = fdsOf(server.pid);
     const sampler = new Sampler(server);
-    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', PROBE_CORE);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE);
     let stalled = 0;
     const { sockets: slow, failed } = await openMany(readers, 100, () => {
       const s = track(connect({ port: server.httpPort, host: '127.0.0.1', localAddress: '127.0.0.2' }));
@@ -540,7 +539,7 @@ async function attackDisk(): Promise<Row> {
     row.idleRss = rssOf(server.pid);
     const idleFds = fdsOf(server.pid);
     const sampler = new Sampler(server);
-    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', PROBE_CORE);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE);
     const big = await mxPut(server.binaryPort, 'too-big.bin', randomBytes(3 * MB));
     await sleep(1000);
     const tempLeft = tempFilesIn(mountDir);
