@@ -85,7 +85,9 @@ const P99_TARGET_MS = 50;
 
 function clientVerdict(r: ProbeResult | null, why: string[], notes: string[]): void {
   if (r === null) return;
-  const slow = r.slowest.map((o) => `${o.kind} ${o.ms.toFixed(0)} ms at +${o.at} s${o.error !== undefined ? ` (${o.error})` : ''}`).join(', ');
+  const phases = (o: ProbeResult['slowest'][number]): string =>
+    o.connectMs === undefined ? '' : ` [connected ${o.connectMs.toFixed(0)}, first byte ${o.firstByteMs === undefined ? '-' : o.firstByteMs.toFixed(0)}]`;
+  const slow = r.slowest.map((o) => `${o.kind} ${o.ms.toFixed(0)} ms at +${o.at} s${phases(o)}${o.error !== undefined ? ` (${o.error})` : ''}`).join(', ');
   notes.push(`normal client: ${r.requests} answers, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; slowest: ${slow}`);
   if (r.requests === 0) why.push('normal client got no answer at all');
   if (!(r.p99 < P99_TARGET_MS)) why.push(`normal client p99 ${r.p99.toFixed(1)} ms >= ${P99_TARGET_MS}`);

@@ -9,6 +9,8 @@ export interface Target {
   /** Source address to bind (a normal client on 127.0.0.1, attackers on 127.0.0.2). */
   localAddress?: string;
   timeoutMs?: number;
+  /** Filled in as they happen (ms since the call): connected, first byte of the answer. */
+  marks?: { connect?: number; firstByte?: number };
 }
 
 export interface HttpAnswer {
@@ -46,8 +48,15 @@ export function httpGet(port: number, path: string, t: Target = {}): Promise<Htt
       else resolve(a!);
     };
     const timer = setTimeout(() => finish(new Error('timeout')), t.timeoutMs ?? 2000);
-    sock.on('connect', () => sock.write(`GET ${path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n`));
-    sock.on('data', (c: Buffer) => chunks.push(c));
+    const t0 = performance.now();
+    sock.on('connect', () => {
+      if (t.marks) t.marks.connect = performance.now() - t0;
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n`);
+    });
+    sock.on('data', (c: Buffer) => {
+      if (t.marks && chunks.length === 0) t.marks.firstByte = performance.now() - t0;
+      chunks.push(c);
+    });
     sock.on('error', (e) => finish(e));
     sock.on('close', () => {
       const all = Buffer.concat(chunks);
@@ -103,7 +112,7 @@ export interface ProbeResult {
   p99: number;
   max: number;
   /** The five slowest operations: which kind, when (s after the probe started), how long (ms). */
-  slowest: { kind: 'http' | 'mx'; at: number; ms: number; error?: string }[];
+  slowest: { kind: 'http' | 'mx'; at: number; ms: number; error?: string; connectMs?: number; firstByteMs?: number }[];
 }
 
 /**
@@ -126,9 +135,10 @@ export class Probe {
         const t0 = performance.now();
         const kind = turn % 2 === 0 ? 'http' : 'mx';
         let error: string | undefined;
+        const marks: { connect?: number; firstByte?: number } = {};
         try {
           if (turn++ % 2 === 0) {
-            const a = await httpGet(httpPort, path, target);
+            const a = await httpGet(httpPort, path, { ...target, marks });
             if (a.status !== 200) throw new Error(`HTTP ${a.status}`);
           } else {
             await mxPing(binaryPort, target);
@@ -142,7 +152,14 @@ export class Probe {
           error = k;
         }
         const ms = performance.now() - t0;
-        this.slowest.push({ kind, at: Math.round((t0 - start) / 100) / 10, ms, ...(error !== undefined ? { error } : {}) });
+        this.slowest.push({
+          kind,
+          at: Math.round((t0 - start) / 100) / 10,
+          ms,
+          ...(error !== undefined ? { error } : {}),
+          ...(marks.connect !== undefined ? { connectMs: marks.connect } : {}),
+          ...(marks.firstByte !== undefined ? { firstByteMs: marks.firstByte } : {}),
+        });
         this.slowest.sort((a, b) => b.ms - a.ms);
         this.slowest.length = Math.min(this.slowest.length, 5);
         await new Promise((r) => setTimeout(r, gapMs));
