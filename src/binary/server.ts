@@ -21,6 +21,8 @@ export interface BinaryServerOptions {
   maxConnectionsPerIp?: number;
   /** TCP_NOTSENT_LOWAT for accepted TCP sockets; 0 or absent = the kernel's default. */
   tcpNotsentLowat?: number;
+  /** The accept queue's length (see listener.ts); default Node's 511. */
+  backlog?: number;
   /** Permission bits of a Unix socket file. */
   socketMode?: number;
   maxFrame: number;
@@ -124,6 +126,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     onConnection: (socket) => new StreamConnection(socket, ctx),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,
+    backlog: opts.backlog,
     socketMode: opts.socketMode,
     onRefuse: (socket, { reason }) => socket.end(reason === 'max-connections-per-ip' ? refusePerIp : refuseTotal),
   });

@@ -28,6 +28,7 @@ const FLAGS = {
   'admin-token': { kind: 'string', default: null, help: 'token for MX/1 ANNOUNCE (unset = announcements forbidden)' },
   parser: { kind: 'parser', default: 'muxd', help: 'HTTP parser: muxd (ours) or llhttp (the reference, for benchmarks)' },
   'max-connections': { kind: 'count', default: '10000', help: 'open connections per listener; more get 503 / ERROR 51' },
+  'listen-backlog': { kind: 'count', default: '4096', help: "each listener's accept queue (the kernel clamps it to net.core.somaxconn); a connection arriving to a full queue waits for a TCP retransmission, 200 ms or more" },
   'max-connections-per-ip': { kind: 'count0', default: '1024', help: 'open connections per client address on each face (0 = no limit); more get 503 / ERROR 51' },
   'max-request-line': { kind: 'bytes', default: '8KiB', help: 'longest HTTP request line (414 beyond)' },
   'max-head': { kind: 'bytes', default: '16KiB', help: 'largest HTTP request head (431 beyond)' },
@@ -80,6 +81,7 @@ export interface ServeOptions {
   maxConnections: number;
   /** 0 = no per-address limit. */
   maxConnectionsPerIp: number;
+  listenBacklog: number;
   maxRequestLine: number;
   maxHead: number;
   maxHeaders: number;
@@ -239,6 +241,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     parser: str('parser') as 'muxd' | 'llhttp',
     maxConnections: num('max-connections'),
     maxConnectionsPerIp: num('max-connections-per-ip'),
+    listenBacklog: num('listen-backlog'),
     maxRequestLine: num('max-request-line'),
     maxHead: num('max-head'),
     maxHeaders: num('max-headers'),

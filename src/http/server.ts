@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   maxConnectionsPerIp?: number;
   /** TCP_NOTSENT_LOWAT for accepted TCP sockets; 0 or absent = the kernel's default. */
   tcpNotsentLowat?: number;
+  /** The accept queue's length (see listener.ts); default Node's 511. */
+  backlog?: number;
   /** Permission bits of a Unix socket file. */
   socketMode?: number;
   headTimeoutMs: number;
@@ -75,6 +77,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,
+    backlog: opts.backlog,
     socketMode: opts.socketMode,
     onRefuse: (socket: Socket) => {
       // At a connection cap (in total or for this address): a 503 that tells the client to come back, then close.

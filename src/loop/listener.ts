@@ -41,6 +41,8 @@ export interface ListenOptions {
   maxConnectionsPerIp?: number;
   /** TCP_NOTSENT_LOWAT for each accepted TCP socket (see unsent-limit.ts); 0 = the kernel's default. */
   tcpNotsentLowat?: number;
+  /** Length of the kernel's accept queue (clamped by net.core.somaxconn); default DEFAULT_BACKLOG. */
+  backlog?: number;
   /** Permission bits for a Unix socket file, applied right after listen. */
   socketMode?: number;
   metrics: Metrics;
@@ -121,6 +123,9 @@ function fileId(file: string): string {
 
 /** Warnings about one recurring condition at most this often. */
 const WARN_EVERY_MS = 10_000;
+
+/** Node's own default accept queue. */
+export const DEFAULT_BACKLOG = 511;
 
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const { name, metrics } = opts;
@@ -215,8 +220,12 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       server.off('error', reject);
       resolve();
     };
-    if ('path' in opts.endpoint) server.listen(opts.endpoint.path, done);
-    else server.listen(opts.endpoint.port, opts.endpoint.host, done);
+    // The accept queue: a connection that finds it full loses its handshake and retries only
+    // after TCP's retransmission timeout (200 ms and up), so a burst deeper than the queue costs
+    // everyone in it. The kernel clamps this to net.core.somaxconn.
+    const backlog = opts.backlog ?? DEFAULT_BACKLOG;
+    if ('path' in opts.endpoint) server.listen({ path: opts.endpoint.path, backlog }, done);
+    else server.listen({ port: opts.endpoint.port, host: opts.endpoint.host, backlog }, done);
   });
   server.on('error', (err: NodeJS.ErrnoException) => {
     metrics.counters[acceptErrors]!++;

@@ -237,7 +237,7 @@ describe('muxd serve flags', () => {
   test('--help lists every flag with its env var', async () => {
     const res = await runMuxd(['serve', '--help']);
     assert.equal(res.code, 0);
-    for (const flag of ['--tcp-notsent-lowat', '--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload', '--http-socket', '--socket-mode', '--shutdown-timeout', '--max-connections-per-ip']) {
+    for (const flag of ['--tcp-notsent-lowat', '--listen-backlog', '--root', '--http-port', '--binary-port', '--files-dir', '--admin-token', '--parser', '--max-head', '--head-timeout', '--access-log', '--max-frame', '--max-upload', '--http-socket', '--socket-mode', '--shutdown-timeout', '--max-connections-per-ip']) {
       assert.ok(res.stdout.includes(flag), flag);
     }
     assert.match(res.stdout, /MUXD_HTTP_PORT/);

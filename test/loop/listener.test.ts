@@ -263,3 +263,25 @@ test('prepareSocketPath: missing is fine, a stale socket is removed, a live one 
   assert.ok((await stat(p)).isFile());
   await rm(dir, { recursive: true, force: true });
 });
+
+test('backlog: a burst deeper than a short accept queue waits for TCP retries; a long queue takes it at once', async () => {
+  // 300 connect() calls in one synchronous run: on loopback the kernel completes each handshake
+  // within the call, so all 300 land in the accept queue before the listener can take any.
+  const burst = 300;
+  const acceptedSoon = async (backlog: number): Promise<number> => {
+    let accepted = 0;
+    const { listener } = await demo({ backlog, maxConnections: 1000, onConnection: () => void accepted++ });
+    const clients: Socket[] = [];
+    for (let i = 0; i < burst; i++) clients.push(net.connect({ port: listener.port, host: '127.0.0.1' }).on('error', () => undefined));
+    // Well under TCP's 200 ms minimum retransmission timeout.
+    await new Promise((r) => setTimeout(r, 150));
+    const n = accepted;
+    for (const c of clients) c.destroy();
+    await listener.close();
+    return n;
+  };
+  const long = await acceptedSoon(1024);
+  const short = await acceptedSoon(16);
+  assert.equal(long, burst, 'a 1024-deep queue holds the whole burst');
+  assert.ok(short < burst / 2, `a 16-deep queue: ${short} of ${burst} accepted within 150 ms`);
+});
