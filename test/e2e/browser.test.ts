@@ -2,16 +2,14 @@
 // loads the landing page from `muxd serve`, with its stylesheet, script and image, then a missing page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { browserSkip, launchBrowser } from '../helpers/browser.js';
 import { startMuxd, runMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip.
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : false;
+const skip = browserSkip;
 
 let tmp = '';
 let muxd: MuxdProcess;
@@ -21,10 +19,7 @@ before(async () => {
   if (skip) return;
   tmp = await mkdtemp(path.join(tmpdir(), 'muxd-browser-'));
   muxd = await startMuxd(['--files-dir', path.join(tmp, 'files')]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
