@@ -10,61 +10,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Metrics } from '../../src/loop/metrics.js';
 import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/server.js';
 import { parserFactory } from '../../src/http/parsers.js';
-import { DEFAULT_PARSER_LIMITS, type Handler, type Reply, type RequestHead } from '../../src/http/types.js';
-import { SERVER_HEADER, statusLine } from '../../src/http/status.js';
-import { openFileCount, openRegular } from '../../src/http/static/open-file.js';
+import { DEFAULT_PARSER_LIMITS, type Handler } from '../../src/http/types.js';
+import { openFileCount } from '../../src/http/static/open-file.js';
 import { ByteBudget } from '../../src/loop/budget.js';
-
-function textReply(body: string, status = 200): Reply {
-  const buf = Buffer.from(body);
-  return { status, head: statusLine(status) + SERVER_HEADER + `Content-Length: ${buf.length}\r\n`, body: [buf], bodyLength: buf.length };
-}
+import { scriptedHandler, testServerOptions, textReply } from '../helpers/http-scripted.js';
 
 let bigFile = '';
 const BIG_SIZE = 3 * 1024 * 1024 + 17;
 
-/** /slow/N answers after N ms; /big streams a file; /boom throws; anything else echoes the target. */
-const handler: Handler = {
-  handle(head: RequestHead): Reply | Promise<Reply> {
-    if (head.target.startsWith('/slow/')) {
-      const ms = Number(head.target.slice(6));
-      return sleep(ms).then(() => textReply(`slow ${ms}`));
-    }
-    if (head.target === '/big') {
-      return openRegular(bigFile).then(({ file }) => ({
-        status: 200,
-        head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`,
-        body: [{ file, start: 0, end: BIG_SIZE - 1 }],
-        bodyLength: BIG_SIZE,
-      }));
-    }
-    if (head.target === '/boom') throw new Error('handler failure');
-    if (head.target.startsWith('/mem/')) return textReply('m'.repeat(Number(head.target.slice(5))));
-    return textReply(`${head.method} ${head.target}`);
-  },
-};
+/** scriptedHandler, plus: /boom throws; /mem/N answers N bytes from memory. */
+const handler: Handler = scriptedHandler(() => bigFile, BIG_SIZE, (head) => {
+  if (head.target === '/boom') throw new Error('handler failure');
+  if (head.target.startsWith('/mem/')) return textReply('m'.repeat(Number(head.target.slice(5))));
+  return undefined;
+});
 
 let dir = '';
 const servers: HttpServer[] = [];
 
 async function start(overrides: Partial<HttpServerOptions> = {}): Promise<{ port: number; metrics: Metrics; server: HttpServer }> {
   const metrics = new Metrics();
-  const server = await startHttpServer({
-    endpoint: { host: '127.0.0.1', port: 0 },
-    handler,
-    parserFactory: parserFactory('muxd'),
-    limits: DEFAULT_PARSER_LIMITS,
-    maxConnections: 100,
-    headTimeoutMs: 5000,
-    idleTimeoutMs: 5000,
-    sendTimeoutMs: 5000,
-    maxPipeline: 16,
-    maxOutputBytes: 1 << 20,
-    accessLog: null,
-    metrics,
-    log: () => {},
-    ...overrides,
-  });
+  const server = await startHttpServer(testServerOptions(handler, { metrics, ...overrides }));
   servers.push(server);
   return { port: server.listener.port, metrics, server };
 }

@@ -10,12 +10,10 @@ import { mkdtemp, mkdir, writeFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metrics } from '../../src/loop/metrics.js';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
-import { parserFactory } from '../../src/http/parsers.js';
-import { DEFAULT_PARSER_LIMITS } from '../../src/http/types.js';
 import { StaticSite } from '../../src/http/static/site.js';
 import { openFileCount } from '../../src/http/static/open-file.js';
+import { testServerOptions } from '../helpers/http-scripted.js';
 
 const SMALL = 200_000;
 const LARGE = 300_000;
@@ -33,21 +31,7 @@ const sites: StaticSite[] = [];
 async function serveSite(cacheMaxFileBytes: number): Promise<number> {
   const site = new StaticSite({ root: path.join(dir, 'root'), mounts: [{ prefix: '/files/', dir: path.join(dir, 'files'), download: true }], cacheMaxFileBytes });
   sites.push(site);
-  const server = await startHttpServer({
-    endpoint: { host: '127.0.0.1', port: 0 },
-    handler: site,
-    parserFactory: parserFactory('muxd'),
-    limits: DEFAULT_PARSER_LIMITS,
-    maxConnections: 100,
-    headTimeoutMs: 5000,
-    idleTimeoutMs: 5000,
-    sendTimeoutMs: 5000,
-    maxPipeline: 16,
-    maxOutputBytes: 1 << 20,
-    accessLog: null,
-    metrics: new Metrics(),
-    log: () => {},
-  });
+  const server = await startHttpServer(testServerOptions(site));
   servers.push(server);
   return server.listener.port;
 }

@@ -10,38 +10,17 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpConnection } from '../../src/http/connection.js';
 import { parserFactory } from '../../src/http/parsers.js';
-import { DEFAULT_PARSER_LIMITS, type Handler, type Reply } from '../../src/http/types.js';
-import { SERVER_HEADER, statusLine } from '../../src/http/status.js';
-import { openRegular, openFileCount } from '../../src/http/static/open-file.js';
+import { DEFAULT_PARSER_LIMITS, type Handler } from '../../src/http/types.js';
+import { openFileCount } from '../../src/http/static/open-file.js';
 import { ChunkPool } from '../../src/http/chunk-pool.js';
 import { ByteBudget } from '../../src/loop/budget.js';
+import { scriptedHandler } from '../helpers/http-scripted.js';
 
 const BIG_SIZE = 32 * 1024 * 1024 + 5; // more than loopback socket buffers absorb
 let dir = '';
 let bigFile = '';
 
-function textReply(body: string): Reply {
-  const buf = Buffer.from(body);
-  return { status: 200, head: statusLine(200) + SERVER_HEADER + `Content-Length: ${buf.length}\r\n`, body: [buf], bodyLength: buf.length };
-}
-
-const handler: Handler = {
-  handle(head) {
-    if (head.target.startsWith('/slow/')) {
-      const ms = Number(head.target.slice(6));
-      return sleep(ms).then(() => textReply(`slow ${ms}`));
-    }
-    if (head.target === '/big') {
-      return openRegular(bigFile).then(({ file }) => ({
-        status: 200,
-        head: statusLine(200) + `Content-Length: ${BIG_SIZE}\r\n`,
-        body: [{ file, start: 0, end: BIG_SIZE - 1 }],
-        bodyLength: BIG_SIZE,
-      }));
-    }
-    return textReply(`${head.method} ${head.target}`);
-  },
-};
+const handler: Handler = scriptedHandler(() => bigFile, BIG_SIZE);
 
 interface Harness {
   port: number;
