@@ -3,29 +3,18 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import type { Metrics } from '../../loop/metrics.js';
 import { MAX_DATAGRAM } from '../../wire/udp.js';
-import { CookieJar } from './cookie.js';
-import { UdpFace } from './face.js';
-import type { Room } from '../room.js';
+import { UdpFace, type UdpFaceOptions } from './face.js';
 
 /** Datagrams queued in the socket (the kernel's buffer full) beyond which replies and pushes are dropped. */
 export const MAX_SEND_QUEUE = 1024;
 const SWEEP_MAX_MS = 1000;
 
-export interface UdpServerOptions {
+/** The face's options; the server supplies the socket (send) and a default log. */
+export interface UdpServerOptions extends Omit<UdpFaceOptions, 'send' | 'log'> {
   host: string;
   /** 0 = any free port. */
   port: number;
-  room: Room;
-  metrics: Metrics;
-  adminDigest: Buffer | null;
-  /** The STATS JSON, as over TCP. */
-  stats(): Buffer;
-  memberTimeoutMs: number;
-  maxMembers: number;
-  maxAddresses?: number;
-  cookies?: CookieJar;
   log?: (line: string) => void;
 }
 
