@@ -18,6 +18,17 @@ function upload(c: RawClient, id: number, name: string, body: Buffer, chunk = 25
   for (let at = 0; at < body.length; at += chunk) c.send(Type.DATA, id, body.subarray(at, at + chunk));
 }
 
+/** Reads DATA frames until `size` payload bytes came; their SHA-256. */
+async function dataDigest(c: RawClient, size: number): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for (let got = 0; got < size; ) {
+    const f = await c.next((x) => x.type === Type.DATA);
+    hash.update(f.payload);
+    got += f.payload.length;
+  }
+  return hash.digest();
+}
+
 async function download(c: RawClient, id: number, name: string, offset = 0): Promise<{ size: number; sha256: Buffer; data: Buffer }> {
   const ok = await c.request(Type.GET, id, P.encodeGet(offset, name));
   assert.equal(ok.type, Type.GET_OK, ok.type === Type.ERROR ? P.decodeError(ok.payload).message : '');
@@ -157,14 +168,7 @@ test('a slow reader: the server stops reading the file while the socket buffer i
   assert.ok(server.writableLength <= maxOutputBytes / 2 + 64 * 1024 + 12, `writableLength ${server.writableLength}`);
   assert.ok(server.bytesWritten < body.length, 'the whole file was not pushed into buffers');
   c.socket.resume();
-  let got = 0;
-  const hash = createHash('sha256');
-  while (got < body.length) {
-    const f = await c.next((x) => x.type === Type.DATA);
-    hash.update(f.payload);
-    got += f.payload.length;
-  }
-  assert.ok(hash.digest().equals(sha(body)));
+  assert.ok((await dataDigest(c, body.length)).equals(sha(body)));
   assert.ok(maxSeen <= maxOutputBytes / 2 + 64 * 1024 + 12, `max writableLength seen ${maxSeen}`);
   c.close();
   await ts.stop();
@@ -198,14 +202,7 @@ test('a slow reader costs at most one read chunk beyond what the kernel took, wh
     assert.ok(s.writableLength <= bound, `writableLength ${s.writableLength} > ${bound}`);
     assert.ok(maxSeen <= bound, `max writableLength seen ${maxSeen} > ${bound}`);
     c.socket.resume();
-    let got = 0;
-    const hash = createHash('sha256');
-    while (got < body.length) {
-      const f = await c.next((x) => x.type === Type.DATA);
-      hash.update(f.payload);
-      got += f.payload.length;
-    }
-    assert.ok(hash.digest().equals(sha(body)));
+    assert.ok((await dataDigest(c, body.length)).equals(sha(body)));
   } finally {
     c.close();
     await ts.stop();
