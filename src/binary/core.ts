@@ -19,8 +19,8 @@ import {
   decodeGet, decodePut, decodeStr16, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
 } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
-import { validateChatName } from './names.js';
-import { encodePush, type ChatSink, type JoinResult, type Member, type Room } from './room.js';
+import { validateChatName } from '../chat/names.js';
+import { encodePush, type ChatSink, type JoinResult, type Member, type Room } from '../chat/room.js';
 
 /** DATA payload size for downloads: big enough to amortise headers, small next to the output limit. */
 export const DOWNLOAD_CHUNK = 64 * 1024;

@@ -11,7 +11,7 @@ import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import { tokenDigest } from './core.js';
-import { LocalRoom, type Room } from './room.js';
+import { LocalRoom, type Room } from '../chat/room.js';
 import { StreamConnection, type StreamContext } from './stream.js';
 
 export interface BinaryServerOptions {

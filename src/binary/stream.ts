@@ -15,7 +15,7 @@ import type { FileStore, OpenFile, Upload } from '../store/files.js';
 import { FrameDecoder, WireError, encodeHeader, writeFrame, type Frame } from '../wire/frame.js';
 import { HEADER_SIZE } from '../wire/protocol.js';
 import { DOWNLOAD_CHUNK, MxCore, type CoreConfig, type CoreIO } from './core.js';
-import type { ChatSink, Push } from './room.js';
+import type { ChatSink, Push } from '../chat/room.js';
 
 /** Stop reading a client while this many upload bytes wait for the disk. */
 const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;

@@ -13,8 +13,8 @@ import { parserFactory } from '../http/parsers.js';
 import { StaticSite } from '../http/static/site.js';
 import { withStatsRoute } from '../http/stats-route.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
-import type { Room } from '../binary/room.js';
-import type { SingleProcessRelay } from '../chat-relay/single-process.js';
+import type { Room } from '../chat/room.js';
+import type { SingleProcessRelay } from '../chat/single-process.js';
 import { tokenDigest } from '../binary/core.js';
 import { startUdpServer, type UdpServer } from '../binary/udp/server.js';
 import { MAX_SAY_BYTES } from '../wire/protocol.js';
@@ -79,7 +79,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
   // this itself and passes its workers a room).
   let relay: SingleProcessRelay | null = null;
   if (opts.chatRedis !== null && hooks.room === undefined) {
-    const { redisRelay } = await import('../chat-relay/single-process.js');
+    const { redisRelay } = await import('../chat/single-process.js');
     const r = redisRelay(opts.chatRedis, opts.maxOutput, log);
     const inner = hooks.statsProvider;
     hooks = { ...hooks, room: r.room, statsProvider: (local) => ({ ...(inner?.(local) ?? local), chatRelay: r.state() }) as MetricsSnapshot };

@@ -2,7 +2,7 @@
 // is only between our own processes, but every message is still checked before use: a worker
 // that sends something malformed (a bug, a half-written upgrade) must never take the primary down.
 import type { MetricsSnapshot } from '../loop/metrics.js';
-import { parseChatDown, parseChatUp, type ChatDown, type ChatUp } from '../chat-relay/events.js';
+import { parseChatDown, parseChatUp, type ChatDown, type ChatUp } from '../chat/events.js';
 
 /** Worker -> primary. */
 export type WorkerMessage =

@@ -13,9 +13,9 @@ import type { ServeOptions } from '../cli/serve-options.js';
 import { aggregate, type WorkerView } from './aggregate.js';
 import { parseWorkerMessage, WORKER_ENV, type PrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 import { RestartPolicy, type RestartPolicyOptions } from './policy.js';
-import { LocalArbiter, type ChatHub } from '../chat-relay/arbiter.js';
-import type { ChatDown } from '../chat-relay/events.js';
-import { RedisHub } from '../chat-relay/redis-hub.js';
+import { LocalArbiter, type ChatHub } from '../chat/arbiter.js';
+import type { ChatDown } from '../chat/events.js';
+import { RedisHub } from '../chat/redis-hub.js';
 
 /** How often the primary recomputes the whole-server stats and hands them to the workers. */
 export const AGGREGATE_INTERVAL_MS = 1000;

@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import type { ServeOptions } from '../cli/serve-options.js';
 import type { MetricsSnapshot } from '../loop/metrics.js';
 import { serve, type Running } from '../cli/serve.js';
-import { RelayedRoom } from '../chat-relay/relayed-room.js';
+import { RelayedRoom } from '../chat/relayed-room.js';
 import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 
 /** How often a worker sends its snapshot to the primary. */

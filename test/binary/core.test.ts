@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { SlotBudget } from '../../src/loop/budget.js';
 import { Metrics } from '../../src/loop/metrics.js';
 import { MxCore, AUTH_LOCKOUT_MS, SHUTDOWN_NOTICE, type CoreConfig, type CoreIO, type Transport } from '../../src/binary/core.js';
-import { LocalRoom, type ChatSink, type Push, type Room } from '../../src/binary/room.js';
+import { LocalRoom, type ChatSink, type Push, type Room } from '../../src/chat/room.js';
 import { StoreError } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ByteBudget, SlotBudget } from '../../src/loop/budget.js';
 import { Metrics } from '../../src/loop/metrics.js';
 import { tokenDigest } from '../../src/binary/core.js';
-import { LocalRoom } from '../../src/binary/room.js';
+import { LocalRoom } from '../../src/chat/room.js';
 import { StreamConnection, isLocalPeer, type StreamContext } from '../../src/binary/stream.js';
 import { FileStore, type StoreIo } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';

@@ -8,7 +8,7 @@ import { decodeError, decodeMessage, decodeNames, encodeAnnounce } from '../../s
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { cookieFromError, decodeDatagram, encodeUdpJoin } from '../../src/wire/udp.js';
 import { UdpFace } from '../../src/binary/udp/face.js';
-import { LocalRoom, type Member } from '../../src/binary/room.js';
+import { LocalRoom, type Member } from '../../src/chat/room.js';
 import { RecordingSink } from './room-helpers.js';
 
 interface Sent { to: string; type: number; id: number; payload: Buffer; bytes: number }

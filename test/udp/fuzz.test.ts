@@ -15,7 +15,7 @@ import { HEADER_SIZE, Type } from '../../src/wire/protocol.js';
 import { MAX_DATAGRAM, cookieFromError, encodeUdpJoin } from '../../src/wire/udp.js';
 import { MIN_PEER_PORT, UdpFace, peerKey } from '../../src/binary/udp/face.js';
 import type { AddressTable } from '../../src/binary/udp/addresses.js';
-import type { Member } from '../../src/binary/room.js';
+import type { Member } from '../../src/chat/room.js';
 import { RecordingSink, roomWith } from './room-helpers.js';
 
 const ADDRESSES = ['10.0.0.1', '10.0.0.2', '192.0.2.7', '::1', 'fd00::5'];

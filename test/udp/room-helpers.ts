@@ -1,6 +1,6 @@
 // Helpers for the UDP tests: the real room of one process, and a TCP-like member that records
 // what it is pushed.
-import { LocalRoom, type ChatSink, type Member, type Push } from '../../src/binary/room.js';
+import { LocalRoom, type ChatSink, type Member, type Push } from '../../src/chat/room.js';
 
 export class RecordingSink implements ChatSink {
   readonly pushes: { type: number; payload: string }[] = [];

@@ -13,7 +13,7 @@ import { encodeError, encodeNames } from '../../wire/payloads.js';
 import { ErrorCode, HEADER_SIZE, Type } from '../../wire/protocol.js';
 import { MAX_DATAGRAM_PAYLOAD, decodeDatagram, encodeCookieError, isCookie, splitUdpJoin } from '../../wire/udp.js';
 import { MxCore, type CoreConfig, type CoreIO, type Transport } from '../core.js';
-import type { ChatSink, Push, Room } from '../room.js';
+import type { ChatSink, Push, Room } from '../../chat/room.js';
 import { AddressTable, type AddressEntry } from './addresses.js';
 import { CookieJar } from './cookie.js';
 

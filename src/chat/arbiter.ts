@@ -1,8 +1,8 @@
 // The hub of a chat room shared by the workers of one server: it runs in the cluster primary,
 // decides who holds each name (first request to arrive wins) and sends every event to every
 // worker in the one order it handled them. Pure: owners (workers) are numbers, output goes
-// through `send`; the primary wires it to IPC (test/chat-relay/arbiter.test.ts drives it directly).
-import { foldName } from '../binary/names.js';
+// through `send`; the primary wires it to IPC (test/chat/relayed-room.test.ts drives it directly).
+import { foldName } from './names.js';
 import { ErrorCode } from '../wire/protocol.js';
 import type { ChatDown, ChatUp } from './events.js';
 

@@ -1,12 +1,12 @@
-// The chat room of one serving process when the room spans processes: a Room (src/binary/room.ts)
+// The chat room of one serving process when the room spans processes: a Room (room.ts)
 // whose members are this process's sinks, and whose every change goes up to a hub and comes back
 // down in the hub's order. Nothing is delivered on the way up: the sender's own worker hears its
 // message when every other process does, so all members see one order of events.
 //
 // Sans-IO: requests leave through `up`, the hub's events come in through apply(); no socket,
-// timer or IPC here (test/chat-relay/relayed-room.test.ts drives it with tables).
-import { encodePush, type ChatSink, type JoinResult, type Member, type Push, type Room } from '../binary/room.js';
-import { foldName } from '../binary/names.js';
+// timer or IPC here (test/chat/relayed-room.test.ts drives it with tables).
+import { encodePush, type ChatSink, type JoinResult, type Member, type Push, type Room } from './room.js';
+import { foldName } from './names.js';
 import { Type } from '../wire/protocol.js';
 import type { ChatDown, ChatUp } from './events.js';
 

@@ -3,10 +3,10 @@
 // recording sinks standing in for sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChatSink, JoinResult, Member, Push } from '../../src/binary/room.js';
-import { LocalArbiter } from '../../src/chat-relay/arbiter.js';
-import type { ChatDown, ChatUp } from '../../src/chat-relay/events.js';
-import { RelayedRoom } from '../../src/chat-relay/relayed-room.js';
+import type { ChatSink, JoinResult, Member, Push } from '../../src/chat/room.js';
+import { LocalArbiter } from '../../src/chat/arbiter.js';
+import type { ChatDown, ChatUp } from '../../src/chat/events.js';
+import { RelayedRoom } from '../../src/chat/relayed-room.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 
 class Sink implements ChatSink {

@@ -14,7 +14,7 @@
 // keep chatting with this server's members, and on reconnection the names are claimed again.
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
-import { foldName } from '../binary/names.js';
+import { foldName } from './names.js';
 import { ErrorCode } from '../wire/protocol.js';
 import type { ChatHub, HubOutput } from './arbiter.js';
 import type { ChatDown, ChatUp } from './events.js';

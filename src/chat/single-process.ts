@@ -1,7 +1,7 @@
 // `muxd serve --chat-redis URL` without workers: the one process is both the room (RelayedRoom)
 // and the hub's only owner (RedisHub), linked in memory. Events go down on a microtask, so a hub
 // answer never re-enters the room in the middle of its own fan-out; order is kept (FIFO).
-import type { Room } from '../binary/room.js';
+import type { Room } from './room.js';
 import type { Metrics } from '../loop/metrics.js';
 import { RelayedRoom } from './relayed-room.js';
 import { RedisHub } from './redis-hub.js';
