@@ -1,5 +1,6 @@
 // Errors the client library rejects with. Positive codes come from the server's ERROR frames
 // (protocol.ts ErrorCode); negative codes are local conditions no server ever sends.
+import { CodedError } from '../loop/coded-error.js';
 
 /** Local error codes (negative so they can never collide with a server's u16 code). */
 export const LocalCode = {
@@ -13,12 +14,5 @@ export const LocalCode = {
   LOCAL: -4,
 } as const;
 
-export class MuxError extends Error {
-  /** The server's MX/1 error code (1..65535) or one of LocalCode (negative). */
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = 'MuxError';
-    this.code = code;
-  }
-}
+/** `code`: the server's MX/1 error code (1..65535) or one of LocalCode (negative). */
+export class MuxError extends CodedError<number> {}

@@ -1,5 +1,6 @@
 // The contract between the HTTP parsers (ours and the llhttp reference), the connection
 // that drives them, and the handler that answers. None of these types touches a socket.
+import { CodedError } from '../loop/coded-error.js';
 
 /** A parsed request head. Strings are latin1 views of the bytes as sent. */
 export interface RequestHead {
@@ -21,14 +22,10 @@ export interface RequestHead {
   keepAlive: boolean;
 }
 
-/** An HTTP-level rejection: the status to answer with (h11's error_status_hint). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HttpError';
+/** An HTTP-level rejection: `code` is the status to answer with (h11's error_status_hint). */
+export class HttpError extends CodedError<number> {
+  get status(): number {
+    return this.code;
   }
 }
 

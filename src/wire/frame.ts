@@ -2,6 +2,7 @@
 // `length` payload bytes. The decoder is incremental and sans-IO: push chunks, pull frames.
 // Model: ws lib/receiver.js — a queue of chunks plus a byte count, views when a frame lies in one
 // chunk, a copy only across a boundary, and the declared length checked before anything is buffered.
+import { CodedError } from '../loop/coded-error.js';
 import { DEFAULT_MAX_PAYLOAD, ErrorCode, HEADER_SIZE, MAGIC, VERSION } from './protocol.js';
 
 export interface Frame {
@@ -12,14 +13,7 @@ export interface Frame {
 }
 
 /** A protocol violation with the MX/1 error code to answer with (see protocol.ts ErrorCode). */
-export class WireError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = 'WireError';
-    this.code = code;
-  }
-}
+export class WireError extends CodedError<number> {}
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks up to this size are merged into owned blocks of BLOCK_SIZE (see appendSmall). */
