@@ -13,13 +13,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SlotBudget } from '../loop/budget.js';
 import type { Metrics } from '../loop/metrics.js';
 import type { FileEntry, FileInfo } from '../store/files.js';
-import { StoreError, validateFileName } from '../store/names.js';
+import { StoreError, checkUploadSize, validateFileName } from '../store/names.js';
 import { WireError, type Frame } from '../wire/frame.js';
 import {
   decodeGet, decodePut, decodeStr16, decodeText, encodeError, encodeFileInfo, encodeList, encodeNames,
 } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import { validateChatName } from '../chat/names.js';
+import { storeErrorCode } from './store-errors.js';
 import { encodePush, type ChatSink, type JoinResult, type Member, type Room } from '../chat/room.js';
 
 /** DATA payload size for downloads: big enough to amortise headers, small next to the output limit. */
@@ -496,9 +497,7 @@ export class MxCore {
     }
     this.checkRoom(id);
     const nfc = validateFileName(name);
-    if (size > this.cfg.maxUpload) {
-      throw new StoreError(ErrorCode.FILE_TOO_LARGE, `${size} bytes exceeds the upload limit of ${this.cfg.maxUpload}`);
-    }
+    checkUploadSize(size, this.cfg.maxUpload);
     this.takeSlot();
     const x: Upload = {
       kind: 'put', t: this.nextT++, id, name: nfc, size, sha256: Buffer.from(sha256), received: 0,
@@ -725,8 +724,12 @@ export class MxCore {
 
   /** Any failure while handling a request: typed ones answer their code, the rest answer 50. */
   private fail(id: number, err: unknown): void {
-    if (err instanceof WireError || err instanceof StoreError) {
+    if (err instanceof WireError) {
       this.sendError(id, err.code, err.message);
+      return;
+    }
+    if (err instanceof StoreError) {
+      this.sendError(id, storeErrorCode(err), err.message);
       return;
     }
     this.cfg.log(`binary: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -1,4 +1,5 @@
-// The file store behind MX/1 PUT/GET/LIST; HTTP serves the same directory at /files/.
+// The file store behind MX/1 PUT/GET/LIST; HTTP serves the same directory at /files/. It knows no
+// protocol: it fails with StoreError kinds (errors.ts), which each face maps to its own codes.
 // Uploads go to a dotfile temp in the same directory (invisible to LIST and to HTTP, which hides
 // dotfiles), are hashed while written, fsynced, verified, then renamed into place: rename(2) is
 // atomic within one file system, so a reader sees the old file or the new one, never a partial one,
@@ -7,8 +8,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { constants, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCode } from '../wire/protocol.js';
-import { StoreError, validateFileName } from './names.js';
+import { StoreError, checkUploadSize, validateFileName } from './names.js';
 
 export const TEMP_PREFIX = '.upload-';
 
@@ -48,7 +48,7 @@ export interface StoreIo {
 // 'wx': never clobber; 0o644 so HTTP can serve the result.
 const realIo: StoreIo = { openTemp: (p) => open(p, 'wx', 0o644) };
 
-/** Errors that mean the volume is full: answered with ERROR 26, never 50. */
+/** Errors that mean the volume is full: StoreError('no-space'), never an internal error. */
 function isFull(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
@@ -105,7 +105,7 @@ export class FileStore {
     return out;
   }
 
-  /** Opens a file for reading with its size and whole-file digest. Throws StoreError 21 or 20. */
+  /** Opens a file for reading with its size and whole-file digest. Throws StoreError 'bad-name' or 'not-found'. */
   async openForRead(name: string): Promise<OpenFile> {
     const nfc = validateFileName(name);
     let handle: FileHandle;
@@ -115,12 +115,12 @@ export class FileStore {
       handle = await open(path.join(this.dir, nfc), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ELOOP') throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ELOOP') throw new StoreError('not-found', `no such file: ${nfc}`);
       throw err;
     }
     try {
       const st = await handle.stat({ bigint: true });
-      if (!st.isFile()) throw new StoreError(ErrorCode.NOT_FOUND, `no such file: ${nfc}`);
+      if (!st.isFile()) throw new StoreError('not-found', `no such file: ${nfc}`);
       let cached = this.digests.get(nfc);
       if (!cached || cached.ino !== st.ino || cached.size !== st.size || cached.mtimeNs !== st.mtimeNs) {
         cached = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: await hashHandle(handle) };
@@ -133,18 +133,16 @@ export class FileStore {
     }
   }
 
-  /** Throws StoreError 22 when `size` is over the upload limit. */
+  /** Throws StoreError('too-large') when `size` is over the upload limit. */
   checkUploadSize(size: number): void {
-    if (size > this.maxUpload) {
-      throw new StoreError(ErrorCode.FILE_TOO_LARGE, `${size} bytes exceeds the upload limit of ${this.maxUpload}`);
-    }
+    checkUploadSize(size, this.maxUpload);
   }
 
   /**
    * Starts an upload. Returns at once: the temp file opens in the background when the first
    * bytes are written (or at commit, for an empty file), so a PUT that never sends DATA holds
    * no file descriptor. `onError` is called once if a write fails (a full disk, say), so the
-   * caller can answer before the last byte arrives. Throws StoreError 21 or 22.
+   * caller can answer before the last byte arrives. Throws StoreError 'bad-name' or 'too-large'.
    */
   beginUpload(name: string, size: number, sha256: Buffer, onError?: (err: Error) => void): Upload {
     const nfc = validateFileName(name);
@@ -152,7 +150,7 @@ export class FileStore {
     return new Upload(this, nfc, size, Buffer.from(sha256), onError);
   }
 
-  /** Maps a full volume to StoreError 26 with the free space in the text; other errors as they are. */
+  /** Maps a full volume to StoreError('no-space') with the free space in the text; other errors as they are. */
   async describeFailure(err: unknown): Promise<unknown> {
     if (!isFull(err)) return err;
     let free = 'unknown';
@@ -162,7 +160,7 @@ export class FileStore {
     } catch {
       // The message says "unknown" rather than failing the answer.
     }
-    return new StoreError(ErrorCode.STORAGE_FULL, `storage full (${(err as NodeJS.ErrnoException).code}): ${free} on the files volume; upload aborted`);
+    return new StoreError('no-space', `storage full (${(err as NodeJS.ErrnoException).code}): ${free} on the files volume; upload aborted`);
   }
 
   /** Called by Upload after a verified rename, so the next GET does not re-read the file. */
@@ -285,8 +283,8 @@ export class Upload {
   }
 
   /**
-   * After all `size` bytes: flush, fsync, verify, rename into place. Throws StoreError(23) on a
-   * digest mismatch, StoreError(26) on a full disk; on any failure the temp file is removed and
+   * After all `size` bytes: flush, fsync, verify, rename into place. Throws StoreError
+   * 'digest-mismatch' or 'no-space' (or 'aborted'); on any failure the temp file is removed and
    * nothing becomes visible.
    */
   async commit(): Promise<FileInfo> {
@@ -297,16 +295,16 @@ export class Upload {
     try {
       handle = await this.open();
       if (this.failure) throw this.failure;
-      if (this.aborted) throw new StoreError(ErrorCode.MALFORMED, 'upload aborted');
+      if (this.aborted) throw new StoreError('aborted', 'upload aborted');
       if (!digest.equals(this.expected)) {
-        throw new StoreError(ErrorCode.CHECKSUM_MISMATCH, `checksum mismatch: got ${digest.toString('hex')}, expected ${this.expected.toString('hex')}`);
+        throw new StoreError('digest-mismatch', `checksum mismatch: got ${digest.toString('hex')}, expected ${this.expected.toString('hex')}`);
       }
       // fsync before rename: otherwise a crash could leave the new name pointing at empty blocks.
       await handle.sync();
       const st = await handle.stat({ bigint: true });
       await handle.close();
       handle = null;
-      if (this.aborted) throw new StoreError(ErrorCode.MALFORMED, 'upload aborted');
+      if (this.aborted) throw new StoreError('aborted', 'upload aborted');
       await rename(this.tempPath, path.join(this.store.dir, this.name));
       this.store.remember(this.name, st.ino, st.size, st.mtimeNs, digest);
       return { size: this.size, sha256: digest };

@@ -1,30 +1,25 @@
 // The store's pure rules, apart from its file-system code (files.ts) so that the sans-IO MX/1
-// core (src/binary/core.ts) can check names and answer store errors without loading node:fs.
-import { ErrorCode, MAX_FILE_NAME_BYTES } from '../wire/protocol.js';
+// core (src/binary/core.ts) can check names and sizes without loading node:fs.
+import { StoreError } from './errors.js';
 
-/** A store failure with the MX/1 error code to answer with. */
-export class StoreError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = 'StoreError';
-    this.code = code;
-  }
-}
+export { StoreError };
+
+/** Longest file name in UTF-8 bytes: NAME_MAX of the file systems we run on (MX/1 documents the same limit). */
+export const MAX_NAME_BYTES = 255;
 
 /**
- * Checks a client-supplied file name (MX/1 error 21 rules) and returns its NFC form.
+ * Checks a client-supplied file name and returns its NFC form.
  * NFC so that a name typed on macOS (NFD) and one typed elsewhere name the same file.
- * Throws StoreError(BAD_FILE_NAME).
+ * Throws StoreError('bad-name').
  */
 export function validateFileName(name: string): string {
   const nfc = name.normalize('NFC');
   const bytes = Buffer.byteLength(nfc, 'utf8');
   const bad = (why: string): never => {
-    throw new StoreError(ErrorCode.BAD_FILE_NAME, `bad file name: ${why}`);
+    throw new StoreError('bad-name', `bad file name: ${why}`);
   };
   if (bytes === 0) bad('empty');
-  if (bytes > MAX_FILE_NAME_BYTES) bad(`${bytes} bytes, at most ${MAX_FILE_NAME_BYTES}`);
+  if (bytes > MAX_NAME_BYTES) bad(`${bytes} bytes, at most ${MAX_NAME_BYTES}`);
   if (nfc.charCodeAt(0) === 0x2e) bad('must not start with "."');
   for (let k = 0; k < nfc.length; k++) {
     const c = nfc.charCodeAt(k);
@@ -39,4 +34,9 @@ export function validateFileName(name: string): string {
     }
   }
   return nfc;
+}
+
+/** Throws StoreError('too-large') when `size` is over `maxUpload`. */
+export function checkUploadSize(size: number, maxUpload: number): void {
+  if (size > maxUpload) throw new StoreError('too-large', `${size} bytes exceeds the upload limit of ${maxUpload}`);
 }

@@ -339,7 +339,7 @@ test('PUT of an empty file commits at once; a failed commit answers its code', (
   const { core, io } = make();
   core.handle(frame(Type.PUT, 1, P.encodePut(0, sha(''), 'empty')), 0);
   assert.deepEqual(io.takeEffects(), ['beginUpload 1 empty 0', 'commitUpload 1']);
-  core.onCommitted(1, new StoreError(ErrorCode.CHECKSUM_MISMATCH, 'checksum mismatch'));
+  core.onCommitted(1, new StoreError('digest-mismatch', 'checksum mismatch'));
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.CHECKSUM_MISMATCH);
 });
 
@@ -408,7 +408,7 @@ test('a write failure (full disk) answers at once, before the last DATA; later D
   const { core, io } = make();
   core.handle(frame(Type.PUT, 1, P.encodePut(10, sha('0123456789'), 'big')), 0);
   core.handle(frame(Type.DATA, 1, Buffer.from('012')), 0);
-  core.onUploadFailed(1, new StoreError(ErrorCode.STORAGE_FULL, 'storage full: 0 bytes free'));
+  core.onUploadFailed(1, new StoreError('no-space', 'storage full: 0 bytes free'));
   const e = errorOf(io.take()[0]);
   assert.equal(e.code, ErrorCode.STORAGE_FULL);
   core.handle(frame(Type.DATA, 1, Buffer.from('3456789')), 0);
@@ -462,7 +462,7 @@ test('GET: open, GET_OK from the opened file, chunks paced by congestion, id fre
 test('GET errors: not found (from the store), offset beyond end, a file that shrank', () => {
   const { core, io, cfg } = make();
   core.handle(frame(Type.GET, 1, P.encodeGet(0, 'nope')), 0);
-  core.onOpened(1, new StoreError(ErrorCode.NOT_FOUND, 'no such file: nope'), 0);
+  core.onOpened(1, new StoreError('not-found', 'no such file: nope'), 0);
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.NOT_FOUND);
   assert.equal(cfg.transfers.used, 0);
   core.handle(frame(Type.GET, 2, P.encodeGet(11, 'ten')), 0);

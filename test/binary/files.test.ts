@@ -5,6 +5,7 @@ import { createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Socket } from 'node:net';
+import { storeErrorCode } from '../../src/binary/store-errors.js';
 import { FileStore, StoreError, validateFileName } from '../../src/store/files.js';
 import { encodeFrame } from '../../src/wire/frame.js';
 import * as P from '../../src/wire/payloads.js';
@@ -48,7 +49,7 @@ test('validateFileName: accepted and rejected names', () => {
     assert.equal(validateFileName(ok), ok.normalize('NFC'));
   }
   for (const bad of ['', '.env', '..', 'a/b', 'a\\b', 'a\0b', 'a\nb', 'a\x7fb', 'a\u0085b', 'é'.repeat(128), '\ud800x']) {
-    assert.throws(() => validateFileName(bad), (e: unknown) => e instanceof StoreError && e.code === ErrorCode.BAD_FILE_NAME, JSON.stringify(bad));
+    assert.throws(() => validateFileName(bad), (e: unknown) => e instanceof StoreError && storeErrorCode(e) === ErrorCode.BAD_FILE_NAME, JSON.stringify(bad));
   }
 });
 
