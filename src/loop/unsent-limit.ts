@@ -6,7 +6,9 @@
 // long path still gets its full window. Node has no setsockopt for TCP: koffi (a C FFI with
 // prebuilt binaries) calls libc's, once per accepted socket, on the descriptor Node keeps in
 // socket._handle.fd (not public API, but stable for years and what every setsockopt package
-// for Node reads).
+// for Node reads). koffi is required on first use, not imported: loading this module never loads
+// it, and the `import type` below is erased from the build. The require is synchronous because
+// a socket is capped the moment it is accepted.
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type * as Koffi from 'koffi';
@@ -33,7 +35,12 @@ function sockopt(): Sockopt | string {
       getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)') as Sockopt['getsockopt'],
     };
   } catch (err) {
-    loaded = `libc's setsockopt could not be loaded through koffi: ${(err as Error).message.split('\n')[0]}`;
+    // koffi is an optional dependency (a client-library install may leave it out): its absence
+    // costs this one cap, said once at start, never the server.
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'koffi'/.test((err as Error).message);
+    loaded = missing
+      ? 'koffi, an optional dependency of muxd, is not installed'
+      : `libc's setsockopt could not be loaded through koffi: ${(err as Error).message.split('\n')[0]}`;
   }
   return loaded;
 }
