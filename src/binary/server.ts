@@ -12,6 +12,7 @@ import { encodeError } from '../wire/payloads.js';
 import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import { tokenDigest } from './core.js';
 import { LocalRoom, type Room } from '../chat/room.js';
+import { statsSource } from './stats.js';
 import { StreamConnection, type StreamContext } from './stream.js';
 
 export interface BinaryServerOptions {
@@ -106,10 +107,10 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     uploadDigest: tokenDigest(opts.uploadToken ?? null),
     // Limits are included so a client can size its frames without knowing the server's flags.
     // A whole-server snapshot carries its own chatUsers, which wins over this process's count.
-    stats: (): Buffer => Buffer.from(JSON.stringify({ chatUsers: room.size, ...snapshot(), limits }), 'utf8'),
+    stats: statsSource(() => ({ chatUsers: room.size, ...snapshot(), limits })),
     log,
-    onDownloadPaused: opts.onDownloadPaused,
   };
+  const paused = opts.onDownloadPaused;
 
   // Past a connection cap: ERROR 51 (retryable) naming the limit, then close.
   const refusal = (text: string): Buffer => Buffer.concat(encodeFrame(Type.ERROR, 0, encodeError(ErrorCode.BUSY, text)));
@@ -123,7 +124,8 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     log: opts.log,
     // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
-    onConnection: (socket) => new StreamConnection(socket, ctx),
+    // The test hook names the socket: each connection then gets its own context.
+    onConnection: (socket) => new StreamConnection(socket, paused === undefined ? ctx : { ...ctx, onDownloadPaused: () => paused(socket) }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,
     backlog: opts.backlog,

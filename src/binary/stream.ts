@@ -1,21 +1,25 @@
-// The stream driver of MX/1 (TCP and Unix sockets): bytes in -> FrameDecoder -> MxCore; the
-// core's frames -> Outbox -> socket; the core's effects -> the FileStore, results fed back.
+// The stream driver of MX/1 (TCP and Unix sockets, and any other BytePipe): bytes in ->
+// FrameDecoder -> MxCore; the core's frames -> Outbox -> pipe; the core's file effects ->
+// FileEffects (the store), results fed back.
 // Frames are handled strictly in arrival order. Backpressure both ways: no further frame is
 // taken while our unsent output (LIST replies being built counted at their largest) is over
 // the limit, the rest waits in the decoder and reading pauses until 'drain'; reading also
 // pauses while queued upload bytes are high; downloads read the next chunk only while the
 // socket holds less than its high-water mark (MxCore asks congested()), so a slow reader costs
 // at most one read chunk beyond what the kernel has taken (issue 8), not half the output limit.
-import type { Socket } from 'node:net';
 import { coarseNow } from '../loop/clock.js';
 import type { ByteBudget } from '../loop/budget.js';
 import { Outbox } from '../loop/outbox.js';
+import { isLocalAddress, type BytePipe } from '../loop/pipe.js';
 import type { Timed } from '../loop/sweeper.js';
-import type { FileStore, OpenFile, Upload } from '../store/files.js';
+import type { FileStore } from '../store/files.js';
 import { FrameDecoder, WireError, encodeHeader, writeFrame, type Frame } from '../wire/frame.js';
-import { HEADER_SIZE } from '../wire/protocol.js';
-import { DOWNLOAD_CHUNK, MxCore, type CoreConfig, type CoreIO } from './core.js';
+import { encodeError } from '../wire/payloads.js';
+import { HEADER_SIZE, Type } from '../wire/protocol.js';
+import { MxCore, type CoreConfig, type Output, type Transport } from './core.js';
+import { FileEffects } from './file-effects.js';
 import type { ChatSink, Push } from '../chat/room.js';
+import type { TransfersConfig } from './transfers.js';
 
 /** Stop reading a client while this many upload bytes wait for the disk. */
 const UPLOAD_QUEUE_HIGH = 4 * 1024 * 1024;
@@ -24,10 +28,9 @@ const FATAL_GRACE_MS = 2000;
 /** TCP keep-alive probes find peers that vanished without a FIN (members are exempt from idling). */
 const KEEPALIVE_PROBE_MS = 60_000;
 
-/** Smallest download chunk, once the server holds --max-output-total of unsent output. */
-export const DOWNLOAD_CHUNK_MIN = 16 * 1024;
+export { DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN } from './file-effects.js';
 
-export interface StreamContext extends CoreConfig {
+export interface StreamContext extends CoreConfig, TransfersConfig {
   store: FileStore;
   maxFrame: number;
   maxOutputBytes: number;
@@ -36,25 +39,19 @@ export interface StreamContext extends CoreConfig {
   helloTimeoutMs: number;
   /** Unsent output of the whole server, shared with HTTP: download chunks shrink as it fills. */
   outputBudget: ByteBudget;
-  /** Test hook: a download found the output congested and is waiting for 'drain'. */
-  onDownloadPaused?: (socket: Socket) => void;
+  /** Test hook: a download of this connection found the output congested and is waiting for 'drain'. */
+  onDownloadPaused?: () => void;
 }
 
-/** Loopback (127/8, ::1, ::ffff:127.x) or a Unix socket (no remote address). */
-export function isLocalPeer(socket: Socket): boolean {
-  const a = socket.remoteAddress;
-  if (a === undefined) return true;
-  return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
-}
-
-export class StreamConnection implements Timed, CoreIO, ChatSink {
+export class StreamConnection implements Timed, Output, ChatSink {
   deadline = 0;
   readonly sink: ChatSink = this;
-  private readonly socket: Socket;
+  private readonly socket: BytePipe;
   private readonly ctx: StreamContext;
   private readonly decoder: FrameDecoder;
   private readonly outbox: Outbox;
   private readonly core: MxCore;
+  private readonly files: FileEffects;
   /**
    * Output past which a download waits for 'drain': the socket's high-water mark, so a 'drain'
    * is due whenever it waits, and the file bytes held for a reader that takes nothing stay
@@ -62,11 +59,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
    * 200 of them grew the RSS by 213 MB, which stayed after they left.)
    */
   private readonly readAhead: number;
-  private readonly files = new Map<number, OpenFile>();
-  private readonly uploads = new Map<number, Upload>();
   private closed = false;
-  /** Per download: bytes of its last chunk counted in the server-wide output budget. */
-  private readonly budgetHeld = new Map<number, number>();
   private fatal = false;
   /** A complete first frame arrived (the hello timeout is over). */
   private greeted = false;
@@ -78,13 +71,22 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   private blocked = false;
   private pausedForUploads = false;
 
-  constructor(socket: Socket, ctx: StreamContext) {
+  constructor(socket: BytePipe, ctx: StreamContext) {
     this.socket = socket;
     this.ctx = ctx;
     this.decoder = new FrameDecoder(ctx.maxFrame);
-    this.outbox = new Outbox(socket);
+    const outbox = (this.outbox = new Outbox(socket));
     this.readAhead = socket.writableHighWaterMark;
-    this.core = new MxCore(ctx, { streams: true, maxReply: ctx.maxFrame, local: isLocalPeer(socket) }, this);
+    const transport: Transport = { name: 'streams', maxReply: ctx.maxFrame, local: isLocalAddress(socket.remoteAddress) };
+    this.core = new MxCore(ctx, transport, this, { ...transfersConfig(ctx), taken: () => outbox.sent });
+    this.files = new FileEffects(this.core.files!, {
+      store: ctx.store,
+      outputBudget: ctx.outputBudget,
+      sendFrame: (type, id, payload) => this.send(type, id, payload),
+      congested: () => this.outbox.backlog >= this.readAhead && this.outbox.drainDue,
+      after: () => this.afterResult(),
+      onDownloadPaused: ctx.onDownloadPaused,
+    });
     this.idleAt = coarseNow() + ctx.helloTimeoutMs;
     this.deadline = this.idleAt;
     socket.setKeepAlive(true, KEEPALIVE_PROBE_MS);
@@ -104,6 +106,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
       return;
     }
     this.core.tick(now);
+    this.files.run();
     this.afterResult();
     if (now >= this.idleAt) {
       // Silent since accept: no complete frame within the hello timeout.
@@ -182,9 +185,10 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
       this.socket.uncork();
       this.outbox.uncork();
     }
-    this.applyBackpressure();
     // A half-close that arrived while frames were still queued is completed now.
     if (this.peerEnded && !this.blocked) this.core.halfClosed();
+    this.files.run();
+    this.applyBackpressure();
     this.finishIfDone();
     this.rearm();
   }
@@ -209,12 +213,10 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 
   private applyBackpressure(): void {
-    if (!this.pausedForUploads && this.uploads.size > 0) {
-      let queued = 0;
-      for (const u of this.uploads.values()) queued += u.queued;
-      if (queued > UPLOAD_QUEUE_HIGH) {
+    if (!this.pausedForUploads && this.files.hasUploads) {
+      if (this.files.uploadBacklog > UPLOAD_QUEUE_HIGH) {
         this.pausedForUploads = true;
-        void Promise.all(Array.from(this.uploads.values(), (u) => u.drained())).then(() => {
+        void this.files.uploadsDrained().then(() => {
           this.pausedForUploads = false;
           this.updatePaused();
         });
@@ -232,7 +234,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   private onDrain(): void {
     this.touch(coarseNow());
     if (!this.outbox.drained()) return; // the socket took a slice; the next 'drain' brings more
-    this.core.writable();
+    this.files.writable();
     this.unblock();
     this.finishIfDone();
   }
@@ -246,6 +248,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
     this.peerEnded = true;
     if (!this.blocked) {
       this.core.halfClosed();
+      this.files.run();
       this.finishIfDone();
     }
   }
@@ -259,10 +262,10 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
 
   private onClose(): void {
     this.closed = true;
-    for (const n of this.budgetHeld.values()) this.ctx.outputBudget.sub(n);
-    this.budgetHeld.clear();
     this.deadline = 0;
+    this.files.closed();
     this.core.close();
+    this.files.run();
     this.outbox.discard();
   }
 
@@ -293,6 +296,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
     if (this.draining || this.closed) return;
     this.draining = true;
     this.core.drain();
+    this.files.run();
     this.finishIfDone();
   }
 
@@ -300,12 +304,13 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   abort(): boolean {
     if (this.closed) return false;
     const cut = this.core.abort();
+    this.files.run();
     this.outbox.flush();
     this.socket.destroy();
     return cut;
   }
 
-  // ---- CoreIO ---------------------------------------------------------------------------
+  // ---- Output -------------------------------------------------------------------------
 
   send(type: number, id: number, payload?: Buffer): void {
     if (this.closed || this.outbox.isEnded) return;
@@ -322,114 +327,8 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
     this.socket.uncork();
   }
 
-  congested(): boolean {
-    return this.outbox.backlog >= this.readAhead && this.outbox.drainDue;
-  }
-
-  sent(): number {
-    return this.outbox.sent;
-  }
-
-  downloadPaused(): void {
-    this.ctx.onDownloadPaused?.(this.socket);
-  }
-
-  openRead(t: number, name: string): void {
-    this.ctx.store.openForRead(name).then(
-      (file) => {
-        this.files.set(t, file);
-        this.core.onOpened(t, file, coarseNow());
-        this.afterResult();
-      },
-      (err: unknown) => {
-        this.core.onOpened(t, toError(err), coarseNow());
-        this.afterResult();
-      },
-    );
-  }
-
-  read(t: number, position: number, length: number): void {
-    const file = this.files.get(t)!;
-    // A next read comes only once the socket took (nearly all of) the last chunk: that one is
-    // no longer ours to count. The new one is, at a size the server-wide budget allows.
-    const budget = this.ctx.outputBudget;
-    budget.sub(this.budgetHeld.get(t) ?? 0);
-    length = Math.min(length, budget.chunk(DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN));
-    this.budgetHeld.set(t, length);
-    budget.add(length);
-    // A fresh Buffer per chunk: the socket keeps it until it is written.
-    const buf = Buffer.allocUnsafe(length);
-    file.handle.read(buf, 0, length, position).then(
-      ({ bytesRead }) => {
-        this.core.onRead(t, bytesRead === length ? buf : buf.subarray(0, bytesRead));
-        this.afterResult();
-      },
-      (err: unknown) => {
-        this.core.onRead(t, toError(err));
-        this.afterResult();
-      },
-    );
-  }
-
-  closeRead(t: number): void {
-    // The download is over; its last chunk is queued and no longer counted.
-    this.ctx.outputBudget.sub(this.budgetHeld.get(t) ?? 0);
-    this.budgetHeld.delete(t);
-    const file = this.files.get(t);
-    this.files.delete(t);
-    const done = (): void => this.core.onReadClosed(t);
-    if (file === undefined) done();
-    else file.handle.close().then(done, done);
-  }
-
-  list(t: number): void {
-    this.ctx.store.list().then(
-      (entries) => {
-        this.core.onListed(t, entries);
-        this.afterResult();
-      },
-      (err: unknown) => {
-        this.core.onListed(t, toError(err));
-        this.afterResult();
-      },
-    );
-  }
-
-  beginUpload(t: number, name: string, size: number, sha256: Buffer): void {
-    const upload = this.ctx.store.beginUpload(name, size, sha256, (err) => {
-      this.core.onUploadFailed(t, err);
-      this.afterResult();
-    });
-    this.uploads.set(t, upload);
-  }
-
-  writeUpload(t: number, bytes: Buffer): void {
-    // The payload is a view of a socket chunk that Node never reuses, so it can wait for the disk.
-    this.uploads.get(t)?.write(bytes);
-  }
-
-  commitUpload(t: number): void {
-    const upload = this.uploads.get(t)!;
-    upload.commit().then(
-      (info) => {
-        this.uploads.delete(t);
-        this.core.onCommitted(t, info);
-        this.afterResult();
-      },
-      (err: unknown) => {
-        this.uploads.delete(t);
-        this.core.onCommitted(t, toError(err));
-        this.afterResult();
-      },
-    );
-  }
-
-  abortUpload(t: number): void {
-    const upload = this.uploads.get(t);
-    this.uploads.delete(t);
-    const done = (): void => this.core.onUploadClosed(t);
-    if (upload === undefined) done();
-    else upload.abort().then(done, done);
+  error(id: number, code: number, message: string): void {
+    this.send(Type.ERROR, id, encodeError(code, message));
   }
 
   // ---- ChatSink -------------------------------------------------------------------------
@@ -448,6 +347,7 @@ export class StreamConnection implements Timed, CoreIO, ChatSink {
   }
 }
 
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
+function transfersConfig(ctx: StreamContext): TransfersConfig {
+  const { maxUpload, maxTransfers, transfers, transferTimeoutMs, uploadDigest } = ctx;
+  return { maxUpload, maxTransfers, transfers, transferTimeoutMs, uploadDigest };
 }

@@ -1,7 +1,6 @@
 // Combined Log Format (Apache/nginx "combined"), buffered: lines collect in memory and are
 // written at most every 200 ms or 64 KiB, so logging costs no syscall per request.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Socket } from 'node:net';
 import { headerValue, type RequestHead } from './types.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -84,7 +83,7 @@ export class AccessLog {
     for (const log of openLogs) log.reopen();
   }
 
-  record(socket: Socket, head: RequestHead | null, status: number, bytes: number): void {
+  record(peer: { readonly remoteAddress?: string | undefined }, head: RequestHead | null, status: number, bytes: number): void {
     if (this.failed) return;
     const request = head === null ? '-' : `${head.method} ${head.target} HTTP/1.${head.versionMinor}`;
     const referer = head === null ? undefined : headerValue(head, 'referer');
@@ -92,7 +91,7 @@ export class AccessLog {
     // Bytes are the body sent, without the head; "-" when there was none (as Apache's %b).
     // Unix-socket peers have no address: "unix:", as nginx logs them. (A TCP socket's address
     // was read, and so cached, when it was accepted: it survives the socket's close.)
-    const line = `${socket.remoteAddress ?? 'unix:'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes === 0 ? '-' : bytes} ${quote(referer)} ${quote(agent)}\n`;
+    const line = `${peer.remoteAddress ?? 'unix:'} - - ${clfTime(Date.now())} ${quote(request)} ${status} ${bytes === 0 ? '-' : bytes} ${quote(referer)} ${quote(agent)}\n`;
     this.lines.push(line);
     this.bytes += line.length;
     if (this.bytes >= FLUSH_BYTES) this.flush();

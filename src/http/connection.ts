@@ -1,15 +1,17 @@
 // One HTTP/1.1 connection: feeds socket bytes to the parser, asks the handler for replies,
 // and writes them strictly in request order (RFC 9112 §9.3.2), whether a reply is ready at
 // once (cache hit), arrives later (a promise) or is a file streamed with backpressure.
-import { read } from 'node:fs';
-import type { Socket } from 'node:net';
+// It reads and writes through a BytePipe (src/loop/pipe.ts), so the same connection serves a
+// TCP socket, a Unix socket or a TLS socket.
 import type { Timed } from '../loop/sweeper.js';
 import { Outbox } from '../loop/outbox.js';
 import { coarseNow, dateHeaderLine } from '../loop/clock.js';
+import type { ChunkPool } from '../loop/chunk-pool.js';
+import { FileSender } from '../loop/file-sender.js';
+import type { BytePipe } from '../loop/pipe.js';
 import { errorReply } from './status.js';
-import { holdsFile, releaseBody, type BodyPart, type FileRegion, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
+import { holdsFile, releaseBody, type BodyPart, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
 import type { AccessLog } from './access-log.js';
-import { CHUNK_START, type ChunkPool } from './chunk-pool.js';
 
 export interface ConnectionOptions {
   handler: Handler;
@@ -45,22 +47,12 @@ interface Slot {
   dropped: boolean;
 }
 
-/** A file region being sent: one chunk at a time, the next read once the socket took the last. */
+/** A file region being sent (by the shared FileSender: one chunk beyond what the kernel took). */
 interface Sending {
-  region: FileRegion;
-  /** Next byte to read. */
-  pos: number;
+  sender: FileSender | null;
   /** The reply's body and the region's index in it: what follows once the region is out. */
   parts: BodyPart[];
   index: number;
-  /** A read of ours is outstanding (it owns the descriptor until its callback). */
-  reading: boolean;
-  /** Our chunks given to the socket whose writes have not completed yet. */
-  writing: number;
-  /** This connection's chunk size (ChunkPool.nextSize: shrinks for a slow reader). */
-  size: number;
-  /** The connection is gone: an outstanding read releases the file in its callback. */
-  cancelled: boolean;
 }
 
 const enum Wait {
@@ -125,13 +117,21 @@ export class HttpConnection implements Timed {
   private readonly outbox: Outbox;
   /** Bytes the kernel had taken when the send deadline was last armed. */
   private sentMark = 0;
+  /** Our listeners on the pipe, kept to be removed when an upgrade hands the pipe on. */
+  private readonly listeners = {
+    data: (chunk: Buffer): void => this.onData(chunk),
+    drain: (): void => this.onDrain(),
+    end: (): void => this.onEnd(),
+    error: (): void => this.destroy(),
+    close: (): void => this.cleanup(),
+  };
 
   constructor(
-    private readonly socket: Socket,
+    private readonly pipe: BytePipe,
     private readonly opts: ConnectionOptions,
   ) {
-    this.outputLimit = Math.max(opts.maxOutputBytes, socket.writableHighWaterMark);
-    this.outbox = new Outbox(socket, { copyLimit: COPY_LIMIT });
+    this.outputLimit = Math.max(opts.maxOutputBytes, pipe.writableHighWaterMark);
+    this.outbox = new Outbox(pipe, { copyLimit: COPY_LIMIT });
     this.parser = opts.parserFactory(opts.limits, {
       onHead: (head) => this.onHead(head),
       onBody: () => {
@@ -139,11 +139,11 @@ export class HttpConnection implements Timed {
       },
       onComplete: () => this.onComplete(),
     });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.onDrain());
-    socket.on('end', () => this.onEnd());
-    socket.on('error', () => this.destroy());
-    socket.on('close', () => this.cleanup());
+    pipe.on('data', this.listeners.data);
+    pipe.on('drain', this.listeners.drain);
+    pipe.on('end', this.listeners.end);
+    pipe.on('error', this.listeners.error);
+    pipe.on('close', this.listeners.close);
     this.arm(Wait.First, opts.headTimeoutMs);
   }
 
@@ -213,7 +213,7 @@ export class HttpConnection implements Timed {
     const n = this.parser.execute(chunk);
     if (n === -1) {
       this.readPaused = true;
-      this.socket.pause();
+      this.pipe.pause();
       const current = this.current;
       this.current = null;
       if (current === null) {
@@ -234,7 +234,7 @@ export class HttpConnection implements Timed {
     if (n < chunk.length) {
       this.leftover = chunk.subarray(n);
       this.readPaused = true;
-      this.socket.pause();
+      this.pipe.pause();
     }
   }
 
@@ -309,7 +309,7 @@ export class HttpConnection implements Timed {
   }
 
   private settle(slot: Slot, reply: Reply): void {
-    if (slot.dropped || slot.reply !== null || this.socket.destroyed) {
+    if (slot.dropped || slot.reply !== null || this.pipe.destroyed) {
       // Dropped unsent (connection gone, draining, closing), or already answered with an error.
       releaseBody(reply.body);
       return;
@@ -375,7 +375,7 @@ export class HttpConnection implements Timed {
     outbox.write(!keepAlive ? END_CLOSE : head !== null && head.versionMinor === 0 ? END_KEEP_ALIVE : END_PLAIN);
     // HEAD, 204 and 304 never carry a body (RFC 9110 §9.3.2, §15.3.5, §15.4.5), whatever the handler says.
     const bodiless = (head !== null && head.method === 'HEAD') || reply.status === 204 || reply.status === 304;
-    this.opts.accessLog?.record(this.socket, head, reply.status, bodiless ? 0 : reply.bodyLength);
+    this.opts.accessLog?.record(this.pipe, head, reply.status, bodiless ? 0 : reply.bodyLength);
     if (bodiless) {
       releaseBody(reply.body);
       return;
@@ -391,9 +391,12 @@ export class HttpConnection implements Timed {
       } else {
         // The head (and anything before it) must reach the socket before the file's bytes.
         this.outbox.flush();
-        this.sending = { region: part, pos: part.start, parts, index: i, reading: false, writing: 0, size: CHUNK_START, cancelled: false };
+        const s: Sending = { sender: null, parts, index: i };
+        this.sending = s;
+        // The region's reference to its file passes to the sender.
+        s.sender = new FileSender(this.opts.pool, this.outbox, { file: part.file, start: part.start, end: part.end + 1, onDone: (err) => this.fileDone(s, err) });
         if (this.wait !== Wait.Send) this.arm(Wait.Send, this.opts.sendTimeoutMs);
-        this.sendChunk();
+        s.sender.start();
         return;
       }
     }
@@ -403,54 +406,17 @@ export class HttpConnection implements Timed {
     }
   }
 
-  /**
-   * Reads the next chunk of the file being sent and gives it to the socket. The chunk after it
-   * is read once the socket has accepted this one: at once when the kernel took it all during
-   * write() (a fast reader: the read overlaps the write's completion), else when its write
-   * completes. So a slow reader costs one chunk beyond what its socket accepted, and the
-   * chunk's size comes from the server-wide budget.
-   */
-  private sendChunk(): void {
-    const s = this.sending;
-    // Output held before the file goes first; the 'drain' that moves it calls back here.
-    if (s === null || s.reading || this.outbox.holding) return;
-    // Our last chunk still waits in the socket: its write's callback calls back here.
-    if (s.writing > 0 && this.outbox.backlog > 0) return;
-    if (s.pos > s.region.end) return this.fileDone(s);
-    const pool = this.opts.pool;
-    const buf = pool.take(s.size);
-    const want = Math.min(buf.length, s.region.end - s.pos + 1);
-    s.reading = true;
-    read(s.region.file.fd, buf, 0, want, s.pos, (err, n) => {
-      s.reading = false;
-      if (s.cancelled || err !== null || n === 0) {
-        pool.give(buf, true);
-        if (s.cancelled) s.region.file.release();
-        // A file that ended early cannot honour the Content-Length already sent: close.
-        else this.destroy();
-        return;
-      }
-      s.pos += n;
-      s.writing++;
-      // Never copied: the buffer goes back to the pool only once the socket is done with it.
-      this.outbox.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
-        s.writing--;
-        pool.give(buf, werr == null);
-        if (s.cancelled) return;
-        if (werr != null) this.destroy();
-        else this.sendChunk();
-      });
-      const accepted = this.outbox.backlog === 0;
-      s.size = pool.nextSize(s.size, accepted);
-      if (accepted) this.sendChunk();
-    });
-  }
-
-  /** The region is out: let go of the file, carry on with the rest of the body. */
-  private fileDone(s: Sending): void {
+  /** The region is out (the sender let go of the file): carry on with the rest of the body. */
+  private fileDone(s: Sending, err: Error | null): void {
+    if (this.sending !== s) return;
     this.sending = null;
-    s.region.file.release();
-    if (this.socket.destroyed) return releaseBody(s.parts, s.index + 1);
+    // A file that ended early cannot honour the Content-Length already sent, and a failed
+    // write means the socket is gone: close.
+    if (err !== null || this.pipe.destroyed) {
+      releaseBody(s.parts, s.index + 1);
+      if (err !== null) this.destroy();
+      return;
+    }
     this.outbox.cork();
     this.writeBody(s.parts, s.index + 1);
     this.outbox.uncork();
@@ -473,7 +439,7 @@ export class HttpConnection implements Timed {
 
   private onDrain(): void {
     if (!this.outbox.drained()) return; // the socket took a slice; the next 'drain' brings more
-    if (this.sending !== null) return this.sendChunk();
+    if (this.sending !== null) return this.sending.sender!.writable();
     this.service();
   }
 
@@ -489,7 +455,7 @@ export class HttpConnection implements Timed {
     const leftover = this.leftover;
     this.leftover = null;
     if (leftover !== null) this.feed(leftover);
-    if (!this.readPaused) this.socket.resume();
+    if (!this.readPaused) this.pipe.resume();
     return leftover !== null;
   }
 
@@ -524,7 +490,7 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
-    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.socket.writableEnded && !this.outbox.isEnded) {
+    if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.pipe.writableEnded && !this.outbox.isEnded) {
       this.end();
     }
   }
@@ -536,12 +502,12 @@ export class HttpConnection implements Timed {
    * connection closes at once. Idempotent.
    */
   drain(): void {
-    if (this.draining || this.socket.destroyed) return;
+    if (this.draining || this.pipe.destroyed) return;
     this.draining = true;
     if (this.closing) return; // already finishing its last answer
     this.inputDone = true;
     this.readPaused = true;
-    this.socket.pause();
+    this.pipe.pause();
     this.parser.pause();
     this.leftover = null;
     if (this.sending === null && this.queue.length === 0 && this.outbox.backlog === 0) {
@@ -555,7 +521,7 @@ export class HttpConnection implements Timed {
 
   /** The shutdown timeout passed: cut what is left. True if a response was cut short. */
   abort(): boolean {
-    if (this.socket.destroyed) return false;
+    if (this.pipe.destroyed) return false;
     const cut = this.sending !== null || this.queue.length > 0 || this.outbox.backlog > 0;
     this.destroy();
     return cut;
@@ -563,7 +529,7 @@ export class HttpConnection implements Timed {
 
   private destroy(): void {
     this.closing = true;
-    this.socket.destroy();
+    this.pipe.destroy();
   }
 
   private cleanup(): void {
@@ -572,10 +538,8 @@ export class HttpConnection implements Timed {
     const s = this.sending;
     this.sending = null;
     if (s !== null) {
-      s.cancelled = true;
-      // A read still outstanding releases the file in its callback: closing the descriptor
-      // under a pending read could let it read a reused descriptor number.
-      if (!s.reading) s.region.file.release();
+      // The sender releases the file (after a read still outstanding) and its chunks.
+      s.sender!.abort();
       releaseBody(s.parts, s.index + 1);
     }
     this.dropSlots(0);

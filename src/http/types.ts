@@ -1,6 +1,7 @@
 // The contract between the HTTP parsers (ours and the llhttp reference), the connection
 // that drives them, and the handler that answers. None of these types touches a socket.
 import { CodedError } from '../loop/coded-error.js';
+import type { OpenFile } from '../loop/open-file.js';
 
 /** A parsed request head. Strings are latin1 views of the bytes as sent. */
 export interface RequestHead {
@@ -79,19 +80,8 @@ export interface RequestParser {
 
 export type ParserFactory = (limits: ParserLimits, callbacks: ParserCallbacks) => RequestParser;
 
-/**
- * A file opened once for the responses that send from it (Go's ServeContent, nginx's
- * open_file_cache): its head was built from this descriptor's fstat and its bytes come from
- * the same descriptor, so renaming another file over the name never tears a response.
- * Reference-counted: the descriptor is closed when the last holder lets go.
- */
-export interface OpenFile {
-  readonly fd: number;
-  /** One more holder (a body region, a request waiting for a shared load). */
-  retain(): void;
-  /** One holder fewer; the last one closes the descriptor. */
-  release(): void;
-}
+/** The server's one open-file type: a reference-counted descriptor and its fstat. */
+export type { OpenFile };
 
 /**
  * A region of an open file to send, inclusive byte range. Each region holds one reference to

@@ -8,6 +8,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { constants, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { adoptFile, type OpenFile as Descriptor } from '../loop/open-file.js';
 import { StoreError, checkUploadSize, validateFileName } from './names.js';
 
 export const TEMP_PREFIX = '.upload-';
@@ -26,10 +27,23 @@ export interface FileInfo {
   sha256: Buffer;
 }
 
-/** An open file for a download: the handle pins the inode, so a concurrent replace cannot tear it. */
-export interface OpenFile extends FileInfo {
+/**
+ * A file opened for a download: the server's one open-file type (loop/open-file.ts: the
+ * descriptor pins the inode, so a concurrent replace cannot tear it; the file sender reads
+ * from it), with the size and whole-file digest GET_OK announces. The caller holds one
+ * reference to `file`.
+ */
+export interface ReadFile extends FileInfo {
+  file: Descriptor;
+  /**
+   * The same descriptor as a FileHandle, for readers that have not moved to the file sender
+   * yet; closing it or releasing `file`'s last reference closes both.
+   */
   handle: FileHandle;
 }
+
+/** @deprecated The store's former name for ReadFile (kept while src/binary/stream.ts uses it). */
+export type OpenFile = ReadFile;
 
 interface DigestCacheEntry {
   ino: bigint;
@@ -106,7 +120,7 @@ export class FileStore {
   }
 
   /** Opens a file for reading with its size and whole-file digest. Throws StoreError 'bad-name' or 'not-found'. */
-  async openForRead(name: string): Promise<OpenFile> {
+  async openForRead(name: string): Promise<ReadFile> {
     const nfc = validateFileName(name);
     let handle: FileHandle;
     try {
@@ -126,7 +140,11 @@ export class FileStore {
         cached = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: await hashHandle(handle) };
         this.digests.set(nfc, cached);
       }
-      return { handle, size: Number(st.size), sha256: cached.sha256 };
+      // The number form for the OpenFile (what HTTP's heads use too); the digest cache above
+      // keys on the nanosecond mtime, which only the bigint form keeps.
+      const stats = await handle.stat();
+      const file = adoptFile(handle.fd, stats, () => void handle.close().catch(() => undefined));
+      return { file, handle, size: Number(st.size), sha256: cached.sha256 };
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;

@@ -1,12 +1,14 @@
 // MxCore without a socket: frame vector tables (request frames in, frames and effects out), the
-// store's results fed back by hand. Every rule of the protocol core is checked here with bytes
+// store's results fed back by hand as events. Every rule of the protocol core is checked here with bytes
 // alone; the raw-socket tests next to this one check the stream driver around it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { SlotBudget } from '../../src/loop/budget.js';
 import { Metrics } from '../../src/loop/metrics.js';
-import { MxCore, AUTH_LOCKOUT_MS, SHUTDOWN_NOTICE, type CoreConfig, type CoreIO, type Transport } from '../../src/binary/core.js';
+import { MxCore, AUTH_LOCKOUT_MS, SHUTDOWN_NOTICE, type CoreConfig, type Output, type Transport } from '../../src/binary/core.js';
+import { statsSource } from '../../src/binary/stats.js';
+import type { FileEffect, FileEvent, TransfersConfig } from '../../src/binary/transfers.js';
 import { LocalRoom, type ChatSink, type Push, type Room } from '../../src/chat/room.js';
 import { StoreError } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';
@@ -22,12 +24,11 @@ interface Out {
   payload: Buffer;
 }
 
-/** A CoreIO that records frames and effects; results are fed back by the test. */
-class FakeIO implements CoreIO {
+/** An Output that records frames; effects are polled from the core's transfers part and written as text. */
+class FakeIO implements Output {
   readonly out: Out[] = [];
   readonly pushes: Push[] = [];
-  readonly effects: string[] = [];
-  isCongested = false;
+  core: MxCore | null = null;
   sentBytes = 0;
   backlogBytes = 0;
   droppedWith: string | null = null;
@@ -41,46 +42,52 @@ class FakeIO implements CoreIO {
   send(type: number, id: number, payload?: Buffer): void {
     this.out.push({ type, id, payload: Buffer.from(payload ?? Buffer.alloc(0)) });
   }
-  congested(): boolean {
-    return this.isCongested;
-  }
-  sent(): number {
-    return this.sentBytes;
-  }
-  openRead(t: number, name: string): void {
-    this.effects.push(`openRead ${t} ${name}`);
-  }
-  read(t: number, position: number, length: number): void {
-    this.effects.push(`read ${t} ${position} ${length}`);
-  }
-  closeRead(t: number): void {
-    this.effects.push(`closeRead ${t}`);
-  }
-  list(t: number): void {
-    this.effects.push(`list ${t}`);
-  }
-  beginUpload(t: number, name: string, size: number): void {
-    this.effects.push(`beginUpload ${t} ${name} ${size}`);
-  }
-  writeUpload(t: number, bytes: Buffer): void {
-    this.effects.push(`writeUpload ${t} ${bytes.length}`);
-  }
-  commitUpload(t: number): void {
-    this.effects.push(`commitUpload ${t}`);
-  }
-  abortUpload(t: number): void {
-    this.effects.push(`abortUpload ${t}`);
+  error(id: number, code: number, message: string): void {
+    this.send(Type.ERROR, id, P.encodeError(code, message));
   }
   /** Frames as [type, id] pairs, cleared. */
   take(): Out[] {
     return this.out.splice(0);
   }
+  /** The effects queued since the last call, as text. */
   takeEffects(): string[] {
-    return this.effects.splice(0);
+    const files = this.core?.files;
+    const out: string[] = [];
+    if (!files) return out;
+    for (let e = files.poll(); e !== undefined; e = files.poll()) out.push(describe(e));
+    return out;
   }
 }
 
-function config(over: Partial<CoreConfig> = {}): CoreConfig {
+function describe(e: FileEffect): string {
+  switch (e.kind) {
+    case 'open':
+      return `openRead ${e.t} ${e.name}`;
+    case 'send':
+      return `send ${e.t} ${e.id} ${e.position} ${e.end}`;
+    case 'close':
+      return `closeRead ${e.t}`;
+    case 'list':
+      return `list ${e.t}`;
+    case 'begin':
+      return `beginUpload ${e.t} ${e.name} ${e.size}`;
+    case 'write':
+      return `writeUpload ${e.t} ${e.bytes.length}`;
+    case 'commit':
+      return `commitUpload ${e.t}`;
+    case 'abort':
+      return `abortUpload ${e.t}`;
+  }
+}
+
+/** Feeds a driver's result back to the core's transfers part. */
+function ev(core: MxCore, event: FileEvent, now = 0): void {
+  core.files!.handle(event, now);
+}
+
+type Cfg = CoreConfig & TransfersConfig;
+
+function config(over: Partial<Cfg> = {}): Cfg {
   return {
     room: new LocalRoom(1 << 20),
     metrics,
@@ -96,14 +103,22 @@ function config(over: Partial<CoreConfig> = {}): CoreConfig {
   };
 }
 
-const TCP_LOCAL: Transport = { streams: true, maxReply: 1 << 20, local: true };
-const TCP_REMOTE: Transport = { streams: true, maxReply: 1 << 20, local: false };
-const DATAGRAM: Transport = { streams: false, maxReply: 65_507 - 12, local: false };
+const TCP_LOCAL: Transport = { name: 'streams', maxReply: 1 << 20, local: true };
+const TCP_REMOTE: Transport = { name: 'streams', maxReply: 1 << 20, local: false };
+const DATAGRAM: Transport = { name: 'datagrams', maxReply: 65_507 - 12, local: false };
 
-function make(over: Partial<CoreConfig> = {}, transport: Transport = TCP_LOCAL): { core: MxCore; io: FakeIO; cfg: CoreConfig } {
+/** A core as its driver builds it: a datagram driver provides no transfers part. */
+function coreFor(cfg: Cfg, transport: Transport, io: FakeIO): MxCore {
+  const files = transport.name === 'datagrams' ? undefined : { ...cfg, taken: () => io.sentBytes };
+  const core = new MxCore(cfg, transport, io, files);
+  io.core = core;
+  return core;
+}
+
+function make(over: Partial<Cfg> = {}, transport: Transport = TCP_LOCAL): { core: MxCore; io: FakeIO; cfg: Cfg } {
   const io = new FakeIO();
   const cfg = config(over);
-  return { core: new MxCore(cfg, transport, io), io, cfg };
+  return { core: coreFor(cfg, transport, io), io, cfg };
 }
 
 const frame = (type: number, id: number, payload: Buffer = Buffer.alloc(0)) => ({ type, id, payload });
@@ -119,7 +134,7 @@ const errorOf = (o: Out | undefined): { code: number; message: string } => {
 interface Vector {
   name: string;
   transport?: Transport;
-  cfg?: Partial<CoreConfig>;
+  cfg?: Partial<Cfg>;
   type: number;
   payload?: Buffer;
   /** Expected reply type, or an error code. */
@@ -249,7 +264,7 @@ test('chat: a member whose sink is over the output limit is dropped; the others 
 test('chat: NAMES and JOIN_OK are cut to the transport max reply (the count says how many)', () => {
   const room = new LocalRoom(1 << 20);
   for (let k = 0; k < 50; k++) make({ room }).core.handle(frame(Type.JOIN, 1, Buffer.from(`member-${String(k).padStart(2, '0')}`)), 0);
-  const small: Transport = { streams: false, maxReply: 100, local: false };
+  const small: Transport = { name: 'datagrams', maxReply: 100, local: false };
   const x = make({ room }, small);
   x.core.handle(frame(Type.NAMES, 1), 0);
   const names = x.io.take()[0]!;
@@ -327,7 +342,7 @@ test('PUT opens nothing until the first DATA; DATA streams, then commit; PUT_OK 
   core.handle(frame(Type.DATA, 1, Buffer.from('X')), 3);
   assert.deepEqual(io.takeEffects(), []);
   assert.deepEqual(io.take(), []);
-  core.onCommitted(1, { size: 11, sha256: sha(body) });
+  ev(core, { kind: 'committed', t: 1, result: { size: 11, sha256: sha(body) } });
   const ok = io.take()[0]!;
   assert.deepEqual([ok.type, ok.id], [Type.PUT_OK, 1]);
   assert.deepEqual(P.decodeFileInfo(ok.payload), { size: 11, sha256: sha(body) });
@@ -339,7 +354,7 @@ test('PUT of an empty file commits at once; a failed commit answers its code', (
   const { core, io } = make();
   core.handle(frame(Type.PUT, 1, P.encodePut(0, sha(''), 'empty')), 0);
   assert.deepEqual(io.takeEffects(), ['beginUpload 1 empty 0', 'commitUpload 1']);
-  core.onCommitted(1, new StoreError('digest-mismatch', 'checksum mismatch'));
+  ev(core, { kind: 'committed', t: 1, result: new StoreError('digest-mismatch', 'checksum mismatch') });
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.CHECKSUM_MISMATCH);
 });
 
@@ -355,10 +370,10 @@ test('PUT errors: id in use, DATA beyond size, per-connection and server-wide li
   assert.equal(perConn.code, ErrorCode.BUSY);
   assert.match(perConn.message, /--max-transfers\b/);
   // Another connection of the same server: the server-wide budget (3) has one slot left.
-  const other = new MxCore(config({ transfers, maxTransfers: 16 }), TCP_LOCAL, new FakeIO());
+  const other = coreFor(config({ transfers, maxTransfers: 16 }), TCP_LOCAL, new FakeIO());
   other.handle(frame(Type.PUT, 1, P.encodePut(4, sha('abcd'), 'd')), 0);
   const io2 = new FakeIO();
-  const third = new MxCore(config({ transfers }), TCP_LOCAL, io2);
+  const third = coreFor(config({ transfers }), TCP_LOCAL, io2);
   third.handle(frame(Type.GET, 1, P.encodeGet(0, 'a')), 0);
   const busy = errorOf(io2.take()[0]);
   assert.equal(busy.code, ErrorCode.BUSY);
@@ -369,7 +384,7 @@ test('PUT errors: id in use, DATA beyond size, per-connection and server-wide li
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.MALFORMED);
   assert.deepEqual(io.takeEffects(), ['beginUpload 1 a 4', 'writeUpload 1 2', 'abortUpload 1']);
   assert.equal(transfers.used, 3);
-  core.onUploadClosed(1);
+  ev(core, { kind: 'closed', t: 1 });
   assert.equal(transfers.used, 2);
   // A PUT that never got DATA is dropped without any file effect, its slot freed at once.
   core.close();
@@ -399,7 +414,7 @@ test('transfer timeout: a PUT without DATA progress gets ERROR 27 and its temp f
   // Late DATA for the dead upload is discarded; the id is free again.
   core.handle(frame(Type.DATA, 1, Buffer.from('56789')), 1600);
   assert.deepEqual(io.take(), []);
-  core.onUploadClosed(1);
+  ev(core, { kind: 'closed', t: 1 });
   assert.equal(cfg.transfers.used, 0);
   assert.equal(core.nextDeadline(), 0);
 });
@@ -408,7 +423,7 @@ test('a write failure (full disk) answers at once, before the last DATA; later D
   const { core, io } = make();
   core.handle(frame(Type.PUT, 1, P.encodePut(10, sha('0123456789'), 'big')), 0);
   core.handle(frame(Type.DATA, 1, Buffer.from('012')), 0);
-  core.onUploadFailed(1, new StoreError('no-space', 'storage full: 0 bytes free'));
+  ev(core, { kind: 'upload-failed', t: 1, error: new StoreError('no-space', 'storage full: 0 bytes free') });
   const e = errorOf(io.take()[0]);
   assert.equal(e.code, ErrorCode.STORAGE_FULL);
   core.handle(frame(Type.DATA, 1, Buffer.from('3456789')), 0);
@@ -426,65 +441,61 @@ test('half-close: uploads still waiting for DATA get ERROR 4; committing ones ar
   assert.equal(out.length, 1);
   assert.match(errorOf(out[0]).message, /half-closed after 0 of 3 bytes/);
   assert.equal(core.busy, true, 'the committing upload is still owed its reply');
-  core.onCommitted(2, { size: 1, sha256: sha('x') });
+  ev(core, { kind: 'committed', t: 2, result: { size: 1, sha256: sha('x') } });
   assert.equal(io.take()[0]!.type, Type.PUT_OK);
   assert.equal(core.busy, false);
 });
 
 // ---- downloads -------------------------------------------------------------------------
 
-test('GET: open, GET_OK from the opened file, chunks paced by congestion, id free with the last byte', () => {
+test('GET: open, GET_OK from the opened file, one send effect, id free with the last byte queued', () => {
   const { core, io, cfg } = make();
   core.handle(frame(Type.GET, 7, P.encodeGet(0, 'f.bin')), 0);
   assert.deepEqual(io.takeEffects(), ['openRead 1 f.bin']);
   const size = 64 * 1024 + 10;
-  core.onOpened(1, { size, sha256: sha('whole') }, 0);
+  ev(core, { kind: 'opened', t: 1, result: { size, sha256: sha('whole') } });
   const ok = io.take()[0]!;
   assert.deepEqual([ok.type, ok.id], [Type.GET_OK, 7]);
   assert.deepEqual(P.decodeFileInfo(ok.payload), { size, sha256: sha('whole') });
-  assert.deepEqual(io.takeEffects(), ['read 1 0 65536']);
-  io.isCongested = true;
-  core.onRead(1, Buffer.alloc(65536));
-  assert.deepEqual(io.take().map((o) => [o.type, o.id, o.payload.length]), [[Type.DATA, 7, 65536]]);
-  assert.deepEqual(io.takeEffects(), [], 'no read while congested');
-  io.isCongested = false;
-  core.writable();
-  assert.deepEqual(io.takeEffects(), ['read 1 65536 10']);
-  core.onRead(1, Buffer.alloc(10));
-  assert.equal(io.take()[0]!.payload.length, 10);
+  // The driver sends the DATA frames (paced by the peer: the stream tests check the bounds).
+  assert.deepEqual(io.takeEffects(), ['send 1 7 0 65546']);
+  ev(core, { kind: 'queued', t: 1, bytes: 65536 });
+  assert.equal(core.busy, true, 'the id is held while bytes are still to be queued');
+  assert.deepEqual(io.takeEffects(), []);
+  ev(core, { kind: 'queued', t: 1, bytes: 10 });
+  assert.deepEqual(io.take(), [], 'DATA is the driver\'s; the core sends nothing more');
   assert.equal(core.busy, false, 'the id is free once the last byte is queued');
   assert.deepEqual(io.takeEffects(), ['closeRead 1']);
   assert.equal(cfg.transfers.used, 1, 'the slot is held until the file is closed');
-  core.onReadClosed(1);
+  ev(core, { kind: 'closed', t: 1 });
   assert.equal(cfg.transfers.used, 0);
 });
 
 test('GET errors: not found (from the store), offset beyond end, a file that shrank', () => {
   const { core, io, cfg } = make();
   core.handle(frame(Type.GET, 1, P.encodeGet(0, 'nope')), 0);
-  core.onOpened(1, new StoreError('not-found', 'no such file: nope'), 0);
+  ev(core, { kind: 'opened', t: 1, result: new StoreError('not-found', 'no such file: nope') });
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.NOT_FOUND);
   assert.equal(cfg.transfers.used, 0);
   core.handle(frame(Type.GET, 2, P.encodeGet(11, 'ten')), 0);
-  core.onOpened(2, { size: 10, sha256: sha('x') }, 0);
+  ev(core, { kind: 'opened', t: 2, result: { size: 10, sha256: sha('x') } });
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.OFFSET_BEYOND_END);
   core.handle(frame(Type.GET, 3, P.encodeGet(10, 'ten')), 0);
-  core.onOpened(3, { size: 10, sha256: sha('x') }, 0);
+  ev(core, { kind: 'opened', t: 3, result: { size: 10, sha256: sha('x') } });
   assert.deepEqual(io.take().map((o) => o.type), [Type.GET_OK], 'offset == size: GET_OK and no DATA');
   core.handle(frame(Type.GET, 4, P.encodeGet(0, 'ten')), 0);
-  core.onOpened(4, { size: 10, sha256: sha('x') }, 0);
+  ev(core, { kind: 'opened', t: 4, result: { size: 10, sha256: sha('x') } });
   io.take();
-  core.onRead(4, Buffer.alloc(0));
+  ev(core, { kind: 'read-failed', t: 4, error: new Error('file shrank while being sent') });
   assert.equal(errorOf(io.take()[0]).code, ErrorCode.INTERNAL);
-  assert.deepEqual(io.takeEffects(), ['openRead 1 nope', 'openRead 2 ten', 'closeRead 2', 'openRead 3 ten', 'closeRead 3', 'openRead 4 ten', 'read 4 0 10', 'closeRead 4']);
+  assert.deepEqual(io.takeEffects(), ['openRead 1 nope', 'openRead 2 ten', 'closeRead 2', 'openRead 3 ten', 'closeRead 3', 'openRead 4 ten', 'send 4 4 0 10', 'closeRead 4']);
 });
 
 test('GET transfer timeout: a reader that takes nothing gets ERROR 27; one that takes bytes does not', () => {
   const { core, io } = make({ transferTimeoutMs: 1000 });
   core.handle(frame(Type.GET, 1, P.encodeGet(0, 'f')), 0);
-  core.onOpened(1, { size: 1 << 20, sha256: sha('x') }, 0);
-  io.isCongested = true;
-  core.onRead(1, Buffer.alloc(65536));
+  ev(core, { kind: 'opened', t: 1, result: { size: 1 << 20, sha256: sha('x') } });
+  ev(core, { kind: 'queued', t: 1, bytes: 65536 });
   io.take();
   io.sentBytes = 5000; // the reader took something
   core.tick(1000);
@@ -495,14 +506,16 @@ test('GET transfer timeout: a reader that takes nothing gets ERROR 27; one that 
   const e = io.take()[0];
   assert.equal(errorOf(e).code, ErrorCode.TRANSFER_TIMEOUT);
   assert.match(errorOf(e).message, /took nothing/);
+  assert.match(errorOf(e).message, /at byte 65536 of 1048576/);
+  assert.deepEqual(io.takeEffects(), ['openRead 1 f', 'send 1 1 0 1048576', 'closeRead 1']);
 });
 
 test('LIST: the reply waits for the store and is cut to the max reply', () => {
-  const { core, io } = make({}, { streams: true, maxReply: 64, local: true });
+  const { core, io } = make({}, { name: 'streams', maxReply: 64, local: true });
   core.handle(frame(Type.LIST, 3), 0);
   assert.equal(core.reservedOutput, 64);
   assert.deepEqual(io.takeEffects(), ['list 1']);
-  core.onListed(1, Array.from({ length: 10 }, (_, k) => ({ size: k, name: `file-${k}` })));
+  ev(core, { kind: 'listed', t: 1, result: Array.from({ length: 10 }, (_, k) => ({ size: k, name: `file-${k}` })) });
   const list = io.take()[0]!;
   assert.deepEqual([list.type, list.id], [Type.LIST_OK, 3]);
   assert.ok(list.payload.length <= 64);
@@ -530,7 +543,7 @@ test('drain: a member is told and leaves; new requests get 51; DATA for an uploa
   core.handle(frame(Type.DATA, 2, Buffer.from('ab')), 0);
   assert.deepEqual(io.takeEffects(), ['beginUpload 1 f 2', 'writeUpload 1 2', 'commitUpload 1']);
   assert.equal(core.busy, true);
-  core.onCommitted(1, { size: 2, sha256: sha('ab') });
+  ev(core, { kind: 'committed', t: 1, result: { size: 2, sha256: sha('ab') } });
   assert.equal(io.take()[0]!.type, Type.PUT_OK);
   assert.equal(core.busy, false);
 });
@@ -541,19 +554,48 @@ test('abort: uploads left get ERROR 51 and are dropped; downloads are cut; repor
   core.handle(frame(Type.PUT, 1, P.encodePut(4, sha('abcd'), 'f')), 0);
   core.handle(frame(Type.DATA, 1, Buffer.from('ab')), 0);
   core.handle(frame(Type.GET, 2, P.encodeGet(0, 'g')), 0);
-  core.onOpened(2, { size: 100, sha256: sha('g') }, 0);
+  ev(core, { kind: 'opened', t: 2, result: { size: 100, sha256: sha('g') } });
   io.take();
   io.takeEffects();
-  core.onRead(2, Buffer.alloc(50));
+  ev(core, { kind: 'queued', t: 2, bytes: 50 });
   io.take();
   io.takeEffects();
   assert.equal(core.abort(), true);
   const e = errorOf(io.take()[0]);
   assert.equal(e.code, ErrorCode.BUSY);
   assert.match(e.message, /shutting down: upload aborted after 2 of 4 bytes/);
-  // The download's second read was in flight: its file closes when the read lands, and no DATA goes out.
-  assert.deepEqual(io.takeEffects(), ['abortUpload 1']);
-  core.onRead(2, Buffer.alloc(50));
+  // The download is cut at once: the driver closes its file (after a read in flight lands).
+  assert.deepEqual(io.takeEffects(), ['abortUpload 1', 'closeRead 2']);
+  // A chunk the driver had queued meanwhile changes nothing.
+  ev(core, { kind: 'queued', t: 2, bytes: 50 });
   assert.deepEqual(io.take(), []);
-  assert.deepEqual(io.takeEffects(), ['closeRead 2']);
+  assert.deepEqual(io.takeEffects(), []);
+});
+
+test('a core without a transfers part (datagrams): PUT/GET/LIST/AUTH are ERROR 3 naming the transport, DATA is discarded', () => {
+  const { core, io } = make({ uploadDigest: sha('t0k') }, DATAGRAM);
+  assert.equal(core.files, null);
+  for (const [type, payload] of [[Type.PUT, P.encodePut(1, sha('x'), 'a')], [Type.GET, P.encodeGet(0, 'a')], [Type.LIST, Buffer.alloc(0)], [Type.AUTH, str16('t0k')]] as const) {
+    core.handle(frame(type, 5, payload), 0);
+    const e = errorOf(io.take()[0]);
+    assert.equal(e.code, ErrorCode.UNKNOWN_TYPE);
+    assert.match(e.message, /not available over datagrams: use the TCP port/);
+  }
+  core.handle(frame(Type.DATA, 5, Buffer.from('x')), 0);
+  assert.deepEqual(io.take(), []);
+  assert.equal(core.busy, false);
+  assert.equal(core.nextDeadline(), 0);
+});
+
+test('STATS is built for the transport: the whole report when it fits, its fixed part when it does not', () => {
+  const report = { uptimeSeconds: 3, chatUsers: 1, limits: { maxFrameBytes: 9 }, counters: { big: 'z'.repeat(500) } };
+  const stats = statsSource(() => report);
+  const { core, io } = make({ stats }, { name: 'datagrams', maxReply: 200, local: false });
+  core.handle(frame(Type.STATS, 1), 0);
+  const small = io.take()[0]!;
+  assert.ok(small.payload.length <= 200);
+  assert.deepEqual(JSON.parse(small.payload.toString()), { truncated: true, uptimeSeconds: 3, chatUsers: 1, limits: { maxFrameBytes: 9 } });
+  const tcp = make({ stats });
+  tcp.core.handle(frame(Type.STATS, 2), 0);
+  assert.deepEqual(JSON.parse(tcp.io.take()[0]!.payload.toString()), report);
 });

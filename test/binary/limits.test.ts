@@ -13,7 +13,8 @@ import { ByteBudget, SlotBudget } from '../../src/loop/budget.js';
 import { Metrics } from '../../src/loop/metrics.js';
 import { tokenDigest } from '../../src/binary/core.js';
 import { LocalRoom } from '../../src/chat/room.js';
-import { StreamConnection, isLocalPeer, type StreamContext } from '../../src/binary/stream.js';
+import { StreamConnection, type StreamContext } from '../../src/binary/stream.js';
+import { isLocalAddress } from '../../src/loop/pipe.js';
 import { FileStore, type StoreIo } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
@@ -160,10 +161,9 @@ test('--upload-token: PUT needs AUTH; a wrong token gets 14 and three lock the c
   }
 });
 
-test('isLocalPeer: loopback v4, v6, v4-mapped and Unix sockets are local; others are not', () => {
-  const peer = (remoteAddress: string | undefined) => ({ remoteAddress }) as net.Socket;
-  for (const a of ['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.1', undefined]) assert.equal(isLocalPeer(peer(a)), true, String(a));
-  for (const a of ['10.0.0.1', '128.0.0.1', '::2', '::ffff:10.0.0.1', '192.168.1.127', 'fe80::1']) assert.equal(isLocalPeer(peer(a)), false, a);
+test('isLocalAddress: loopback v4, v6, v4-mapped and Unix sockets are local; others are not', () => {
+  for (const a of ['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.1', undefined]) assert.equal(isLocalAddress(a), true, String(a));
+  for (const a of ['10.0.0.1', '128.0.0.1', '::2', '::ffff:10.0.0.1', '192.168.1.127', 'fe80::1']) assert.equal(isLocalAddress(a), false, a);
 });
 
 /** A store seam whose temp files fail writes with `code` once `after` bytes were written. */

@@ -8,6 +8,7 @@ import { decodeError, decodeMessage, decodeNames, encodeAnnounce } from '../../s
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { cookieFromError, decodeDatagram, encodeUdpJoin } from '../../src/wire/udp.js';
 import { UdpFace } from '../../src/binary/udp/face.js';
+import { statsSource } from '../../src/binary/stats.js';
 import { LocalRoom, type Member } from '../../src/chat/room.js';
 import { RecordingSink } from './room-helpers.js';
 
@@ -28,7 +29,7 @@ function setup(opts: { timeoutMs?: number; maxMembers?: number; admin?: string; 
     room,
     metrics,
     adminDigest: opts.admin === undefined ? null : createHash('sha256').update(opts.admin).digest(),
-    stats: () => Buffer.from(JSON.stringify(opts.stats ? opts.stats() : { uptimeSeconds: 1, chatUsers: room.size, filler: 'x'.repeat(500) })),
+    stats: statsSource(() => (opts.stats ? opts.stats() : { uptimeSeconds: 1, chatUsers: room.size, filler: 'x'.repeat(500) })),
     memberTimeoutMs: opts.timeoutMs ?? 60_000,
     maxMembers: opts.maxMembers ?? 100,
     send: (d, address, port) => {

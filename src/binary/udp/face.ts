@@ -1,18 +1,18 @@
 // MX/1 over UDP, sans-IO: datagrams (with their source and the time) in, datagrams out through
 // one `send` callback. No socket here: the driver (server.ts) owns the dgram socket and the timer.
-// The requests themselves are the MX/1 core's (core.ts, transport `streams: false`): one MxCore
-// per member (keyed by address:port), and one shared core that answers the stateless requests
-// of everyone else, one datagram at a time. This layer adds only what datagrams need
+// The requests themselves are the MX/1 core's (core.ts, with no transfers part: PUT/GET/LIST/AUTH
+// answer ERROR 3): one MxCore per member (keyed by address:port), and one shared core that
+// answers the stateless requests of everyone else, one datagram at a time. This layer adds only what datagrams need
 // (docs/protocol.md §11): judging each datagram, address validation by cookie, the 3x rule on
 // everything sent to an unvalidated address, member timeouts, and the two retransmission rules
 // (a repeated JOIN is answered again, a repeated SAY id is not relayed twice).
-import { SlotBudget } from '../../loop/budget.js';
 import type { Metrics } from '../../loop/metrics.js';
 import { writeFrame } from '../../wire/frame.js';
 import { encodeError, encodeNames } from '../../wire/payloads.js';
 import { ErrorCode, HEADER_SIZE, Type } from '../../wire/protocol.js';
 import { MAX_DATAGRAM_PAYLOAD, decodeDatagram, encodeCookieError, isCookie, splitUdpJoin } from '../../wire/udp.js';
-import { MxCore, type CoreConfig, type CoreIO, type Transport } from '../core.js';
+import { MxCore, type CoreConfig, type Output, type Transport } from '../core.js';
+import type { StatsSource } from '../stats.js';
 import type { ChatSink, Push, Room } from '../../chat/room.js';
 import { AddressTable, type AddressEntry } from './addresses.js';
 import { CookieJar } from './cookie.js';
@@ -22,7 +22,7 @@ export const SAY_IDS_REMEMBERED = 32;
 /** Source ports below this (echo, chargen, DNS, NTP...) are never answered: no loops with those services. */
 export const MIN_PEER_PORT = 1024;
 
-const TRANSPORT: Transport = { streams: false, maxReply: MAX_DATAGRAM_PAYLOAD, local: false };
+const TRANSPORT: Transport = { name: 'datagrams', maxReply: MAX_DATAGRAM_PAYLOAD, local: false };
 const EMPTY = Buffer.alloc(0);
 
 export interface UdpFaceOptions {
@@ -30,8 +30,8 @@ export interface UdpFaceOptions {
   metrics: Metrics;
   /** SHA-256 of the admin token, or null when announcements are disabled. */
   adminDigest: Buffer | null;
-  /** The STATS JSON (the same as over TCP); cut to its fixed part should it outgrow a datagram. */
-  stats(): Buffer;
+  /** The STATS JSON (the same as over TCP), built to fit a datagram (stats.ts: its fixed part when the whole does not). */
+  stats: StatsSource;
   memberTimeoutMs: number;
   /** UDP members at most; a JOIN beyond is ERROR 51. */
   maxMembers: number;
@@ -49,36 +49,8 @@ interface Target {
   port: number;
 }
 
-/** Effects a datagram core never asks for (streams: false refuses PUT, GET and LIST first). */
-function noStreams(): never {
-  throw new Error('MX/1 over UDP has no file transfers');
-}
-
-/**
- * What every datagram core's driver shares: a datagram is sent whole or dropped, so output is
- * never congested and progress is not counted; file effects never come (streams: false).
- */
-abstract class DatagramIO implements Omit<CoreIO, 'send' | 'sink'> {
-  congested(): boolean {
-    return false;
-  }
-
-  sent(): number {
-    return 0;
-  }
-
-  openRead = noStreams;
-  read = noStreams;
-  closeRead = noStreams;
-  list = noStreams;
-  beginUpload = noStreams;
-  writeUpload = noStreams;
-  commitUpload = noStreams;
-  abortUpload = noStreams;
-}
-
 /** A UDP peer in the room: its address is its identity, its datagrams its only sign of life. */
-class UdpMember extends DatagramIO implements ChatSink, CoreIO {
+class UdpMember implements ChatSink, Output {
   readonly sink: ChatSink = this;
   readonly core: MxCore;
   lastSeen: number;
@@ -96,18 +68,25 @@ class UdpMember extends DatagramIO implements ChatSink, CoreIO {
     joinName: Buffer,
     now: number,
   ) {
-    super();
     this.joinId = joinId;
     this.joinName = Buffer.from(joinName);
     this.lastSeen = now;
     this.core = new MxCore(cfg, TRANSPORT, this);
   }
 
-  // CoreIO: its replies. Its address proved itself with a cookie before the core existed.
+  // Output: its replies. Its address proved itself with a cookie before the core existed.
   send(type: number, id: number, payload?: Buffer): void {
-    // Only a SAY that was relayed is remembered: a refused one, resent, is refused again.
-    if (type === Type.SAY_OK) this.rememberSay(id);
     this.face.emit(this.target, type, id, payload);
+  }
+
+  error(id: number, code: number, message: string): void {
+    this.face.emitError(this.target, id, code, message);
+  }
+
+  /** Only a SAY that was relayed is remembered: a refused one, resent, is refused again. */
+  said(id: number): void {
+    if (this.sayIds.length === SAY_IDS_REMEMBERED) this.sayIds.shift();
+    this.sayIds.push(id);
   }
 
   // ChatSink: pushes are datagrams to its address, sent once.
@@ -127,24 +106,21 @@ class UdpMember extends DatagramIO implements ChatSink, CoreIO {
   saidBefore(id: number): boolean {
     return this.sayIds.includes(id);
   }
-
-  private rememberSay(id: number): void {
-    if (this.sayIds.length === SAY_IDS_REMEMBERED) this.sayIds.shift();
-    this.sayIds.push(id);
-  }
 }
 
 /** The core of everyone who is not a member: it answers the datagram being handled, and never joins. */
-class SharedIO extends DatagramIO implements CoreIO, ChatSink {
+class SharedIO implements Output, ChatSink {
   readonly sink: ChatSink = this;
   target: Target | null = null;
 
-  constructor(private readonly face: UdpFace) {
-    super();
-  }
+  constructor(private readonly face: UdpFace) {}
 
   send(type: number, id: number, payload?: Buffer): void {
     if (this.target !== null) this.face.emit(this.target, type, id, payload);
+  }
+
+  error(id: number, code: number, message: string): void {
+    if (this.target !== null) this.face.emitError(this.target, id, code, message);
   }
 
   deliver(): void {}
@@ -170,19 +146,8 @@ export class UdpFace {
     this.metrics = opts.metrics;
     this.addresses = new AddressTable(opts.maxAddresses);
     this.cookies = opts.cookies ?? new CookieJar();
-    this.cfg = {
-      room: opts.room,
-      metrics: opts.metrics,
-      // No transfers over datagrams: the core refuses PUT/GET/LIST before it needs any of these.
-      maxUpload: 0,
-      maxTransfers: 0,
-      transfers: new SlotBudget(0),
-      transferTimeoutMs: 0,
-      adminDigest: opts.adminDigest,
-      uploadDigest: null,
-      stats: opts.stats,
-      log: opts.log,
-    };
+    // No transfers part: datagrams carry no files.
+    this.cfg = { room: opts.room, metrics: opts.metrics, adminDigest: opts.adminDigest, stats: opts.stats, log: opts.log };
     this.sharedIO = new SharedIO(this);
     this.shared = new MxCore(this.cfg, TRANSPORT, this.sharedIO);
   }
@@ -381,16 +346,11 @@ export class UdpFace {
   }
 
   /**
-   * @internal Every frame a core (or this face) answers with. Within the destination's 3x
-   * allowance as it is; else an ERROR's message is cut to fit, STATS_OK and NAMES_OK become
-   * ERROR 15 with a cookie (those requests may carry one), and anything else is dropped.
+   * @internal Every frame but ERROR a core (or this face) answers with. Within the
+   * destination's 3x allowance as it is; else STATS_OK and NAMES_OK become ERROR 15 with a
+   * cookie (those requests may carry one), and anything else is dropped.
    */
   emit(target: Target, type: number, id: number, payload?: Buffer): void {
-    if (type === Type.ERROR && payload !== undefined && payload.length >= 2) {
-      this.emitError(target, id, payload.readUInt16BE(0), payload, true);
-      return;
-    }
-    if (type === Type.STATS_OK && payload !== undefined && payload.length > MAX_DATAGRAM_PAYLOAD) payload = cutStats(payload);
     const size = HEADER_SIZE + (payload?.length ?? 0);
     if (!this.addresses.trySend(target.entry, size)) {
       if (type === Type.STATS_OK || type === Type.NAMES_OK) this.sendCookie(target, id);
@@ -424,10 +384,10 @@ export class UdpFace {
   }
 
   /**
-   * An ERROR (at most MAX_ERRORS_PER_WINDOW per address per window), its message cut to the
-   * allowance at a character boundary; the code always fits, or nothing is sent.
+   * @internal An ERROR (at most MAX_ERRORS_PER_WINDOW per address per window), its message cut
+   * to the allowance at a character boundary; the code always fits, or nothing is sent.
    */
-  private emitError(target: Target, id: number, code: number, message: string | Buffer, encoded = false): void {
+  emitError(target: Target, id: number, code: number, message: string): void {
     const { entry } = target;
     this.metrics.count('udp.errors');
     if (!this.addresses.allowError(entry, this.now)) {
@@ -439,7 +399,7 @@ export class UdpFace {
       this.drop();
       return;
     }
-    let payload = encoded ? (message as Buffer) : encodeError(code, message as string);
+    let payload = encodeError(code, message);
     if (payload.length - 2 > room) payload = payload.subarray(0, 2 + utf8Prefix(payload.subarray(2), room));
     const size = HEADER_SIZE + payload.length;
     if (!this.addresses.trySend(entry, size)) {
@@ -450,18 +410,6 @@ export class UdpFace {
     writeFrame(out, 0, Type.ERROR, id, payload);
     this.transmit(out, target.address, target.port);
   }
-}
-
-/** STATS_OK that outgrew a datagram: its small fixed part, marked truncated. */
-function cutStats(full: Buffer): Buffer {
-  let stats: Record<string, unknown> = {};
-  try {
-    stats = JSON.parse(full.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    // not ours to fix: the fixed part is then empty
-  }
-  const { uptimeSeconds, chatUsers, limits } = stats;
-  return Buffer.from(JSON.stringify({ truncated: true, uptimeSeconds, chatUsers, limits }), 'utf8');
 }
 
 export function peerKey(address: string, port: number): string {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteBudget } from '../../src/loop/budget.js';
-import { ChunkPool, CHUNK_FULL, CHUNK_MIN, CHUNK_START, RETAIN_BYTES, SLAB_BYTES } from '../../src/http/chunk-pool.js';
+import { ChunkPool, CHUNK_FULL, CHUNK_MIN, CHUNK_START, RETAIN_BYTES, SLAB_BYTES } from '../../src/loop/chunk-pool.js';
 
 test('chunk sizes: full while the budget is low, shrinking to the minimum as it fills, never over a cap', () => {
   const budget = new ByteBudget(1024 * 1024);
