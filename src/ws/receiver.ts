@@ -72,7 +72,11 @@ export class WsReceiver {
     return this.queue.length;
   }
 
-  /** Everything held: unconsumed bytes plus the fragments of the message in progress. Never more than maxMessage + 14 after a drain. */
+  /**
+   * Everything held: unconsumed bytes plus the fragments of the message in progress. After a
+   * drain never more than maxMessage + MAX_HEADER_SIZE + MAX_CONTROL_PAYLOAD (a control frame
+   * still arriving in the middle of a message at the limit).
+   */
   get retained(): number {
     return this.queue.length + this.messageBytes;
   }
