@@ -3,6 +3,8 @@
 // the close handshake and keepalive timing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ClientFrameEncoder } from '../../src/ws/sender.js';
 import { WsServerConnection, type WsAction } from '../../src/ws/connection.js';
 import { WsReceiver, type WsEvent } from '../../src/ws/receiver.js';
 import { encodeFrame, encodeHeader } from '../../src/wire/frame.js';
@@ -169,4 +171,52 @@ test('ws connection: interval 0 means no pings and no idle close; peerEnded ends
   assert.equal(c.poll()?.kind, 'end');
   c.peerEnded();
   assert.equal(c.poll(), null, 'one end only');
+});
+
+test('ws connection property: random and mutated byte streams never throw, stay within the limit, end once', () => {
+  const enc = new ClientFrameEncoder((b) => b.fill(0x5a));
+  const valid = Buffer.concat([
+    enc.binary(mx(Type.PING, 1)),
+    ...enc.fragments(mx(Type.SAY, 2, 'fragmented say'), 5),
+    enc.ping(Buffer.from('p')),
+    enc.binary(mx(Type.JOIN, 3, 'ada')),
+    enc.close(1000, 'done'),
+  ]);
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 12 }).map((cs) => cs.map((c) => Buffer.from(c))),
+        fc.tuple(fc.array(fc.record({ at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }), { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 5 })).map(([flips, cuts]) => {
+          const s = Buffer.from(valid);
+          for (const f of flips) s[f.at % s.length] = f.v;
+          const points = [...new Set(cuts.map((c) => c % (s.length + 1)))].sort((a, b) => a - b);
+          const out: Buffer[] = [];
+          let at = 0;
+          for (const p of points) {
+            out.push(s.subarray(at, p));
+            at = p;
+          }
+          out.push(s.subarray(at));
+          return out;
+        }),
+      ),
+      (chunks) => {
+        const c = new WsServerConnection({ maxPayload: MAX, pingIntervalMs: 1000, now: 0 });
+        let ends = 0;
+        let t = 0;
+        for (const chunk of chunks) {
+          c.receive(Buffer.from(chunk), (t += 100));
+          c.onTimer(t);
+          for (let a = c.poll(); a !== null; a = c.poll()) {
+            if (a.kind === 'end') ends++;
+            if (a.kind === 'frame') assert.ok(a.payload.length <= MAX);
+          }
+          assert.ok(c.retained <= MAX + 12 + 14 + 125, `retained ${c.retained}`);
+        }
+        assert.ok(ends <= 1);
+        assert.equal(ends === 1, c.state === 'closed');
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });
