@@ -10,6 +10,8 @@ const BLOCK_SIZE = 16 * 1024;
 export class ChunkQueue {
   private readonly chunks: Buffer[] = [];
   private total = 0;
+  /** Bytes of chunks[0] already consumed: moving an offset is cheaper than making a view per frame. */
+  private offset = 0;
   /** The owned block small chunks are merged into, and how much of it is filled. */
   private block: Buffer | null = null;
   private blockUsed = 0;
@@ -57,6 +59,7 @@ export class ChunkQueue {
 
   /** The byte at offset i from the front; the caller has checked i < length. */
   byteAt(i: number): number {
+    i += this.offset;
     for (let k = 0; k < this.chunks.length; k++) {
       const c = this.chunks[k]!;
       if (i < c.length) return c[i]!;
@@ -68,29 +71,32 @@ export class ChunkQueue {
   /** Big-endian u32 at offset i from the front, without consuming. */
   u32At(i: number): number {
     const first = this.chunks[0]!;
-    if (i + 4 <= first.length) return first.readUInt32BE(i);
+    const at = this.offset + i;
+    if (at + 4 <= first.length) return first.readUInt32BE(at);
     return ((this.byteAt(i) << 24) | (this.byteAt(i + 1) << 16) | (this.byteAt(i + 2) << 8) | this.byteAt(i + 3)) >>> 0;
   }
 
   /** Big-endian u16 at offset i from the front, without consuming. */
   u16At(i: number): number {
     const first = this.chunks[0]!;
-    if (i + 2 <= first.length) return first.readUInt16BE(i);
+    const at = this.offset + i;
+    if (at + 2 <= first.length) return first.readUInt16BE(at);
     return (this.byteAt(i) << 8) | this.byteAt(i + 1);
   }
 
-  /** Drops n bytes off the front (n <= length). */
+  /** Drops n bytes off the front (n <= length). Only an offset moves: no view is made. */
   skip(n: number): void {
     this.total -= n;
     while (n > 0) {
       const c = this.chunks[0]!;
-      if (n >= c.length) {
-        this.chunks.shift();
-        n -= c.length;
-      } else {
-        this.chunks[0] = c.subarray(n);
-        n = 0;
+      const avail = c.length - this.offset;
+      if (n < avail) {
+        this.offset += n;
+        return;
       }
+      n -= avail;
+      this.chunks.shift();
+      this.offset = 0;
     }
   }
 
@@ -98,27 +104,33 @@ export class ChunkQueue {
   take(n: number): Buffer {
     this.total -= n;
     const first = this.chunks[0]!;
-    if (n === first.length) {
+    const start = this.offset;
+    const avail = first.length - start;
+    if (n === avail) {
       this.chunks.shift();
-      return first;
+      this.offset = 0;
+      return start === 0 ? first : first.subarray(start);
     }
-    if (n < first.length) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    if (n < avail) {
+      this.offset = start + n;
+      return first.subarray(start, start + n);
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0]!;
+      const from = this.offset;
+      const have = c.length - from;
       const want = n - filled;
-      if (want >= c.length) {
-        out.set(c, filled);
-        filled += c.length;
+      if (want >= have) {
+        out.set(from === 0 ? c : c.subarray(from), filled);
+        filled += have;
         this.chunks.shift();
+        this.offset = 0;
       } else {
-        out.set(c.subarray(0, want), filled);
+        out.set(c.subarray(from, from + want), filled);
         filled = n;
-        this.chunks[0] = c.subarray(want);
+        this.offset = from + want;
       }
     }
     return out;
@@ -128,6 +140,7 @@ export class ChunkQueue {
   clear(): void {
     this.chunks.length = 0;
     this.total = 0;
+    this.offset = 0;
     this.block = null;
     this.blockUsed = 0;
   }
