@@ -50,5 +50,11 @@ export function applyMask(src: Uint8Array, key: Uint8Array, out: Uint8Array, out
 
 /** Unmasks (or masks) `buf` in place. */
 export function unmaskInPlace(buf: Uint8Array, key: Uint8Array): void {
-  applyMask(buf, key, buf, 0);
+  const n = buf.length;
+  if (n >= WORD_LOOP_MIN) {
+    applyMask(buf, key, buf, 0);
+    return;
+  }
+  // Small payloads (most MX/1 requests): the plain loop, without the general function's setup.
+  for (let i = 0; i < n; i++) buf[i] = buf[i]! ^ key[i & 3]!;
 }
