@@ -150,6 +150,7 @@ export class WsReceiver {
     if (control && length > MAX_CONTROL_PAYLOAD) {
       return this.fail(CloseCode.PROTOCOL_ERROR, `control frame declares ${length === 126 ? 'a 16-bit' : length === 127 ? 'a 64-bit' : length} length (at most ${MAX_CONTROL_PAYLOAD} bytes)`);
     }
+    if (opcode === Opcode.CLOSE && length === 1) return this.fail(CloseCode.PROTOCOL_ERROR, 'close payload of 1 byte (a code takes 2)');
     if (length === 126) {
       if (q.length < 4) return null;
       length = q.u16At(2);

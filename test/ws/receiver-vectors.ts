@@ -164,6 +164,7 @@ const add = (group: string, name: string, input: Buffer, events: Expect[], extra
   add(g, 'close with a 123-byte reason', frame({ opcode: X, payload: closeBody(1000, 'r'.repeat(123)) }), [close(1000, 'r'.repeat(123))]);
   add(g, 'close with a 124-byte reason: payload over 125 (1002)', frame({ opcode: X, payload: closeBody(1000, 'r'.repeat(124)) }), [fail(1002)]);
   add(g, 'close with a 1-byte payload (1002)', frame({ opcode: X, payload: hex('03') }), [fail(1002)]);
+  add(g, 'close declaring a 1-byte payload: decided from the header (1002)', frame({ opcode: X, declared: 1 }), [fail(1002)]);
   add(g, 'close after a message', cat(bin('last'), frame({ opcode: X, payload: closeBody(1000) })), [msg('last'), close(1000)]);
   const secondClose = frame({ opcode: X, payload: closeBody(1000) });
   add(g, 'close, then a second close: left unread', cat(frame({ opcode: X, payload: closeBody(1000) }), secondClose), [close(1000)], { unread: secondClose.length });
