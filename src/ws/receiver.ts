@@ -58,6 +58,7 @@ export class WsReceiver {
   private fragments: Buffer[] = [];
   private messageBytes = 0;
   private ended: 'close' | 'fail' | null = null;
+  private unreadAfterClose = 0;
 
   constructor(options: ReceiverOptions) {
     if (!Number.isSafeInteger(options.maxMessage) || options.maxMessage < 0) {
@@ -69,7 +70,7 @@ export class WsReceiver {
 
   /** Bytes pushed and not consumed: after `next()` returned null, exactly the start of a frame still arriving. */
   get buffered(): number {
-    return this.queue.length;
+    return this.queue.length + this.unreadAfterClose;
   }
 
   /**
@@ -94,10 +95,15 @@ export class WsReceiver {
   /**
    * Hands a chunk over. The receiver keeps a view of it (or copies it when small), and unmasks
    * masked payloads in place: the caller must not reuse the chunk's memory. After a failure
-   * bytes are dropped; after a close they are kept, unread.
+   * bytes are dropped; after a close they are counted as unread (`buffered`) but not held.
    */
   push(chunk: Buffer): void {
     if (this.ended === 'fail') return;
+    if (this.ended === 'close') {
+      // Nothing after a close is ever read: count it as unread, hold none of it.
+      this.unreadAfterClose += chunk.length;
+      return;
+    }
     this.queue.push(chunk);
   }
 

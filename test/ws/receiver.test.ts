@@ -264,3 +264,14 @@ test('ws receiver: many messages (Autobahn 9.7/9.8): 1000 messages of 16 bytes i
     assert.equal(r.buffered, 0);
   }
 });
+
+test('ws receiver: bytes pushed after a close are counted as unread but not held', () => {
+  const r = new WsReceiver({ role: 'server', maxMessage: 100 });
+  r.push(frame({ opcode: 0x8 }));
+  assert.equal(r.next()?.kind, 'close');
+  const before = r.retained;
+  for (let i = 0; i < 100; i++) r.push(Buffer.alloc(10_000));
+  assert.equal(r.retained, before);
+  assert.equal(r.buffered, 1_000_000);
+  assert.equal(r.next(), null);
+});
