@@ -9,11 +9,11 @@ import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
 import { CloseCode } from './constants.js';
 import { checkMxMessage, wsMaxMessage } from './mx.js';
-import { WsReceiver } from './receiver.js';
+import { WsReceiver, type WsEvent } from './receiver.js';
 import { binaryHeader, encodeClose, encodePing, encodePong, fitCloseReason } from './sender.js';
 
 export type WsAction =
-  /** An MX/1 frame for the core; `payload` is a view valid until the next receive(). */
+  /** An MX/1 frame for the core; `payload` is a view of the received bytes (the codec never writes to it again). */
   | { kind: 'frame'; type: number; id: number; payload: Buffer }
   /** Bytes to write, in order (writev them; nothing is copied). */
   | { kind: 'write'; data: Buffer[] }
@@ -65,44 +65,55 @@ export class WsServerConnection {
 
   /**
    * Bytes from the peer (including any that arrived right behind the handshake head). The
-   * chunk is handed over: masked payloads are unmasked in place. Then poll() the actions.
+   * chunk is handed over: masked payloads are unmasked in place. Nothing is decoded until
+   * poll(): a driver that stops polling (backpressure) leaves the bytes buffered here, and
+   * pauses its socket while `retained` says too much is waiting.
    */
   receive(chunk: Buffer, now: number): void {
     if (this.current === 'closed') return;
     if (chunk.length > 0) this.lastReceived = now;
     this.receiver.push(chunk);
-    for (let e = this.receiver.next(); e !== null; e = this.receiver.next()) {
-      switch (e.kind) {
-        case 'message': {
-          if (this.current !== 'open') break; // after our close, nothing more is delivered
-          const m = checkMxMessage(e.data, this.maxPayload);
-          if (m.ok) this.actions.push({ kind: 'frame', type: m.type, id: m.id, payload: m.payload });
-          else {
-            this.write(...encodeMessage(encodeFrame(Type.ERROR, 0, encodeError(m.code, m.message))));
-            this.fail(CloseCode.PROTOCOL_ERROR, m.message);
-            return;
-          }
-          break;
-        }
-        case 'ping':
-          if (this.current === 'open') this.write(encodePong(e.payload));
-          break;
-        case 'pong':
-          break;
-        case 'close':
-          if (this.current === 'open') this.write(e.code === null ? encodeClose() : encodeClose(e.code));
-          this.end(e.code === null ? 'peer closed' : `peer closed with ${e.code}`);
-          return;
-        case 'fail':
-          this.fail(e.code, e.reason);
-          return;
-      }
+  }
+
+  /**
+   * The next action, or null when the bytes received so far give none. Actions come out in
+   * the order they arose; the frames are decoded one per call, as they are asked for.
+   */
+  poll(): WsAction | null {
+    for (;;) {
+      const queued = this.actions.shift();
+      if (queued !== undefined) return queued;
+      if (this.current === 'closed') return null;
+      const e = this.receiver.next();
+      if (e === null) return null;
+      const frame = this.handle(e);
+      if (frame !== null) return frame;
     }
   }
 
-  /** The next action, or null. Actions come out in the order they arose. */
-  poll(): WsAction | null {
-    return this.actions.shift() ?? null;
+  private handle(e: WsEvent): WsAction | null {
+    switch (e.kind) {
+      case 'message': {
+        if (this.current !== 'open') return null; // after our close, nothing more is delivered
+        const m = checkMxMessage(e.data, this.maxPayload);
+        if (m.ok) return { kind: 'frame', type: m.type, id: m.id, payload: m.payload };
+        this.write(...encodeMessage(encodeFrame(Type.ERROR, 0, encodeError(m.code, m.message))));
+        this.fail(CloseCode.PROTOCOL_ERROR, m.message);
+        return null;
+      }
+      case 'ping':
+        if (this.current === 'open') this.write(encodePong(e.payload));
+        return null;
+      case 'pong':
+        return null;
+      case 'close':
+        if (this.current === 'open') this.write(e.code === null ? encodeClose() : encodeClose(e.code));
+        this.end(e.code === null ? 'peer closed' : `peer closed with ${e.code}`);
+        return null;
+      case 'fail':
+        this.fail(e.code, e.reason);
+        return null;
+    }
   }
 
   /**

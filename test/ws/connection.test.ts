@@ -220,3 +220,19 @@ test('ws connection property: random and mutated byte streams never throw, stay 
     { numRuns: 1000 },
   );
 });
+
+test('ws connection: frames are decoded as they are polled, so a driver that stops polling leaves them buffered', () => {
+  const c = new WsServerConnection({ maxPayload: MAX, pingIntervalMs: 0, now: 0 });
+  const three = Buffer.concat([bin(mx(Type.PING, 1)), bin(mx(Type.PING, 2)), bin(mx(Type.PING, 3))]);
+  c.receive(three, 0);
+  assert.equal(c.retained, three.length, 'nothing decoded yet');
+  const a = c.poll();
+  assert.ok(a !== null && a.kind === 'frame' && a.id === 1);
+  assert.equal(c.retained, (three.length / 3) * 2);
+  const b = c.poll();
+  assert.ok(b !== null && b.kind === 'frame' && b.id === 2);
+  const d = c.poll();
+  assert.ok(d !== null && d.kind === 'frame' && d.id === 3);
+  assert.equal(c.poll(), null);
+  assert.equal(c.retained, 0);
+});
