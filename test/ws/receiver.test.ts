@@ -3,9 +3,9 @@
 // (incomplete until the last byte for single-frame cases); with trailing bytes that must stay
 // unconsumed (the start of a frame still arriving); with a complete next frame behind it.
 //
-// Autobahn TestSuite coverage. The suite itself needs Python 2 and a Docker image, which this
-// machine does not have, so its case groups are covered here as named groups of the table
-// (the group is the first word of each test name):
+// Autobahn TestSuite coverage. The suite itself cannot run here: it is a Python 2 package from
+// a package index this workplace does not reach, and Docker has neither a daemon nor its image.
+// So its case groups are covered as named groups of the table (the group leads each test name):
 //   1 framing       binary messages of 0, 1, 125, 126, 127, 128, 1000, 65535 and 65536 bytes (every
 //                   length form, non-minimal forms accepted), back to back; RFC 6455 §5.7's own hex
 //                   examples; masking rules for both roles. Text (1.1.x) is refused with 1003.
