@@ -50,8 +50,10 @@ async function loadWs(): Promise<WsModule | null> {
   }
 }
 
-const ws = await loadWs();
-const skip = ws === null ? 'the ws package is not installed (npm install --no-save ws@8)' : false;
+// ws is a devDependency: a missing one is a broken install, and these tests fail rather than skip.
+const loaded = await loadWs();
+if (loaded === null) throw new Error('the ws package (a devDependency) is not installed: run npm install');
+const ws: WsModule = loaded;
 
 function drain(r: WsReceiver): WsEvent[] {
   const out: WsEvent[] = [];
@@ -63,8 +65,8 @@ function drain(r: WsReceiver): WsEvent[] {
   return out;
 }
 
-test('ws differential: frames from ws\'s own sender (client mode) decode identically, whole and at every 7th split', { skip }, () => {
-  const W = ws!;
+test('ws differential: frames from ws\'s own sender (client mode) decode identically, whole and at every 7th split', () => {
+  const W = ws;
   const f = (opcode: number, data: Buffer, fin = true): Buffer =>
     Buffer.concat(W.Sender.frame(Buffer.from(data), { fin, mask: true, opcode, readOnly: true, rsv1: false }));
   const close = (code: number, reason: string): Buffer => {
@@ -101,8 +103,8 @@ test('ws differential: frames from ws\'s own sender (client mode) decode identic
   }
 });
 
-test('ws differential: ws\'s sender with RSV1 (a compressed frame) and a text frame are refused', { skip }, () => {
-  const W = ws!;
+test('ws differential: ws\'s sender with RSV1 (a compressed frame) and a text frame are refused', () => {
+  const W = ws;
   const r = new WsReceiver({ role: 'server', maxMessage: 1000 });
   r.push(Buffer.concat(W.Sender.frame(Buffer.from('x'), { fin: true, mask: true, opcode: 0x2, readOnly: true, rsv1: true })));
   assert.deepEqual(drain(r).map((e) => (e.kind === 'fail' ? e.code : e.kind)), [1002]);
@@ -169,8 +171,8 @@ async function echoServer(allowedOrigins: readonly string[] | '*' = []): Promise
   };
 }
 
-test('ws differential: a real ws client completes our handshake (mx1, no deflate) and round-trips messages, pings and the close', { skip, timeout: 20_000 }, async () => {
-  const W = ws!;
+test('ws differential: a real ws client completes our handshake (mx1, no deflate) and round-trips messages, pings and the close', { timeout: 20_000 }, async () => {
+  const W = ws;
   const srv = await echoServer();
   try {
     const client = new W.WebSocket(srv.url, ['chat', 'mx1'], { perMessageDeflate: true });
@@ -215,8 +217,8 @@ test('ws differential: a real ws client completes our handshake (mx1, no deflate
   }
 });
 
-test('ws differential: a ws client that sends text gets close 1003; a foreign Origin gets 403', { skip, timeout: 20_000 }, async () => {
-  const W = ws!;
+test('ws differential: a ws client that sends text gets close 1003; a foreign Origin gets 403', { timeout: 20_000 }, async () => {
+  const W = ws;
   const srv = await echoServer();
   try {
     const client = new W.WebSocket(srv.url);
@@ -323,7 +325,7 @@ function sameOutcome(a: Seen[], b: Seen[]): number {
   return matched;
 }
 
-test('ws differential: mutated and random streams give the same events and close codes as ws\'s receiver', { skip, timeout: 120_000 }, async () => {
+test('ws differential: mutated and random streams give the same events and close codes as ws\'s receiver', { timeout: 120_000 }, async () => {
   const max = 300;
   let runs = 0;
   let compared = 0;
