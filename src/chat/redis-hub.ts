@@ -10,6 +10,9 @@
 //   roster  each server's copy of the whole room follows the events and is reconciled with the
 //           name keys at every heartbeat (a dead server's members are announced as left then).
 //
+// The lease and roster decisions are pure (leases.ts, roster.ts) and read time only through
+// `now`; this file does the Redis I/O around them.
+//
 // Without Redis (lost, or not reached yet): JOIN is refused with error 52; members already joined
 // keep chatting with this server's members, and on reconnection the names are claimed again.
 import { randomUUID } from 'node:crypto';
@@ -18,6 +21,8 @@ import { foldName } from './names.js';
 import { ErrorCode } from '../wire/protocol.js';
 import type { ChatHub, HubOutput } from './arbiter.js';
 import type { ChatDown, ChatUp } from './events.js';
+import { Leases, heartbeatEveryMs, leaseValue, parseLeaseValue, type Lease } from './leases.js';
+import { Roster, type ScannedLease } from './roster.js';
 
 /** How long a server's hold on a name outlives its last heartbeat. */
 export const DEFAULT_HOLD_MS = 15_000;
@@ -48,23 +53,6 @@ interface Wire {
   t?: number;
 }
 
-interface Held {
-  owner: number;
-  m: number;
-  name: string;
-  value: string;
-  /** Our 'joined' came back from the channel (the owner has its answer). */
-  confirmed: boolean;
-}
-
-interface Entry {
-  name: string;
-  server: string;
-  joinedAt: number;
-  /** When this server learnt of it: a reconcile only removes what it knew before it scanned. */
-  seenAt: number;
-}
-
 export interface RedisHubOptions {
   url: string;
   out: HubOutput;
@@ -72,6 +60,8 @@ export interface RedisHubOptions {
   holdMs?: number;
   /** Key and channel prefix; several rooms can share one Redis. */
   prefix?: string;
+  /** The clock of the lease and roster rules (tests pass a fake one). */
+  now?: () => number;
 }
 
 type Client = ReturnType<typeof createClient>;
@@ -103,22 +93,21 @@ export class RedisHub implements ChatHub {
   private readonly sub: Client;
   private status: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private readonly owners = new Set<number>();
-  /** Names this server holds: fold key -> holder. */
-  private readonly held = new Map<string, Held>();
-  private readonly heldBy = new Map<string, string>();
-  /** The whole room: fold key -> entry, in the order learnt. */
-  private readonly roster = new Map<string, Entry>();
-  /** fold key -> when a 'left' for it was applied: a reconcile that began earlier must not re-add it. */
-  private readonly recentlyLeft = new Map<string, number>();
+  /** Names this server holds. */
+  private readonly held = new Leases();
+  /** The whole room. */
+  private readonly roster: Roster;
+  private readonly now: () => number;
   private readonly heartbeat: NodeJS.Timeout;
   private reconnects = 0;
   private lastError = '';
-  private connectedAt = 0;
 
   constructor(opts: RedisHubOptions) {
     this.out = opts.out;
     this.log = opts.log;
     this.holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
+    this.now = opts.now ?? Date.now;
+    this.roster = new Roster(this.serverId, this.holdMs, this.now);
     const prefix = opts.prefix ?? 'muxd:chat:';
     this.namePrefix = prefix + 'name:';
     this.channel = prefix + 'events';
@@ -145,7 +134,7 @@ export class RedisHub implements ChatHub {
       .then(() => this.sub.subscribe(this.channel, (message: string) => this.onWire(message)))
       .then(() => this.maybeConnected())
       .catch((err: Error) => (this.lastError = err.message));
-    this.heartbeat = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.holdMs / 3)));
+    this.heartbeat = setInterval(() => void this.beat(), heartbeatEveryMs(this.holdMs));
     this.heartbeat.unref();
   }
 
@@ -173,7 +162,7 @@ export class RedisHub implements ChatHub {
 
   detach(owner: number): void {
     if (!this.owners.delete(owner)) return;
-    for (const [key, h] of [...this.held]) if (h.owner === owner) this.release(key, h);
+    for (const [key, h] of this.held.ofOwner(owner)) this.release(key, h);
   }
 
   handle(owner: number, request: ChatUp): void {
@@ -183,14 +172,12 @@ export class RedisHub implements ChatHub {
         void this.join(owner, request.m, request.name);
         return;
       case 'leave': {
-        const key = this.heldBy.get(`${owner}:${request.m}`);
-        const h = key === undefined ? undefined : this.held.get(key);
-        if (key !== undefined && h !== undefined) this.release(key, h);
+        const held = this.held.ofMember(owner, request.m);
+        if (held !== undefined) this.release(...held);
         return;
       }
       case 'say': {
-        const key = this.heldBy.get(`${owner}:${request.m}`);
-        const h = key === undefined ? undefined : this.held.get(key);
+        const h = this.held.ofMember(owner, request.m)?.[1];
         if (h === undefined) return;
         this.emit({ s: this.serverId, k: 'said', name: h.name, text: request.text, o: owner, m: request.m });
         return;
@@ -212,7 +199,7 @@ export class RedisHub implements ChatHub {
     this.status = 'closed';
     // Give the names back now rather than when their hold expires.
     if (connected) {
-      await Promise.allSettled([...this.held.values()].map((h) => this.cmd.eval(RELEASE, { keys: [this.namePrefix + foldName(h.name)], arguments: [h.value] })));
+      await Promise.allSettled(this.held.all().map(([key, h]) => this.cmd.eval(RELEASE, { keys: [this.namePrefix + key], arguments: [h.value] })));
     }
     for (const client of [this.sub, this.cmd]) {
       try {
@@ -230,8 +217,8 @@ export class RedisHub implements ChatHub {
     if (this.status !== 'connected') return refuse(ErrorCode.CHAT_RELAY_UNAVAILABLE, UNAVAILABLE);
     const key = foldName(name);
     const redisKey = this.namePrefix + key;
-    const joinedAt = Date.now();
-    const value = `${this.serverId} ${joinedAt} ${name}`;
+    const joinedAt = this.now();
+    const value = leaseValue(this.serverId, joinedAt, name);
     let reply: string | null;
     try {
       reply = (await this.cmd.set(redisKey, value, { condition: 'NX', expiration: { type: 'PX', value: this.holdMs } })) as string | null;
@@ -244,23 +231,21 @@ export class RedisHub implements ChatHub {
       void this.cmd.eval(RELEASE, { keys: [redisKey], arguments: [value] }).catch(() => undefined);
       return;
     }
-    this.held.set(key, { owner, m, name, value, confirmed: false });
-    this.heldBy.set(`${owner}:${m}`, key);
+    const lease: Lease = { owner, m, name, value, confirmed: false };
+    this.held.hold(key, lease);
     try {
       await this.cmd.publish(this.channel, JSON.stringify({ s: this.serverId, k: 'joined', name, o: owner, m, t: joinedAt } satisfies Wire));
     } catch {
       // Claimed but not announced: give it back and say so.
-      this.held.delete(key);
-      this.heldBy.delete(`${owner}:${m}`);
+      this.held.drop(key, lease);
       void this.cmd.eval(RELEASE, { keys: [redisKey], arguments: [value] }).catch(() => undefined);
       refuse(ErrorCode.CHAT_RELAY_UNAVAILABLE, UNAVAILABLE);
     }
   }
 
   /** A member of ours leaves (or its worker went away): free the name and tell the room. */
-  private release(key: string, h: Held): void {
-    this.held.delete(key);
-    this.heldBy.delete(`${h.owner}:${h.m}`);
+  private release(key: string, h: Lease): void {
+    this.held.drop(key, h);
     if (this.status === 'connected') void this.cmd.eval(RELEASE, { keys: [this.namePrefix + key], arguments: [h.value] }).catch(() => undefined);
     // Unreleased, the key simply expires: it is no longer refreshed.
     if (h.confirmed) this.emit({ s: this.serverId, k: 'left', name: h.name, o: h.owner, m: h.m });
@@ -290,7 +275,7 @@ export class RedisHub implements ChatHub {
         if (known !== undefined) {
           // The name changed hands (its old server died and the hold expired before a reconcile
           // noticed): the old holder leaves first.
-          this.roster.delete(key);
+          this.roster.remove(key);
           this.broadcast({ c: 'left', name: known.name }, null);
         }
         if (ours) {
@@ -300,7 +285,7 @@ export class RedisHub implements ChatHub {
           if (h === undefined || h.owner !== origin?.owner || h.m !== origin.m) return;
           h.confirmed = true;
         }
-        this.roster.set(key, { name: w.name!, server: w.s, joinedAt: w.t ?? Date.now(), seenAt: Date.now() });
+        this.roster.add(key, w.name!, w.s, w.t);
         this.broadcast({ c: 'joined', name: w.name! }, origin);
         return;
       }
@@ -308,8 +293,7 @@ export class RedisHub implements ChatHub {
         const key = foldName(w.name!);
         const known = this.roster.get(key);
         if (known === undefined || known.server !== w.s) return;
-        this.roster.delete(key);
-        this.recentlyLeft.set(key, Date.now());
+        this.roster.left(key);
         this.broadcast({ c: 'left', name: w.name! }, origin);
         return;
       }
@@ -330,7 +314,7 @@ export class RedisHub implements ChatHub {
   }
 
   private names(): string[] {
-    return Array.from(this.roster.values(), (e) => e.name);
+    return this.roster.names();
   }
 
   // ---- connection ------------------------------------------------------------------------
@@ -345,7 +329,7 @@ export class RedisHub implements ChatHub {
     if (this.status === 'connected' || this.status === 'closed' || !this.cmd.isReady || !this.sub.isReady) return;
     const again = this.status === 'reconnecting';
     this.status = 'connected';
-    this.connectedAt = Date.now();
+    this.roster.connected();
     if (again) this.reconnects++;
     this.log(`muxd: chat relay: ${again ? 'Redis is back; claiming our names again' : 'connected to Redis'}`);
     void this.beat();
@@ -360,25 +344,19 @@ export class RedisHub implements ChatHub {
     if (this.status !== 'connected' || this.beating) return;
     this.beating = true;
     try {
-      const held = [...this.held];
+      const held = this.held.all();
       if (held.length > 0) {
         const lost = (await this.cmd.eval(REFRESH, { keys: held.map(([k]) => this.namePrefix + k), arguments: [String(this.holdMs), ...held.map(([, h]) => h.value)] })) as number[];
-        for (const i of lost) {
-          const [key, h] = held[i - 1]!;
-          if (this.held.get(key) !== h) continue;
-          this.held.delete(key);
-          this.heldBy.delete(`${h.owner}:${h.m}`);
+        for (const [key, h] of this.held.lost(held, lost)) {
           this.log(`muxd: chat relay: ${h.name} was taken by another server while Redis was away; that member is disconnected`);
           // The owner evicts its member (a 'left' without origin for a name it holds).
-          if (this.roster.get(key)?.server === this.serverId) this.roster.delete(key);
+          if (this.roster.get(key)?.server === this.serverId) this.roster.remove(key);
           this.broadcast({ c: 'left', name: h.name }, null);
         }
       }
       // A join whose own event was lost while the channel was down: answer it now.
-      for (const [key, h] of this.held) {
-        if (h.confirmed) continue;
-        h.confirmed = true;
-        this.roster.set(key, { name: h.name, server: this.serverId, joinedAt: Date.now(), seenAt: Date.now() });
+      for (const [key, h] of this.held.confirmUnanswered()) {
+        this.roster.add(key, h.name, this.serverId);
         this.broadcast({ c: 'joined', name: h.name }, { owner: h.owner, m: h.m });
       }
       await this.reconcile();
@@ -391,7 +369,7 @@ export class RedisHub implements ChatHub {
 
   /** The roster against the name keys: joins and leaves we missed (a dead server's expiry included). */
   private async reconcile(): Promise<void> {
-    const started = Date.now();
+    const started = this.roster.scanStarted();
     const keys: string[] = [];
     let cursor = '0';
     do {
@@ -400,28 +378,11 @@ export class RedisHub implements ChatHub {
       keys.push(...batch);
     } while (cursor !== '0');
     const values = keys.length === 0 ? [] : ((await this.cmd.mGet(keys)) as (string | null)[]);
-    const now = new Map<string, Entry>();
+    const leases = new Map<string, ScannedLease>();
     for (const [i, raw] of values.entries()) {
-      if (raw === null) continue;
-      const [server, at, ...rest] = raw.split(' ');
-      const name = rest.join(' ');
-      if (!server || !name) continue;
-      now.set(keys[i]!.slice(this.namePrefix.length), { name, server, joinedAt: Number(at) || 0, seenAt: started });
+      const lease = raw === null ? null : parseLeaseValue(raw);
+      if (lease !== null) leases.set(keys[i]!.slice(this.namePrefix.length), lease);
     }
-    // Just after a reconnection the other servers may not have re-claimed their names yet (a
-    // restarted Redis starts empty): removals wait one hold, so nobody flaps out and back in.
-    const settled = started - this.connectedAt >= this.holdMs;
-    for (const [key, e] of [...this.roster]) {
-      if (!settled || now.has(key) || e.seenAt >= started || e.server === this.serverId) continue;
-      this.roster.delete(key);
-      this.broadcast({ c: 'left', name: e.name }, null);
-    }
-    const missing = [...now].filter(([key, e]) => !this.roster.has(key) && e.server !== this.serverId && (this.recentlyLeft.get(key) ?? 0) < started);
-    missing.sort((a, b) => a[1].joinedAt - b[1].joinedAt);
-    for (const [key, e] of missing) {
-      this.roster.set(key, e);
-      this.broadcast({ c: 'joined', name: e.name }, null);
-    }
-    for (const [key, at] of this.recentlyLeft) if (at < started - this.holdMs) this.recentlyLeft.delete(key);
+    for (const change of this.roster.reconcile(leases, started)) this.broadcast(change, null);
   }
 }
