@@ -452,8 +452,21 @@ async function cli(): Promise<void> {
       members: { type: 'string', default: String(DEFAULTS.members) },
       size: { type: 'string', default: String(DEFAULTS.size) },
       core: { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(
+      'Usage: node dist/bench/mx-load.js [--host H] [--port P] [--mode ping|fanout|transfer] [--connections N] [--depth N]\n' +
+        '         [--payload BYTES] [--duration S] [--procs N] [--members N] [--size BYTES] [--core C]\n' +
+        'The MX/1 load generator against a server already running: ping (PING ops/s and latency),\n' +
+        'fanout (SAY to --members joined members, delivered messages/s) or transfer (PUT and GET of\n' +
+        '--size bytes, MB/s). Pinned to core --core (taskset); --procs splits the connections.\n' +
+        `Defaults: ${DEFAULTS.host}:${DEFAULTS.port}, ${DEFAULTS.mode}, ${DEFAULTS.connections} connections, depth ${DEFAULTS.depth}, ` +
+        `${DEFAULTS.payload} B, ${DEFAULTS.durationSeconds} s, ${DEFAULTS.procs} process, ${DEFAULTS.members} members, ${DEFAULTS.size} B, core 1.\n`,
+    );
+    return;
+  }
   if (values.worker !== undefined) return worker(values.worker);
   if (values.mode !== 'ping' && values.mode !== 'fanout' && values.mode !== 'transfer') throw new Error('--mode must be ping, fanout or transfer');
   const o: MxLoadOptions = {

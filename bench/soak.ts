@@ -26,6 +26,17 @@ import { startRemoteProbe, type RemoteProbeResult } from './lib/soak-probe.js';
 import { Sampler, fdsOf, rssOf, startSoakServer, tempFilesIn, type SoakServer } from './lib/soak-server.js';
 
 const args = process.argv.slice(2);
+const USAGE = `Usage: node dist/bench/soak.js [--quick] [--markdown] [--only fd|silent|slow|race|disk] [--silent-rate N|max]
+Runs issue 8's attacks against a real muxd serve on loopback (about 5 minutes; --quick uses
+smaller counts) and prints one row per attack: the normal client's p99 and errors, the server's
+loop lag, RSS and open fds, and a verdict. --only runs one attack; --silent-rate sets how many
+silent connections open per second (default 1000); --markdown prints the table as Markdown.
+The full-disk attack needs root (it mounts a tmpfs) and is skipped otherwise.
+`;
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const QUICK = args.includes('--quick');
 const MARKDOWN = args.includes('--markdown');
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
