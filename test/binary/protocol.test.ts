@@ -6,6 +6,7 @@ import { encodeFrame, encodeHeader } from '../../src/wire/frame.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer, type TestServer } from './raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 let ts: TestServer;
 before(async () => {
@@ -237,7 +238,7 @@ test('error 51 busy past --max-connections-per-ip; another address is still serv
   assert.equal((await other.request(Type.PING, 2)).type, Type.PING_OK);
   // A slot comes back when a connection closes.
   a.close();
-  while (t2.metrics.open.binary !== 2) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => t2.metrics.open.binary === 2, { what: 'the closed connection to give its slot back', detail: () => `open ${t2.metrics.open.binary}` });
   const again = await RawClient.connect(t2.port);
   assert.equal((await again.request(Type.PING, 3)).type, Type.PING_OK);
   for (const c of [b, other, again]) c.close();
