@@ -8,6 +8,12 @@ export interface TestClock {
   now(): number;
   /** Moves time forward by `ms` and runs every armed sweeper, as its next tick would. */
   advance(ms: number): void;
+  /**
+   * Moves time forward `stepMs` at a time (default 250, the sweeper's tick), letting I/O run
+   * between steps, until `done()`; resolves with the clock time that took, and fails naming
+   * `what` once `limitMs` of clock time (default 60 s) passed without it.
+   */
+  advanceUntil(done: () => boolean, opts: { what: string; stepMs?: number; limitMs?: number }): Promise<number>;
   /** Gives the real clock back. */
   restore(): void;
 }
@@ -16,12 +22,23 @@ export interface TestClock {
 export function useTestClock(): TestClock {
   let now = Date.now();
   setTestClock(now);
+  const advance = (ms: number): void => {
+    now += ms;
+    setTestClock(now);
+    sweepNow();
+  };
   return {
     now: () => now,
-    advance(ms: number) {
-      now += ms;
-      setTestClock(now);
-      sweepNow();
+    advance,
+    async advanceUntil(done, opts) {
+      const start = now;
+      const limit = opts.limitMs ?? 60_000;
+      while (!done()) {
+        if (now - start >= limit) throw new Error(`${limit} ms of test clock passed without ${opts.what}`);
+        advance(opts.stepMs ?? 250);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      return now - start;
     },
     restore: () => setTestClock(null),
   };
