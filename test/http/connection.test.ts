@@ -86,6 +86,21 @@ function bytesRead(server: HttpServer): number {
   return n;
 }
 
+/**
+ * Drips `pieces` in turn, one per `everyMs` of test-clock time, each once the server has read
+ * the one before (so the clock never runs ahead of the bytes), until `stop()` or `limitMs` of
+ * clock time.
+ */
+async function dripOnClock(clock: TestClock, server: HttpServer, socket: net.Socket, pieces: string[], everyMs: number, limitMs: number, stop: () => boolean): Promise<void> {
+  const started = clock.now();
+  for (let n = 0; !stop() && clock.now() - started < limitMs; n++) {
+    const target = bytesRead(server) + pieces[n % pieces.length]!.length;
+    if (socket.writable) socket.write(pieces[n % pieces.length]!);
+    await waitFor(() => stop() || bytesRead(server) >= target || server.listener.sockets.size === 0, { what: 'the server to read the dripped bytes' });
+    clock.advance(everyMs);
+  }
+}
+
 /** Splits a stream of responses (each with Content-Length) into status and body. */
 function responses(raw: Buffer): { status: number; body: Buffer }[] {
   const out: { status: number; body: Buffer }[] = [];
@@ -434,41 +449,56 @@ describe('HTTP connection', () => {
   test('empty lines dripped before a request line do not hold a connection past the head deadline', async () => {
     // Whole empty lines, and the CR and LF of each in separate writes.
     for (const drip of [['\r\n'], ['\r', '\n']]) {
-      const { port } = await start({ headTimeoutMs: 500, idleTimeoutMs: 500 });
-      const socket = net.connect(port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      socket.on('error', () => {});
-      const started = Date.now();
-      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-      let n = 0;
-      const timer = setInterval(() => socket.write(drip[n++ % drip.length]!), 100);
-      await Promise.race([closed, sleep(3000)]);
-      clearInterval(timer);
-      const elapsed = Date.now() - started;
-      assert.ok(socket.destroyed || socket.readableEnded, `${JSON.stringify(drip)}: still open after ${elapsed} ms`);
-      assert.ok(elapsed < 2000, `${JSON.stringify(drip)}: closed after ${elapsed} ms`);
-      socket.destroy();
-      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [408]);
+      const clock = useTestClock();
+      try {
+        const { port, server, metrics } = await start({ headTimeoutMs: 500, idleTimeoutMs: 500 });
+        const socket = net.connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('error', () => {});
+        let closed = false;
+        socket.on('close', () => (closed = true));
+        await waitFor(() => metrics.open.http === 1, { what: 'the connection accepted' });
+        // A drip every 100 ms of clock time; the clock stops once the server answered.
+        const started = clock.now();
+        await dripOnClock(clock, server, socket, drip, 100, 3000, () => closed || chunks.length > 0);
+        const elapsed = clock.now() - started;
+        if (chunks.length > 0) await waitFor(() => closed, { what: 'the close after the 408' });
+        assert.ok(socket.destroyed || socket.readableEnded, `${JSON.stringify(drip)}: still open after ${elapsed} ms`);
+        assert.ok(elapsed < 2000, `${JSON.stringify(drip)}: closed after ${elapsed} ms`);
+        socket.destroy();
+        assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [408]);
+      } finally {
+        clock.restore();
+      }
     }
   });
 
   test('a request body dripped a byte at a time is cut off at the send timeout', async () => {
-    const { port } = await start({ sendTimeoutMs: 500 });
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    const started = Date.now();
-    socket.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
-    const timer = setInterval(() => socket.write('a'), 50);
-    await Promise.race([closed, sleep(3000)]);
-    clearInterval(timer);
-    const elapsed = Date.now() - started;
-    socket.destroy();
-    assert.ok(elapsed < 2000, `still open after ${elapsed} ms`);
-    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200], 'the head was answered at once');
+    const clock = useTestClock();
+    try {
+      const { port, server } = await start({ sendTimeoutMs: 500 });
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => {});
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      const started = clock.now();
+      const head = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n';
+      socket.write(head);
+      await waitFor(() => bytesRead(server) === head.length, { what: 'the server to read the head' });
+      // A byte every 50 ms of clock time, until the server cuts the body off.
+      await dripOnClock(clock, server, socket, ['a'], 50, 3000, () => closed || server.listener.sockets.size === 0);
+      const elapsed = clock.now() - started;
+      // As before, the verdict is the elapsed time, not whether the client saw the close yet.
+      await waitFor(() => closed, { what: 'the client to see the close', timeoutMs: 3000 }).catch(() => undefined);
+      socket.destroy();
+      assert.ok(elapsed < 2000, `still open after ${elapsed} ms`);
+      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200], 'the head was answered at once');
+    } finally {
+      clock.restore();
+    }
   });
 
   test('a slow reader that keeps reading is not cut off by the send timeout; a stalled one is', async () => {
