@@ -7,9 +7,12 @@ const CLOCK_TICK_MS = 50;
 
 let now = 0;
 let ticking = false;
+/** Set by tests only (setTestClock): time stands still at this value until moved. */
+let fixed: number | null = null;
 
 /** Milliseconds since the epoch, at most CLOCK_TICK_MS old: for deadlines and cache ages. */
 export function coarseNow(): number {
+  if (fixed !== null) return fixed;
   if (!ticking) {
     ticking = true;
     now = Date.now();
@@ -19,6 +22,19 @@ export function coarseNow(): number {
     }, CLOCK_TICK_MS).unref();
   }
   return now;
+}
+
+/** Exact milliseconds since the epoch (Date.now()), or the test clock when one is set. */
+export function preciseNow(): number {
+  return fixed ?? Date.now();
+}
+
+/**
+ * Tests only: make coarseNow() and preciseNow() return `ms` until the next call; null gives the
+ * real clock back. Deadline tests move time themselves instead of racing sleeps against timers.
+ */
+export function setTestClock(ms: number | null): void {
+  fixed = ms;
 }
 
 let cachedSecond = -1;

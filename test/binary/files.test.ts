@@ -11,6 +11,7 @@ import { encodeFrame } from '../../src/wire/frame.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer } from './raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
 
@@ -162,7 +163,7 @@ test('a slow reader: the server stops reading the file while the socket buffer i
   c.send(Type.GET, 1, P.encodeGet(0, 'huge.bin'));
   assert.equal((await ok).type, Type.GET_OK);
   c.socket.pause();
-  while (pauses === 0) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => pauses > 0, { what: 'the server to stop reading the file for the slow reader' });
   const server = pausedAt as Socket | null;
   assert.ok(server);
   // While paused the server holds at most the threshold plus one DATA frame, and sent far less than the file.

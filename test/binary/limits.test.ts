@@ -19,6 +19,7 @@ import { FileStore, type StoreIo } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer } from './raw-client.js';
+import { useTestClock } from '../helpers/test-clock.js';
 
 const sha = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -117,6 +118,7 @@ test('--transfer-timeout: a GET whose reader takes nothing gets cut (ERROR 27 qu
 });
 
 test('--binary-hello-timeout: a connection that sends nothing, or half a frame, is closed; a whole frame in time is not', async () => {
+  const clock = useTestClock();
   const t = await startTestServer({ helloTimeoutMs: 300 });
   try {
     const silent = await RawClient.connect(t.port);
@@ -124,15 +126,18 @@ test('--binary-hello-timeout: a connection that sends nothing, or half a frame, 
     half.writeRaw(Buffer.from([0x4d, 0x58, 1, 1, 0, 0]));
     const good = await RawClient.connect(t.port);
     assert.equal((await good.request(Type.PING, 1)).type, Type.PING_OK);
-    const started = Date.now();
+    // Time passes on the test clock, swept at once: no race between sleeps and the sweeper.
+    const started = clock.now();
+    await clock.advanceUntil(() => silent.closed && half.closed, { what: 'the hello timeout to close both', stepMs: 50 });
     await Promise.all([silent.waitClose(), half.waitClose()]);
-    assert.ok(Date.now() - started < 3000);
-    await sleep(400);
+    assert.ok(clock.now() - started < 3000);
+    clock.advance(400);
     assert.equal(good.closed, false);
     assert.equal((await good.request(Type.PING, 2)).type, Type.PING_OK);
     good.close();
     assert.equal(t.metrics.counters['binary.helloTimeouts'], 2);
   } finally {
+    clock.restore();
     await t.stop();
   }
 });

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { encodeFrame } from '../../src/wire/frame.js';
 import { Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer, type TestServer } from './raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MAX_OUTPUT = 256 * 1024;
 const MAX_FRAME = 64 * 1024;
@@ -40,16 +41,19 @@ function watchOutput(ts: TestServer, stop: Promise<unknown>): Promise<number> {
 /** Waits until the server stops answering (it is stalled on our unread replies); returns requests handled. */
 async function settled(ts: TestServer): Promise<number> {
   let last = '';
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 200));
-    // bytesWritten counts what is still buffered too: it moves whenever a reply is produced.
-    let produced = 0;
-    for (const s of ts.server.listener.sockets as ReadonlySet<Socket>) produced += s.bytesWritten;
-    const requests = ts.metrics.counters['binary.requests'] ?? 0;
-    const now = `${requests}/${produced}`;
-    if (now === last && produced > 0) return requests;
-    last = now;
-  }
+  return waitFor(
+    () => {
+      // bytesWritten counts what is still buffered too: it moves whenever a reply is produced.
+      let produced = 0;
+      for (const s of ts.server.listener.sockets as ReadonlySet<Socket>) produced += s.bytesWritten;
+      const requests = ts.metrics.counters['binary.requests'] ?? 0;
+      const now = `${requests}/${produced}`;
+      const same = now === last && produced > 0;
+      last = now;
+      return same ? requests : undefined;
+    },
+    { what: 'the server to stall on unread replies', detail: () => `requests/bytes ${last}`, stepMs: 200, timeoutMs: 20_000 },
+  );
 }
 
 async function nonReader(ts: TestServer, type: number, count: number, replyType: number, ordered: boolean): Promise<void> {

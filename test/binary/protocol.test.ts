@@ -6,6 +6,8 @@ import { encodeFrame, encodeHeader } from '../../src/wire/frame.js';
 import * as P from '../../src/wire/payloads.js';
 import { ErrorCode, Type } from '../../src/wire/protocol.js';
 import { RawClient, startTestServer, type TestServer } from './raw-client.js';
+import { waitFor } from '../helpers/wait.js';
+import { useTestClock } from '../helpers/test-clock.js';
 
 let ts: TestServer;
 before(async () => {
@@ -237,7 +239,7 @@ test('error 51 busy past --max-connections-per-ip; another address is still serv
   assert.equal((await other.request(Type.PING, 2)).type, Type.PING_OK);
   // A slot comes back when a connection closes.
   a.close();
-  while (t2.metrics.open.binary !== 2) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => t2.metrics.open.binary === 2, { what: 'the closed connection to give its slot back', detail: () => `open ${t2.metrics.open.binary}` });
   const again = await RawClient.connect(t2.port);
   assert.equal((await again.request(Type.PING, 3)).type, Type.PING_OK);
   for (const c of [b, other, again]) c.close();
@@ -245,11 +247,18 @@ test('error 51 busy past --max-connections-per-ip; another address is still serv
 });
 
 test('idle connections are closed after the idle timeout', async () => {
-  const t2 = await startTestServer({ idleTimeoutMs: 50 });
-  const c = await RawClient.connect(t2.port);
-  await c.waitClose();
-  assert.ok(c.closed);
-  await t2.stop();
+  const clock = useTestClock();
+  try {
+    const t2 = await startTestServer({ idleTimeoutMs: 50 });
+    const c = await RawClient.connect(t2.port);
+    // The time passes on the test clock (a silent connection waits the 10 s hello timeout).
+    await clock.advanceUntil(() => c.closed, { what: 'the server to close an idle connection' });
+    await c.waitClose();
+    assert.ok(c.closed);
+    await t2.stop();
+  } finally {
+    clock.restore();
+  }
 });
 
 test('hostile: a frame split into single bytes is decoded; trailing garbage after good frames still gets answers first', async () => {
@@ -265,24 +274,31 @@ test('hostile: a frame split into single bytes is decoded; trailing garbage afte
 });
 
 test('idle timeout spares a chat member that only listens', async () => {
-  const t2 = await startTestServer({ idleTimeoutMs: 100 });
-  const listener = await RawClient.connect(t2.port);
-  assert.equal((await listener.request(Type.JOIN, 1, Buffer.from('quiet'))).type, Type.JOIN_OK);
-  const idle = await RawClient.connect(t2.port);
-  await idle.waitClose();
-  // Well past the timeout (the sweeper ticks every 250 ms): the member is still there.
-  await new Promise((r) => setTimeout(r, 700));
-  assert.equal(listener.closed, false);
-  const talker = await RawClient.connect(t2.port);
-  talker.send(Type.JOIN, 1, Buffer.from('talker'));
-  talker.send(Type.SAY, 2, Buffer.from('still there?'));
-  const msg = await listener.push(Type.MESSAGE);
-  assert.deepEqual(P.decodeMessage(msg.payload), { from: 'talker', text: 'still there?' });
-  // After LEAVE the connection is idle again and is closed.
-  assert.equal((await listener.request(Type.LEAVE, 2)).type, Type.LEAVE_OK);
-  await listener.waitClose();
-  talker.close();
-  await t2.stop();
+  const clock = useTestClock();
+  try {
+    const t2 = await startTestServer({ idleTimeoutMs: 100 });
+    const listener = await RawClient.connect(t2.port);
+    assert.equal((await listener.request(Type.JOIN, 1, Buffer.from('quiet'))).type, Type.JOIN_OK);
+    const idle = await RawClient.connect(t2.port);
+    await clock.advanceUntil(() => idle.closed, { what: 'the server to close the idle connection' });
+    await idle.waitClose();
+    // Well past the timeout, swept at once: the member is still there.
+    clock.advance(700);
+    assert.equal(listener.closed, false);
+    const talker = await RawClient.connect(t2.port);
+    talker.send(Type.JOIN, 1, Buffer.from('talker'));
+    talker.send(Type.SAY, 2, Buffer.from('still there?'));
+    const msg = await listener.push(Type.MESSAGE);
+    assert.deepEqual(P.decodeMessage(msg.payload), { from: 'talker', text: 'still there?' });
+    // After LEAVE the connection is idle again and is closed.
+    assert.equal((await listener.request(Type.LEAVE, 2)).type, Type.LEAVE_OK);
+    await clock.advanceUntil(() => listener.closed, { what: 'the server to close the member after LEAVE' });
+    await listener.waitClose();
+    talker.close();
+    await t2.stop();
+  } finally {
+    clock.restore();
+  }
 });
 
 test('ANNOUNCE text is 1..4096 bytes, checked after the token', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, LocalCode, MuxError, type MuxClient } from '../../src/client/index.js';
@@ -10,6 +11,7 @@ import { ABANDON_PAD_MAX } from '../../src/client/client.js';
 import { ErrorCode } from '../../src/wire/protocol.js';
 import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
 import { collector } from '../helpers/collector.js';
+import { waitFor } from '../helpers/wait.js';
 
 let real: RealServer;
 const clients: MuxClient[] = [];
@@ -155,6 +157,14 @@ describe('abandoned uploads release their server slot (--max-transfers 1)', () =
       serverSide.pause();
       await assert.rejects(c.put('stalled.bin', randomBytes(12 << 20)), (e: unknown) => e instanceof MuxError && e.code === LocalCode.TIMEOUT);
       serverSide.resume();
+      // Let the server read what the abandoned upload left in flight (its padding is all queued
+      // at once) before the next put's 300 ms start: that put waits on nothing else, so a loaded
+      // machine chewing megabytes cannot time it out.
+      const clientSide = (c as unknown as { socket: Socket }).socket;
+      await waitFor(() => clientSide.writableLength === 0 && serverSide.bytesRead >= clientSide.bytesWritten, {
+        what: 'the server to read the abandoned upload',
+        detail: () => `read ${serverSide.bytesRead} of ${clientSide.bytesWritten}`,
+      });
       const data = randomBytes(1000);
       assert.equal((await c.put('after.bin', data)).size, data.length);
       assert.ok(!readdirSync(one.filesDir).includes('stalled.bin'));

@@ -217,7 +217,9 @@ test('more than five deaths in a minute is a crash loop: every worker stops and 
   let finished = false;
   void done.then(() => (finished = true));
   // Kill every worker as soon as it appears, as a worker that crashes at once would die.
+  const giveUp = Date.now() + 30_000;
   while (!finished) {
+    if (Date.now() > giveUp) throw new Error(`timed out waiting for muxd to stop on its crash loop (${seen.size} workers killed)`);
     for (const pid of workerPids(primary)) {
       if (seen.has(pid)) continue;
       seen.add(pid);

@@ -120,6 +120,8 @@ after(async () => {
 });
 
 const base = (name: string): string[] => ['--root', SITE, '--files-dir', path.join(tmp, name)];
+/** With MX/1 on a Unix socket, UDP would take the default port 9000: a fixed port that other test files and other checkouts' suites on this machine use too. */
+const ANY_UDP = ['--udp-port', '0'];
 
 describe('graceful shutdown (real signals)', () => {
   test('SIGTERM with an idle keep-alive connection: both lines, exit 0, quickly', async () => {
@@ -161,7 +163,7 @@ describe('graceful shutdown (real signals)', () => {
     const hsock = path.join(tmp, 'twice-http.sock');
     await mkdir(files, { recursive: true });
     await writeFile(path.join(files, 'big.bin'), randomBytes(8 << 20));
-    const p = spawnServe(['--root', SITE, '--files-dir', files, '--http-socket', hsock, '--binary-socket', sock, '--shutdown-timeout', '60s']);
+    const p = spawnServe(['--root', SITE, '--files-dir', files, '--http-socket', hsock, '--binary-socket', sock, ...ANY_UDP, '--shutdown-timeout', '60s']);
     try {
       await ready(p);
       // A download nobody reads holds the drain (once the HTTP face implements drain()).
@@ -294,7 +296,7 @@ describe('all-or-nothing start', () => {
   test('a stale socket file (kill -9) is removed and the start succeeds; SIGTERM removes the files', async () => {
     const hsock = path.join(tmp, 'stale-http.sock');
     const bsock = path.join(tmp, 'stale-binary.sock');
-    const args = [...base('f-stale'), '--http-socket', hsock, '--binary-socket', bsock];
+    const args = [...base('f-stale'), '--http-socket', hsock, '--binary-socket', bsock, ...ANY_UDP];
     const first = spawnServe(args);
     await ready(first);
     first.proc.kill('SIGKILL');
@@ -316,10 +318,10 @@ describe('all-or-nothing start', () => {
 
   test('a live socket at the path: exit 2 with a clear line; the running server is untouched', async () => {
     const bsock = path.join(tmp, 'live-binary.sock');
-    const running = spawnServe([...base('f-live'), '--http-port', '0', '--binary-socket', bsock]);
+    const running = spawnServe([...base('f-live'), '--http-port', '0', '--binary-socket', bsock, ...ANY_UDP]);
     try {
       await ready(running);
-      const res = await runMuxd(['serve', ...base('f-live2'), '--http-port', '0', '--binary-socket', bsock]);
+      const res = await runMuxd(['serve', ...base('f-live2'), '--http-port', '0', '--binary-socket', bsock, ...ANY_UDP]);
       assert.equal(res.code, 2);
       assert.match(res.stderr, /^muxd serve: --binary-socket .*live-binary\.sock: another server is listening on this socket$/m);
       assert.ok((await stat(bsock)).isSocket());
@@ -430,7 +432,7 @@ describe('Unix sockets for both faces', () => {
   test('--socket-mode sets the permissions of both socket files', async () => {
     const hsock = path.join(tmp, 'mode-http.sock');
     const bsock = path.join(tmp, 'mode-binary.sock');
-    const p = spawnServe([...base('f-mode'), '--http-socket', hsock, '--binary-socket', bsock, '--socket-mode', '0600']);
+    const p = spawnServe([...base('f-mode'), '--http-socket', hsock, '--binary-socket', bsock, ...ANY_UDP, '--socket-mode', '0600']);
     try {
       await ready(p);
       assert.equal((await stat(hsock)).mode & 0o777, 0o600);

@@ -16,7 +16,24 @@ export interface MuxdProcess {
   stop(): Promise<void>;
 }
 
-export function startMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<MuxdProcess> {
+/**
+ * With --binary-port 0, UDP takes the same number as the TCP port the kernel picked, and that
+ * UDP port may belong to someone else (another test file running at the same time): muxd then
+ * exits with this line before serving anything. Only that start is retried.
+ */
+const UDP_SAME_NUMBER_TAKEN = /^muxd serve: --udp-port 0: \S+ is already in use/m;
+
+export async function startMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<MuxdProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(args, opts);
+    } catch (err) {
+      if (attempt >= 3 || !UDP_SAME_NUMBER_TAKEN.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+function startOnce(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<MuxdProcess> {
   const proc = spawn(process.execPath, [MUXD_BIN, 'serve', '--http-port', '0', '--binary-port', '0', ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...opts.env },

@@ -14,6 +14,8 @@ import { DEFAULT_PARSER_LIMITS, type Handler } from '../../src/http/types.js';
 import { openFileCount } from '../../src/http/static/open-file.js';
 import { ByteBudget } from '../../src/loop/budget.js';
 import { scriptedHandler, testServerOptions, textReply } from '../helpers/http-scripted.js';
+import { waitFor } from '../helpers/wait.js';
+import { useTestClock, type TestClock } from '../helpers/test-clock.js';
 
 let bigFile = '';
 const BIG_SIZE = 3 * 1024 * 1024 + 17;
@@ -58,21 +60,45 @@ function exchange(port: number, data: string | Buffer, opts: { untilBytes?: numb
 
 /**
  * Pipelines `count` GETs of /mem/SIZE (the last one closing) and reads the answers at a steady
- * few MB/s, one chunk every 15 ms; resolves with the bytes received once the server closes.
+ * few MB/s, one chunk every 15 ms of `clock` time (so a loaded machine cannot make it look
+ * stalled); resolves with the bytes received once the server closes.
  */
-function readSlowly(port: number, count: number, size: number): Promise<number> {
+function readSlowly(port: number, count: number, size: number, clock: TestClock): Promise<number> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let received = 0;
     socket.on('data', (c: Buffer) => {
       received += c.length;
       socket.pause();
-      setTimeout(() => socket.resume(), 15);
+      clock.advance(15);
+      setTimeout(() => socket.resume(), 1);
     });
     socket.on('error', () => {});
     socket.on('close', () => resolve(received));
     socket.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count - 1) + `GET /mem/${size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   });
+}
+
+/** Bytes the server has read from its clients (a socket's bytesRead moves as its 'data' is handled). */
+function bytesRead(server: HttpServer): number {
+  let n = 0;
+  for (const s of server.listener.sockets as ReadonlySet<net.Socket>) n += s.bytesRead;
+  return n;
+}
+
+/**
+ * Drips `pieces` in turn, one per `everyMs` of test-clock time, each once the server has read
+ * the one before (so the clock never runs ahead of the bytes), until `stop()` or `limitMs` of
+ * clock time.
+ */
+async function dripOnClock(clock: TestClock, server: HttpServer, socket: net.Socket, pieces: string[], everyMs: number, limitMs: number, stop: () => boolean): Promise<void> {
+  const started = clock.now();
+  for (let n = 0; !stop() && clock.now() - started < limitMs; n++) {
+    const target = bytesRead(server) + pieces[n % pieces.length]!.length;
+    if (socket.writable) socket.write(pieces[n % pieces.length]!);
+    await waitFor(() => stop() || bytesRead(server) >= target || server.listener.sockets.size === 0, { what: 'the server to read the dripped bytes' });
+    clock.advance(everyMs);
+  }
 }
 
 /** Splits a stream of responses (each with Content-Length) into status and body. */
@@ -153,7 +179,7 @@ describe('HTTP connection', () => {
     socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
     socket.on('close', () => (closed = true));
     socket.write('GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
-    while (!text.endsWith('GET /x')) await sleep(5);
+    await waitFor(() => text.endsWith('GET /x'), { what: 'the answer to GET /x', detail: () => JSON.stringify(text) });
     await sleep(100);
     assert.match(text, /\r\nConnection: keep-alive\r\n/);
     assert.equal(closed, false, 'still open after the answer');
@@ -216,7 +242,7 @@ describe('HTTP connection', () => {
     const { port, metrics } = await start({ maxConnections: 2 });
     const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
     await Promise.all(held.map((s) => new Promise((r) => s.once('connect', r))));
-    while (metrics.open.http !== 2) await sleep(5);
+    await waitFor(() => metrics.open.http === 2, { what: 'both held connections accepted', detail: () => `open ${metrics.open.http}` });
     const refused = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.deepEqual(statuses(refused.text), [503]);
     assert.equal(metrics.refused.http, 1);
@@ -227,14 +253,17 @@ describe('HTTP connection', () => {
   });
 
   test('a client that pipelines without reading makes the server stop reading, not buffer without bound', async () => {
-    const { port, metrics } = await start({ maxPipeline: 8, maxOutputBytes: 64 * 1024 });
+    const { port, metrics, server } = await start({ maxPipeline: 8, maxOutputBytes: 64 * 1024 });
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
     socket.pause(); // never read
     const one = 'GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n';
     const batch = one.repeat(2000);
     for (let i = 0; i < 100 && !socket.destroyed; i++) socket.write(batch); // 200k requests offered
-    await sleep(500);
+    // Stopped for good: reading paused, and output the kernel refused waits in the socket (the
+    // client never reads, so no 'drain' will come). A fixed sleep here raced a loaded machine.
+    const stuck = (): boolean => [...(server.listener.sockets as ReadonlySet<net.Socket>)].some((s) => s.isPaused() && s.writableLength > 0);
+    await waitFor(stuck, { what: 'the server to stop reading with its output stuck', detail: () => `${metrics.counters['http.requests']} answered` });
     const answered = metrics.counters['http.requests']!;
     assert.ok(answered < 200_000, `server stopped reading at ${answered} requests`);
     await sleep(300);
@@ -372,136 +401,206 @@ describe('HTTP connection', () => {
       assert.ok(Date.now() - t0 < 4000, `closed after ${Date.now() - t0} ms`);
     });
     test('after the first answer, the idle timeout applies again', async () => {
-      const { port } = await start({ headTimeoutMs: 300, idleTimeoutMs: 60_000 });
-      const socket = net.connect(port, '127.0.0.1');
-      let closed = false;
-      socket.on('close', () => (closed = true));
-      socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
-      await new Promise((r) => socket.once('data', r));
-      await sleep(1200);
-      assert.equal(closed, false, 'a kept-alive connection waits the idle timeout');
-      socket.destroy();
+      const clock = useTestClock();
+      try {
+        const { port } = await start({ headTimeoutMs: 300, idleTimeoutMs: 60_000 });
+        const socket = net.connect(port, '127.0.0.1');
+        let closed = false;
+        socket.on('close', () => (closed = true));
+        socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+        await new Promise((r) => socket.once('data', r));
+        clock.advance(1200); // four head timeouts, swept at once
+        // Anything the sweep did to the connection would reach us before this answer.
+        socket.write('GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+        const b = await new Promise<string>((r) => socket.once('data', (c: Buffer) => r(c.toString('latin1'))));
+        assert.equal(closed, false, 'a kept-alive connection waits the idle timeout');
+        assert.match(b, /GET \/b$/);
+        socket.destroy();
+      } finally {
+        clock.restore();
+      }
     });
   });
 
   test('the head deadline runs from each head\'s own first byte, not the previous one\'s', async () => {
-    const { port } = await start({ headTimeoutMs: 1200 });
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.write('GET /a HTTP/1.1\r\n');
-    await sleep(900);
-    // Finishes A and starts B in one chunk: B's deadline starts now, not when A's did.
-    socket.write('Host: x\r\n\r\nGET /b HTTP/1.1\r\n');
-    await sleep(900);
-    socket.write('Host: x\r\nConnection: close\r\n\r\n');
-    await closed;
-    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200]);
+    const clock = useTestClock();
+    try {
+      const { port, server } = await start({ headTimeoutMs: 1200 });
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      const first = 'GET /a HTTP/1.1\r\n';
+      socket.write(first);
+      await waitFor(() => bytesRead(server) === first.length, { what: 'the server to read the start of A' });
+      clock.advance(900);
+      // Finishes A and starts B in one chunk: B's deadline starts now, not when A's did.
+      socket.write('Host: x\r\n\r\nGET /b HTTP/1.1\r\n');
+      await waitFor(() => statuses(Buffer.concat(chunks).toString('latin1')).length === 1, { what: 'the answer to A' });
+      clock.advance(900); // past A's deadline, short of B's
+      socket.write('Host: x\r\nConnection: close\r\n\r\n');
+      await closed;
+      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200]);
+    } finally {
+      clock.restore();
+    }
   });
 
   test('empty lines dripped before a request line do not hold a connection past the head deadline', async () => {
     // Whole empty lines, and the CR and LF of each in separate writes.
     for (const drip of [['\r\n'], ['\r', '\n']]) {
-      const { port } = await start({ headTimeoutMs: 500, idleTimeoutMs: 500 });
-      const socket = net.connect(port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      socket.on('error', () => {});
-      const started = Date.now();
-      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-      let n = 0;
-      const timer = setInterval(() => socket.write(drip[n++ % drip.length]!), 100);
-      await Promise.race([closed, sleep(3000)]);
-      clearInterval(timer);
-      const elapsed = Date.now() - started;
-      assert.ok(socket.destroyed || socket.readableEnded, `${JSON.stringify(drip)}: still open after ${elapsed} ms`);
-      assert.ok(elapsed < 2000, `${JSON.stringify(drip)}: closed after ${elapsed} ms`);
-      socket.destroy();
-      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [408]);
+      const clock = useTestClock();
+      try {
+        const { port, server, metrics } = await start({ headTimeoutMs: 500, idleTimeoutMs: 500 });
+        const socket = net.connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('error', () => {});
+        let closed = false;
+        socket.on('close', () => (closed = true));
+        await waitFor(() => metrics.open.http === 1, { what: 'the connection accepted' });
+        // A drip every 100 ms of clock time; the clock stops once the server answered.
+        const started = clock.now();
+        await dripOnClock(clock, server, socket, drip, 100, 3000, () => closed || chunks.length > 0);
+        const elapsed = clock.now() - started;
+        if (chunks.length > 0) await waitFor(() => closed, { what: 'the close after the 408' });
+        assert.ok(socket.destroyed || socket.readableEnded, `${JSON.stringify(drip)}: still open after ${elapsed} ms`);
+        assert.ok(elapsed < 2000, `${JSON.stringify(drip)}: closed after ${elapsed} ms`);
+        socket.destroy();
+        assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [408]);
+      } finally {
+        clock.restore();
+      }
     }
   });
 
   test('a request body dripped a byte at a time is cut off at the send timeout', async () => {
-    const { port } = await start({ sendTimeoutMs: 500 });
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    const started = Date.now();
-    socket.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
-    const timer = setInterval(() => socket.write('a'), 50);
-    await Promise.race([closed, sleep(3000)]);
-    clearInterval(timer);
-    const elapsed = Date.now() - started;
-    socket.destroy();
-    assert.ok(elapsed < 2000, `still open after ${elapsed} ms`);
-    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200], 'the head was answered at once');
+    const clock = useTestClock();
+    try {
+      const { port, server } = await start({ sendTimeoutMs: 500 });
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => {});
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      const started = clock.now();
+      const head = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n';
+      socket.write(head);
+      await waitFor(() => bytesRead(server) === head.length, { what: 'the server to read the head' });
+      // A byte every 50 ms of clock time, until the server cuts the body off.
+      await dripOnClock(clock, server, socket, ['a'], 50, 3000, () => closed || server.listener.sockets.size === 0);
+      const elapsed = clock.now() - started;
+      // As before, the verdict is the elapsed time, not whether the client saw the close yet.
+      await waitFor(() => closed, { what: 'the client to see the close', timeoutMs: 3000 }).catch(() => undefined);
+      socket.destroy();
+      assert.ok(elapsed < 2000, `still open after ${elapsed} ms`);
+      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200], 'the head was answered at once');
+    } finally {
+      clock.restore();
+    }
   });
 
   test('a slow reader that keeps reading is not cut off by the send timeout; a stalled one is', async () => {
-    const { port, metrics } = await start({ sendTimeoutMs: 500, maxPipeline: 64 });
-    const count = 150;
-    const size = 60_000;
-    // About 9 MB of in-memory answers, read at a few MB/s: seconds, many times the send timeout.
-    const started = Date.now();
-    const received = await readSlowly(port, count, size);
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed > 1000, `took ${elapsed} ms: the reader was not slow enough to test anything`);
-    assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes in ${elapsed} ms`);
+    const clock = useTestClock();
+    try {
+      const { port, metrics, server } = await start({ sendTimeoutMs: 500, maxPipeline: 64 });
+      const count = 150;
+      const size = 60_000;
+      // About 9 MB of in-memory answers, read at a few MB/s: seconds, many times the send timeout.
+      const started = clock.now();
+      const received = await readSlowly(port, count, size, clock);
+      const elapsed = clock.now() - started;
+      assert.ok(elapsed > 1000, `took ${elapsed} ms: the reader was not slow enough to test anything`);
+      assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes in ${elapsed} ms`);
 
-    const stalled = net.connect(port, '127.0.0.1');
-    stalled.on('error', () => {});
-    await new Promise((r) => stalled.once('connect', r));
-    stalled.pause();
-    stalled.write(`GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count));
-    // A client that does not read does not see the close either: watch the server's side.
-    const t0 = Date.now();
-    while (metrics.open.http > 0 && Date.now() - t0 < 5000) await sleep(50);
-    assert.equal(metrics.open.http, 0, `a reader that never reads was still connected after ${Date.now() - t0} ms`);
-    stalled.destroy();
+      const stalled = net.connect(port, '127.0.0.1');
+      stalled.on('error', () => {});
+      await new Promise((r) => stalled.once('connect', r));
+      stalled.pause();
+      const asked = `GET /mem/${size} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count);
+      stalled.write(asked);
+      // Stalled for good: the requests are in and the output the kernel refused waits in the socket.
+      const sockets = server.listener.sockets as ReadonlySet<net.Socket>;
+      await waitFor(() => [...sockets].some((s) => s.bytesRead === asked.length && s.writableLength > 0), { what: 'the stalled reader\'s output to back up' });
+      // A client that does not read does not see the close either: watch the server's side.
+      const t0 = clock.now();
+      clock.advance(1100); // two send timeouts without progress
+      await waitFor(() => metrics.open.http === 0, { what: 'the server to let the stalled reader go', timeoutMs: 5000 });
+      assert.equal(metrics.open.http, 0, `a reader that never reads was still connected after ${clock.now() - t0} ms`);
+      stalled.destroy();
+    } finally {
+      clock.restore();
+    }
   });
 
   test('after a 408 the connection is let go even if the peer never closes its half', async () => {
-    const { port, metrics } = await start({ headTimeoutMs: 300, sendTimeoutMs: 500 });
-    const socks = ['\r\n', 'GET / HT'].map((first) => {
-      const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-      c.on('error', () => {});
-      c.write(first);
-      return c;
-    });
-    const t0 = Date.now();
-    while (metrics.open.http < 2 && Date.now() - t0 < 1000) await sleep(10);
-    while (metrics.open.http > 0 && Date.now() - t0 < 4000) await sleep(50);
-    assert.equal(metrics.open.http, 0, `still open after ${Date.now() - t0} ms`);
-    socks.forEach((c) => c.destroy());
+    const clock = useTestClock();
+    try {
+      const { port, metrics, server } = await start({ headTimeoutMs: 300, sendTimeoutMs: 500 });
+      const firsts = ['\r\n', 'GET / HT'];
+      const answers = firsts.map(() => ({ text: '' }));
+      const socks = firsts.map((first, i) => {
+        const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+        c.on('error', () => {});
+        c.on('data', (d: Buffer) => (answers[i]!.text += d.toString('latin1')));
+        c.write(first);
+        return c;
+      });
+      const t0 = clock.now();
+      await waitFor(() => metrics.open.http === 2 && bytesRead(server) === firsts.join('').length, { what: 'both connections and their first bytes' });
+      clock.advance(400); // past the head timeout: a 408 each
+      await waitFor(() => answers.every((a) => statuses(a.text)[0] === 408), { what: 'a 408 on each', detail: () => JSON.stringify(answers) });
+      // The peers never close their halves: one send timeout sees the 408 leave (progress),
+      // the next sees nothing more.
+      clock.advance(600);
+      clock.advance(600);
+      await waitFor(() => metrics.open.http === 0, { what: 'the server to let both go', timeoutMs: 5000 });
+      assert.equal(metrics.open.http, 0, `still open after ${clock.now() - t0} ms`);
+      socks.forEach((c) => c.destroy());
+    } finally {
+      clock.restore();
+    }
   });
 
   test('a reply that closes the connection is judged on progress too, not on a deadline from before it', async () => {
     // Idle shorter than the transfer: the closing reply's bytes must keep the connection alive.
-    const { port } = await start({ idleTimeoutMs: 300, sendTimeoutMs: 500, maxPipeline: 256, maxOutputBytes: 64 << 20 });
-    const count = 100;
-    const size = 60_000;
-    const received = await readSlowly(port, count, size);
-    assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes`);
+    const clock = useTestClock();
+    try {
+      const { port } = await start({ idleTimeoutMs: 300, sendTimeoutMs: 500, maxPipeline: 256, maxOutputBytes: 64 << 20 });
+      const count = 100;
+      const size = 60_000;
+      const received = await readSlowly(port, count, size, clock);
+      assert.ok(received > count * size, `received ${received} of ${count * size}+ bytes`);
+    } finally {
+      clock.restore();
+    }
   });
 
   test('each pipelined body has its own deadline', async () => {
-    const { port } = await start({ sendTimeoutMs: 1000 });
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    const post = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n';
-    socket.write(post + '12345');
-    await sleep(700);
-    socket.write('67890' + post + '12345'); // the second body starts here: its 1 s runs from now
-    await sleep(700);
-    socket.write('67890GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await closed;
-    assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200, 200]);
+    const clock = useTestClock();
+    try {
+      const { port, server } = await start({ sendTimeoutMs: 1000 });
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      const post = 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n';
+      let sent = post + '12345';
+      socket.write(post + '12345');
+      await waitFor(() => bytesRead(server) === sent.length, { what: 'the server to read the first body\'s start' });
+      clock.advance(700);
+      socket.write('67890' + post + '12345'); // the second body starts here: its 1 s runs from now
+      sent += '67890' + post + '12345';
+      await waitFor(() => bytesRead(server) === sent.length, { what: 'the server to read the second body\'s start' });
+      clock.advance(700); // 1.4 s after the first body began, 0.7 s into the second
+      socket.write('67890GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await closed;
+      assert.deepEqual(statuses(Buffer.concat(chunks).toString('latin1')), [200, 200, 200]);
+    } finally {
+      clock.restore();
+    }
   });
 
   test('pipelined: output bigger than a write slice, streamed files and small replies arrive whole and in order; the chunk budget returns to zero', async () => {

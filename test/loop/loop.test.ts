@@ -7,6 +7,7 @@ import { httpDate } from '../../src/loop/clock.js';
 import { Metrics, LOOP_WINDOW_MS } from '../../src/loop/metrics.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listen } from '../../src/loop/listener.js';
+import { waitFor } from '../helpers/wait.js';
 
 test('sweeper fires due deadlines once, skips disarmed and future ones', () => {
   const sweeper = new Sweeper(1000);
@@ -88,7 +89,7 @@ test('listener caps open connections and counts them', async () => {
   assert.deepEqual(lines, [`muxd demo listening on 127.0.0.1:${listener.port}`]);
   const a = net.connect(listener.port, '127.0.0.1');
   await new Promise((r) => a.once('connect', r));
-  while (metrics.open.demo !== 1) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => metrics.open.demo === 1, { what: 'the first connection accepted' });
   const b = net.connect(listener.port, '127.0.0.1');
   const got = await new Promise<string>((resolve) => {
     let s = '';
@@ -99,7 +100,7 @@ test('listener caps open connections and counts them', async () => {
   assert.equal(metrics.refused.demo, 1);
   assert.equal(metrics.accepted.demo, 1);
   a.destroy();
-  while ((metrics.open.demo as number) !== 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => metrics.open.demo === 0, { what: 'the listener to see the connection close' });
   await listener.close();
   metrics.close();
 });

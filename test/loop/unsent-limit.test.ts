@@ -6,6 +6,7 @@ import net, { type Socket } from 'node:net';
 import { listen, type Listener } from '../../src/loop/listener.js';
 import { Metrics } from '../../src/loop/metrics.js';
 import { unsentLimitOf, unsentLimitProblem } from '../../src/loop/unsent-limit.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = unsentLimitProblem() ?? false;
 
@@ -41,7 +42,7 @@ async function kernelTookFromStalledReader(listener: Listener, accepted: Socket[
     if (got >= 16 * 1024) client.pause();
   });
   await new Promise((r) => client.once('connect', r));
-  while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => accepted.length > 0, { what: 'the connection accepted' });
   const server = accepted[0]!;
   const took = (): number => server.bytesWritten - server.writableLength;
   let last = -1;
@@ -59,7 +60,7 @@ test('the listener sets TCP_NOTSENT_LOWAT on accepted sockets, and leaves the ke
     const listener = await streamer(option, accepted);
     const c = net.connect({ port: listener.port, host: '127.0.0.1' });
     c.on('error', () => undefined);
-    while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => accepted.length > 0, { what: 'the connection accepted' });
     const value = unsentLimitOf(accepted[0]!);
     if (expected === null) assert.notEqual(value, 65536, 'no option, no change');
     else assert.equal(value, expected);

@@ -76,12 +76,24 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('sweep' as const) }) },
 );
 
-function run(actions: Action[]): void {
+/** What the harness saw, per peer key: datagram types sent, and bytes each way. */
+interface Seen {
+  sent: Map<string, number[]>;
+  bytesOut: Map<string, number>;
+  bytesIn: Map<string, number>;
+  cookies: Map<string, string>;
+  /** Keys validated (by cookie or membership) just before the face closed. */
+  validatedAtEnd: Set<string>;
+}
+
+function run(actions: Action[]): Seen {
   const { room, member: tcpUser } = roomWith('tcpuser');
   let now = 5_000_000;
   const bytesIn = new Map<string, number>();
   const unvalidatedOut = new Map<string, number>();
   const cookies = new Map<string, string>();
+  const sent = new Map<string, number[]>();
+  const bytesOut = new Map<string, number>();
   // eslint-disable-next-line prefer-const
   let face: UdpFace;
   const validated = (key: string): boolean =>
@@ -102,6 +114,8 @@ function run(actions: Action[]): void {
       assert.ok((d[3]! & 0x80) !== 0, 'only replies, pushes and errors are sent');
       assert.ok(p >= MIN_PEER_PORT, `nothing to port ${p}`);
       const key = peerKey(address, p);
+      sent.set(key, [...(sent.get(key) ?? []), d[3]!]);
+      bytesOut.set(key, (bytesOut.get(key) ?? 0) + d.length);
       if (!validated(key)) {
         const out = (unvalidatedOut.get(key) ?? 0) + d.length;
         unvalidatedOut.set(key, out);
@@ -154,20 +168,24 @@ function run(actions: Action[]): void {
     assert.ok(face.addressCount <= MAX_ADDRESSES, `${face.addressCount} addresses`);
     assert.ok(room.size <= MAX_MEMBERS + 1);
   }
+  const validatedAtEnd = new Set([...bytesIn.keys()].filter(validated));
   face.close();
   assert.deepEqual(room.names(), ['tcpuser'], 'closing the face leaves only the TCP member');
+  return { sent, bytesOut, bytesIn, cookies, validatedAtEnd };
 }
 
 test('property: random and mutated datagrams never throw, and every address gets at most 3x until it is validated', () => {
   fc.assert(
-    fc.property(fc.array(action, { minLength: 1, maxLength: 120 }), (actions) => run(actions)),
+    fc.property(fc.array(action, { minLength: 1, maxLength: 120 }), (actions) => {
+      run(actions);
+    }),
     { numRuns: 400 },
   );
 });
 
 test('property holds for a scripted honest client too (sanity: the harness sees validation)', () => {
   // Cookie round trip then chat: the pushes to the member are not counted as unvalidated.
-  run([
+  const seen = run([
     { k: 'valid', from: 0, port: 40000, kind: 3, id: 1, name: 'ada', echo: false },
     { k: 'valid', from: 0, port: 40000, kind: 3, id: 1, name: 'ada', echo: true },
     { k: 'tcpSay', text: 'x'.repeat(300) },
@@ -175,4 +193,18 @@ test('property holds for a scripted honest client too (sanity: the harness sees 
     { k: 'valid', from: 0, port: 40000, kind: 2, id: 2, name: '', echo: false },
   ]);
   void RecordingSink;
+  // The properties above hold vacuously for a face that sends nothing: check that this script
+  // really exercised them. A cookie came back, then the JOIN was accepted, the two messages and
+  // the names were delivered, and more than 3x its bytes went to the address once validated.
+  const key = peerKey(ADDRESSES[0]!, 40000);
+  const types = seen.sent.get(key) ?? [];
+  assert.ok(seen.cookies.has(key), `a cookie was sent to ${key} (sent ${JSON.stringify(types)})`);
+  assert.equal(types[0], Type.ERROR, 'the first JOIN is answered with a cookie error');
+  assert.ok(types.includes(Type.JOIN_OK), `the echoed cookie joined (sent ${JSON.stringify(types)})`);
+  assert.equal(types.filter((t) => t === Type.MESSAGE).length, 2, 'both messages pushed to the member');
+  assert.ok(types.includes(Type.NAMES_OK), 'NAMES answered');
+  assert.ok(seen.validatedAtEnd.has(key), 'the harness saw the address validated');
+  const out = seen.bytesOut.get(key) ?? 0;
+  const got = seen.bytesIn.get(key) ?? 0;
+  assert.ok(out > 3 * got, `${out} bytes sent for ${got} received: past 3x, so validation is what allowed it`);
 });
