@@ -8,8 +8,9 @@
 // Dead workers are reaped by node (libuv waits for every child on SIGCHLD), so none stays a
 // zombie; the 'exit' event below is that reaping, and it is logged in one line.
 import cluster, { type Worker } from 'node:cluster';
-import { createInterface } from 'node:readline';
-import type { ServeOptions } from '../cli/serve-options.js';
+import type { ServeOptions } from '../server/options.js';
+import { readyLine } from '../server/ready.js';
+import { announceFromTerminal } from '../server/terminal.js';
 import { aggregate, type WorkerView } from './aggregate.js';
 import { parseWorkerMessage, WORKER_ENV, type PrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 import { RestartPolicy, type RestartPolicyOptions } from './policy.js';
@@ -68,7 +69,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
       if (c !== undefined) send(c, { t: 'chat', down });
     },
   };
-  const hub: ChatHub = opts.chatRedis === null ? new LocalArbiter(hubOut) : new RedisHub({ url: opts.chatRedis, out: hubOut, log });
+  const hub: ChatHub = opts.chat.redis === null ? new LocalArbiter(hubOut) : new RedisHub({ url: opts.chat.redis, out: hubOut, log });
 
   /**
    * Drain and exit. A worker still starting has no 'message' listener yet (a message sent now
@@ -115,15 +116,14 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         hub.attach(c.worker.id);
         if (!announcedReady) {
           announcedReady = true;
-          log(`muxd primary pid ${process.pid}: ${opts.workers} workers`);
+          log(`muxd primary pid ${process.pid}: ${opts.cluster.workers} workers`);
         }
         // One ready line per face for the whole server (the workers share the ports); the UDP
         // face's comes with slot 1, whenever that one is ready.
-        for (const line of m.lines) {
-          const face = /^muxd (\S+) listening on /.exec(line)?.[1] ?? line;
-          if (readyFaces.has(face)) continue;
-          readyFaces.add(face);
-          log(line);
+        for (const l of m.listeners) {
+          if (readyFaces.has(l.name)) continue;
+          readyFaces.add(l.name);
+          log(readyLine(l));
         }
         if (pendingGeneration !== null && c.generation === pendingGeneration) {
           handOverUdp();
@@ -158,7 +158,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     if (c.view.state === 'retiring') {
       log(`muxd: worker ${c.slot} (pid ${c.view.pid}, generation ${c.generation}) retired (${how})`);
       // The old UDP holder is gone: the new slot 1 can bind.
-      if (pendingGeneration !== null && c.slot === 1 && c.generation !== pendingGeneration && opts.udpPort !== null) fork(1, pendingGeneration);
+      if (pendingGeneration !== null && c.slot === 1 && c.generation !== pendingGeneration && opts.listen.udpPort !== null) fork(1, pendingGeneration);
       return;
     }
     if (pendingGeneration !== null && c.generation === pendingGeneration) {
@@ -172,7 +172,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         retire(other);
       }
       // Slots whose old worker died while the reload was pending have no worker now.
-      for (let slot = 1; slot <= opts.workers; slot++) {
+      for (let slot = 1; slot <= opts.cluster.workers; slot++) {
         if (![...children].some((o) => o.slot === slot && o.generation === generation)) fork(slot, generation);
       }
       return;
@@ -201,7 +201,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     const gen = pendingGeneration;
     if (gen === null) return;
     const fresh = [...children].filter((c) => c.generation === gen);
-    if (fresh.length < opts.workers || fresh.some((c) => c.view.state !== 'running')) return;
+    if (fresh.length < opts.cluster.workers || fresh.some((c) => c.view.state !== 'running')) return;
     pendingGeneration = null;
     generation = gen;
     reloads++;
@@ -222,19 +222,19 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     // The new set fills every slot, including any waiting for a respawn.
     for (const t of respawnTimers) clearTimeout(t);
     respawnTimers.clear();
-    log(`muxd: SIGHUP: starting generation ${pendingGeneration} (${opts.workers} workers)`);
+    log(`muxd: SIGHUP: starting generation ${pendingGeneration} (${opts.cluster.workers} workers)`);
     // Slot 1 serves UDP, whose socket only one process can hold (see worker.ts): the new slot 1
     // starts once the old one has drained; the other slots carry TCP meanwhile.
-    const first = opts.udpPort === null ? 1 : 2;
-    for (let slot = first; slot <= opts.workers; slot++) fork(slot, pendingGeneration);
+    const first = opts.listen.udpPort === null ? 1 : 2;
+    for (let slot = first; slot <= opts.cluster.workers; slot++) fork(slot, pendingGeneration);
   };
 
   /** UDP hand-over during a reload: once the new slots 2..N listen, the old slot 1 drains. */
   const handOverUdp = (): void => {
     const gen = pendingGeneration;
-    if (gen === null || opts.udpPort === null) return;
+    if (gen === null || opts.listen.udpPort === null) return;
     const fresh = [...children].filter((c) => c.generation === gen);
-    if (fresh.some((c) => c.slot === 1) || fresh.length < opts.workers - 1 || fresh.some((c) => c.view.state !== 'running')) return;
+    if (fresh.some((c) => c.slot === 1) || fresh.length < opts.cluster.workers - 1 || fresh.some((c) => c.view.state !== 'running')) return;
     const old = [...children].find((c) => c.slot === 1 && c.generation !== gen && c.view.state !== 'retiring');
     if (old !== undefined) retire(old);
     else fork(1, gen);
@@ -258,7 +258,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         log(`muxd: worker ${c.slot} (pid ${c.view.pid}) did not exit after the shutdown timeout; killing it`);
         c.worker.process.kill('SIGKILL');
       }
-    }, opts.shutdownTimeoutMs + KILL_GRACE_MS);
+    }, opts.limits.shutdownTimeoutMs + KILL_GRACE_MS);
     killTimer.unref();
   };
 
@@ -273,7 +273,7 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
     const now = Date.now();
     const views = [...children].map((c) => c.view);
     const stats = aggregate(
-      { pid: process.pid, rssBytes: process.memoryUsage.rss(), startedAt, workersWanted: opts.workers, deathsLastMinute: policy.recentDeaths(now), reloads },
+      { pid: process.pid, rssBytes: process.memoryUsage.rss(), startedAt, workersWanted: opts.cluster.workers, deathsLastMinute: policy.recentDeaths(now), reloads },
       views,
       now,
       { members: hub.size, relay: hub.state() },
@@ -289,17 +289,11 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   process.on('SIGHUP', reload);
 
   // The operator's terminal belongs to the primary: announcements go to every worker's members.
-  if (process.stdin.isTTY) {
-    log('muxd: type a line and press Enter to announce it to every MX/1 chat member');
-    const rl = createInterface({ input: process.stdin, terminal: false });
-    rl.on('line', (line) => {
-      const text = line.trim();
-      if (text === '') return;
-      const recipients = hub.size;
-      hub.announce(text);
-      log(`muxd: announced to ${recipients} member${recipients === 1 ? '' : 's'}`);
-    });
-  }
+  announceFromTerminal((text) => {
+    const recipients = hub.size;
+    hub.announce(text);
+    return recipients;
+  }, log);
 
-  for (let slot = 1; slot <= opts.workers; slot++) fork(slot, generation);
+  for (let slot = 1; slot <= opts.cluster.workers; slot++) fork(slot, generation);
 }
