@@ -157,14 +157,6 @@ type GroupOptions<G extends Group> = { [F in FlagName as Spec<F>['group'] extend
 /** Everything `muxd serve` was told, grouped by concern (see the table above for each field). */
 export type ServeOptions = { [G in Group]: Readonly<GroupOptions<G>> };
 
-export type ListenOptions = ServeOptions['listen'];
-export type LimitOptions = ServeOptions['limits'];
-export type HttpOptions = ServeOptions['http'];
-export type MxOptions = ServeOptions['mx'];
-export type FileOptions = ServeOptions['files'];
-export type ChatOptions = ServeOptions['chat'];
-export type ClusterOptions = ServeOptions['cluster'];
-
 /** Environment variables, as process.env holds them; passed in, so tests give their own. */
 export type Environment = Readonly<Record<string, string | undefined>>;
 
