@@ -2,8 +2,7 @@
 // The `muxd` command: `serve` runs the server; the other commands are MX/1 clients.
 // Each command loads only its own modules, so a client command starts without the server.
 import { stat } from 'node:fs/promises';
-import type { Running } from './serve.js';
-import { parseServeOptions, serveUsage, UsageError } from './serve-options.js';
+import { parseServeOptions, serveUsage, UsageError } from '../server/options.js';
 import { parseWorkerInfo, WORKER_ENV } from '../cluster/messages.js';
 
 const CLIENT_COMMANDS = new Set(['ping', 'stats', 'chat', 'put', 'get', 'ls', 'announce']);
@@ -33,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve') {
     let opts;
     try {
-      opts = parseServeOptions(rest);
+      opts = parseServeOptions(rest, process.env);
     } catch (err) {
       if (err instanceof UsageError) {
         process.stderr.write(`muxd serve: ${err.message}\nRun "muxd serve --help" for the flags.\n`);
@@ -56,9 +55,9 @@ async function main(argv: string[]): Promise<number> {
       await runWorker(opts, workerInfo, log);
       return -1;
     }
-    if (opts.workers > 1) {
+    if (opts.cluster.workers > 1) {
       // The same all-or-nothing checks as one process, once, before any worker starts.
-      const { preflight } = await import('./preflight.js');
+      const { preflight } = await import('../server/preflight.js');
       const problems = await preflight(opts);
       if (problems.length > 0) {
         for (const problem of problems) process.stderr.write(`muxd serve: ${problem}\n`);
@@ -68,20 +67,8 @@ async function main(argv: string[]): Promise<number> {
       runPrimary(opts, log);
       return -1;
     }
-    const { announceFromTerminal, serve, StartupError } = await import('./serve.js');
-    let running: Awaited<ReturnType<typeof serve>>;
-    try {
-      running = await serve(opts, log);
-    } catch (err) {
-      if (err instanceof StartupError) {
-        for (const problem of err.problems) process.stderr.write(`muxd serve: ${problem}\n`);
-        return 2;
-      }
-      throw err;
-    }
-    announceFromTerminal(running.binary, log);
-    handleSignals(running, opts.shutdownTimeoutMs);
-    return -1; // keep running
+    const { runServer } = await import('../server/lifecycle.js');
+    return runServer(opts, log, (line) => process.stderr.write(line + '\n'));
   }
   if (command === 'compress') {
     if (rest.length !== 1 || rest[0]!.startsWith('-')) {
@@ -106,38 +93,6 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stderr.write(`muxd: unknown command "${command}"\n\n${USAGE}`);
   return 2;
-}
-
-/**
- * SIGTERM/SIGINT: a graceful stop (exit 0, or 1 if work had to be cut at the timeout); a second
- * one stops at once, still removing socket and temp files (exit 1). SIGHUP reopens the access log.
- */
-function handleSignals(running: Running, timeoutMs: number): void {
-  let stopping = false;
-  const onStop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      process.stdout.write(`muxd: ${signal} again: stopping now\n`);
-      // The hard stop is quick; if anything hangs, exit anyway (the socket files go first, synchronously).
-      setTimeout(() => process.exit(1), 2000).unref();
-      void running.close().finally(() => process.exit(1));
-      return;
-    }
-    stopping = true;
-    running.shutdown(timeoutMs).then(
-      (report) => process.exit(report.cut > 0 ? 1 : 0),
-      (err: unknown) => {
-        process.stderr.write(`muxd: shutdown failed: ${(err as Error).message}\n`);
-        void running.close().finally(() => process.exit(1));
-      },
-    );
-  };
-  process.on('SIGINT', onStop);
-  process.on('SIGTERM', onStop);
-  process.on('SIGHUP', () => running.reopenLogs());
-  // Any other way out (a crash included): no socket file left behind. Synchronous, as 'exit' must be.
-  process.once('exit', () => {
-    for (const l of running.listeners) l.removeSocketFile();
-  });
 }
 
 // `muxd stats | head`: the reader went away. That ends our output, not in a stack trace.

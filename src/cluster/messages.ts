@@ -2,12 +2,13 @@
 // is only between our own processes, but every message is still checked before use: a worker
 // that sends something malformed (a bug, a half-written upgrade) must never take the primary down.
 import type { MetricsSnapshot } from '../loop/metrics.js';
+import type { ReadyListener } from '../server/ready.js';
 import { parseChatDown, parseChatUp, type ChatDown, type ChatUp } from '../chat/events.js';
 
 /** Worker -> primary. */
 export type WorkerMessage =
-  /** The worker listens: its ready lines (printed once by the primary) and the ports it got. */
-  | { t: 'ready'; lines: string[]; ports: Record<string, number> }
+  /** The worker listens: each of its listeners (the primary prints one ready line per name). */
+  | { t: 'ready'; listeners: ReadyListener[] }
   /** Sent about once a second: what STATS gathers into the whole-server view. */
   | { t: 'stats'; snapshot: MetricsSnapshot }
   /** A request of the worker's chat room to the primary's hub. */
@@ -36,15 +37,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function isPorts(v: unknown): v is Record<string, number> {
-  return isRecord(v) && Object.values(v).every((p) => Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 65535);
+function isReadyListener(v: unknown): v is ReadyListener {
+  return isRecord(v) && typeof v.name === 'string' && /^[a-z0-9-]+$/.test(v.name) && typeof v.display === 'string' && !/[\r\n]/.test(v.display);
 }
 
 export function parseWorkerMessage(m: unknown): WorkerMessage | null {
   if (!isRecord(m)) return null;
   switch (m.t) {
     case 'ready':
-      return Array.isArray(m.lines) && m.lines.every((l) => typeof l === 'string') && isPorts(m.ports) ? (m as WorkerMessage) : null;
+      return Array.isArray(m.listeners) && m.listeners.every(isReadyListener) ? { t: 'ready', listeners: m.listeners.map((l) => ({ name: l.name, display: l.display })) } : null;
     case 'stats':
       return isRecord(m.snapshot) && isRecord(m.snapshot.connections) && isRecord(m.snapshot.counters) ? (m as WorkerMessage) : null;
     case 'chat': {

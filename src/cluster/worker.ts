@@ -1,10 +1,10 @@
-// One worker of `muxd serve --workers N`: a whole single-process muxd (src/cli/serve.ts) plus the
-// IPC with the primary: its ready lines and ports once, a metrics snapshot every second, and
-// the primary's orders (drain, announce) and whole-server stats.
+// One worker of `muxd serve --workers N`: a whole single-process muxd (src/server/serve.ts) plus
+// the IPC with the primary: its listeners once (as data: the primary prints the ready lines), a
+// metrics snapshot every second, and the primary's orders (drain, announce) and whole-server stats.
 import cluster from 'node:cluster';
-import type { ServeOptions } from '../cli/serve-options.js';
+import type { ServeOptions } from '../server/options.js';
 import type { MetricsSnapshot } from '../loop/metrics.js';
-import { serve, type Running } from '../cli/serve.js';
+import { serve, type Running } from '../server/serve.js';
 import { RelayedRoom } from '../chat/relayed-room.js';
 import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
 
@@ -15,19 +15,10 @@ const RETIRE_GRACE_MS = 300;
 /** Longest wait for the primary to acknowledge a worker's goodbye. */
 const DISCONNECT_TIMEOUT_MS = 5000;
 
-const READY_LINE = /^muxd \S+ listening on /;
-
 export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line: string) => void): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('runWorker: not a cluster worker');
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send!(m, undefined, undefined, (err: Error | null) => void err /* the primary is gone: 'disconnect' handles it */);
-  };
-  // The primary prints one set of ready lines for the whole server; the workers' go to it.
-  const readyLines: string[] = [];
-  let starting = true;
-  const workerLog = (line: string): void => {
-    if (starting && READY_LINE.test(line)) readyLines.push(line);
-    else log(line);
   };
   let aggregate: MetricsSnapshot | null = null;
   let running: Running | null = null;
@@ -55,7 +46,7 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     // see a connection closed unanswered), then drain as one process does on SIGTERM.
     for (const l of r.listeners) l.stopAccepting();
     void new Promise((resolve) => setTimeout(resolve, RETIRE_GRACE_MS))
-      .then(() => r.shutdown(opts.shutdownTimeoutMs))
+      .then(() => r.shutdown(opts.limits.shutdownTimeoutMs))
       .then(
         () => leave(0),
         () => leave(1),
@@ -93,12 +84,15 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     // UDP: node:cluster shares one datagram socket among workers and the kernel hands each
     // datagram to any of them, but a UDP member's session lives in one process. So one worker
     // (slot 1) serves UDP; its members are in the shared room like everyone else.
-    started = await serve({ ...opts, workers: 1, udpPort: info.slot === 1 ? opts.udpPort : null }, workerLog, {
+    const own: ServeOptions = { ...opts, cluster: { ...opts.cluster, workers: 1 }, listen: { ...opts.listen, udpPort: info.slot === 1 ? opts.listen.udpPort : null } };
+    started = await serve(own, log, {
+      // The primary prints one set of ready lines for the whole server, from the ready message.
+      printReady: false,
       // Until the primary's first whole-server view arrives, the worker's own is the best there is.
       statsProvider: (local) => aggregate ?? local,
       sharedListeners: true,
       room: (metrics) => {
-        const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.maxOutput, (member, reason, slow) => {
+        const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.limits.maxOutput, (member, reason, slow) => {
           if (slow) metrics.count('binary.slowConsumersDropped');
           log(`binary: dropped ${member.name}: ${reason}`);
         });
@@ -111,10 +105,9 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     log(`muxd: worker ${info.slot} (pid ${process.pid}) failed to start: ${(err as Error).message}`);
     process.exit(1);
   }
-  starting = false;
   running = started;
-  const { http, binary, metrics } = started;
-  send({ t: 'ready', lines: readyLines, ports: { http: http.listener.port, binary: binary.listener.port } });
+  const { metrics } = started;
+  send({ t: 'ready', listeners: started.ready });
   send({ t: 'stats', snapshot: metrics.snapshot() });
   reporter = setInterval(() => send({ t: 'stats', snapshot: metrics.snapshot() }), SNAPSHOT_INTERVAL_MS);
   if (stopping) stop();

@@ -4,22 +4,9 @@ import { constants, closeSync, openSync } from 'node:fs';
 import { access, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { Endpoint } from '../loop/listener.js';
 import { prepareSocketPath } from '../loop/unix-socket.js';
-import type { ServeOptions } from './serve-options.js';
-
-/** A listener as the operator named it: the flag and the endpoint it gives. */
-export interface NamedEndpoint {
-  flag: string;
-  endpoint: Endpoint;
-}
-
-export function endpoints(opts: ServeOptions): { http: NamedEndpoint; binary: NamedEndpoint } {
-  return {
-    http: opts.httpSocket !== null ? { flag: '--http-socket', endpoint: { path: opts.httpSocket } } : { flag: '--http-port', endpoint: { host: opts.host, port: opts.httpPort } },
-    binary: opts.binarySocket !== null ? { flag: '--binary-socket', endpoint: { path: opts.binarySocket } } : { flag: '--binary-port', endpoint: { host: opts.host, port: opts.binaryPort } },
-  };
-}
+import { activeListeners, type NamedEndpoint } from './listeners.js';
+import type { ServeOptions } from './options.js';
 
 /** One line for a failed listen, naming the flag. */
 export function describeListenError({ flag, endpoint }: NamedEndpoint, err: unknown): string {
@@ -161,19 +148,22 @@ function checkAppendable(flag: string, file: string): string | null {
   }
 }
 
-/** Every problem that would stop `muxd serve` from starting whole; empty = go. */
-/** `probe: false` for a cluster worker: its listeners are the primary's, which probed them once. */
+/**
+ * Every problem that would stop `muxd serve` from starting whole; empty = go. `probe: false` for
+ * a cluster worker: its listeners are the primary's, which probed them once.
+ */
 export async function preflight(opts: ServeOptions, { probe = true }: { probe?: boolean } = {}): Promise<string[]> {
-  const { http, binary } = endpoints(opts);
+  const { accessLog } = opts.http;
   const lines = await Promise.all([
-    checkRoot('--root', opts.root),
-    checkFilesDir('--files-dir', opts.filesDir),
-    opts.accessLog !== null && opts.accessLog !== '-' ? checkAppendable('--access-log', opts.accessLog) : null,
+    checkRoot('--root', opts.http.root),
+    checkFilesDir('--files-dir', opts.files.dir),
+    accessLog !== null && accessLog !== '-' ? checkAppendable('--access-log', accessLog) : null,
   ]);
   const problems = lines.filter((l): l is string => l !== null);
   // A probe listen in a cluster worker would join the primary's shared socket and be handed
   // real connections; and its socket-file handling would touch the file every worker serves.
-  if (probe) problems.push(...(await probeEndpoints([http, binary])));
+  // Stream listeners only: a UDP bind that fails is reported when it starts.
+  if (probe) problems.push(...(await probeEndpoints(activeListeners(opts).filter((l) => l.row.transport !== 'udp').map((l) => l.at))));
   // One bad --host fails both listeners: say it once.
   return [...new Set(problems)];
 }

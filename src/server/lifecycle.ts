@@ -1,0 +1,55 @@
+// One `muxd serve` process from start to exit: serve(), the operator's terminal, and signals.
+//   SIGTERM, SIGINT  a graceful stop (exit 0, or 1 if work had to be cut at the timeout); a second
+//                    one stops at once, still removing socket and temp files (exit 1);
+//   SIGHUP           reopens the access log.
+import { serve, StartupError, type Running } from './serve.js';
+import { announceFromTerminal } from './terminal.js';
+import type { ServeOptions } from './options.js';
+
+/**
+ * Starts the server and keeps it running until a signal stops it. Returns 2 when it could not
+ * start (each problem already printed, one line each), or -1: the process keeps running.
+ */
+export async function runServer(opts: ServeOptions, log: (line: string) => void, problem: (line: string) => void): Promise<number> {
+  let running: Running;
+  try {
+    running = await serve(opts, log);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      for (const p of err.problems) problem(`muxd serve: ${p}`);
+      return 2;
+    }
+    throw err;
+  }
+  announceFromTerminal(running.announce, log);
+  handleSignals(running, opts.limits.shutdownTimeoutMs);
+  return -1;
+}
+
+function handleSignals(running: Running, timeoutMs: number): void {
+  let stopping = false;
+  const onStop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stdout.write(`muxd: ${signal} again: stopping now\n`);
+      // The hard stop is quick; if anything hangs, exit anyway (the socket files go first, synchronously).
+      setTimeout(() => process.exit(1), 2000).unref();
+      void running.close().finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    running.shutdown(timeoutMs).then(
+      (report) => process.exit(report.cut > 0 ? 1 : 0),
+      (err: unknown) => {
+        process.stderr.write(`muxd: shutdown failed: ${(err as Error).message}\n`);
+        void running.close().finally(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  process.on('SIGHUP', () => running.reopenLogs());
+  // Any other way out (a crash included): no socket file left behind. Synchronous, as 'exit' must be.
+  process.once('exit', () => {
+    for (const l of running.listeners) l.removeSocketFile();
+  });
+}

@@ -1,0 +1,187 @@
+// `muxd serve` options with an injected environment: the defaults, flag over env over default,
+// every kind's validation message, and where each flag lands in the grouped options.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { flagTable, parseServeOptions, serveUsage, UsageError, type Environment, type ServeOptions } from '../../src/server/options.js';
+
+function parse(argv: string[], env: Environment = {}): ServeOptions {
+  const o = parseServeOptions(argv, env);
+  assert.notEqual(o, 'help');
+  return o as ServeOptions;
+}
+
+/** The UsageError message for these flags (fails if they parse). */
+function usageError(argv: string[], env: Environment = {}): string {
+  try {
+    parseServeOptions(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof UsageError, String(err));
+    return err.message;
+  }
+  assert.fail(`${argv.join(' ')} ${JSON.stringify(env)} parsed`);
+}
+
+test('defaults, grouped by concern, with an empty environment', () => {
+  assert.deepEqual(parse([]), {
+    listen: {
+      host: '127.0.0.1',
+      httpPort: 8080,
+      binaryPort: 9000,
+      binarySocket: null,
+      httpSocket: null,
+      socketMode: 0o660,
+      udpPort: 9000,
+      maxConnections: 10000,
+      backlog: 4096,
+      maxConnectionsPerIp: 1024,
+      tcpNotsentLowat: 128 * 1024,
+    },
+    limits: { shutdownTimeoutMs: 30_000, maxOutput: 4 << 20, maxOutputTotal: 256 << 20 },
+    http: {
+      root: './public',
+      parser: 'muxd',
+      maxRequestLine: 8 * 1024,
+      maxHead: 16 * 1024,
+      maxHeaders: 100,
+      maxBody: 1 << 20,
+      maxPipeline: 64,
+      headTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
+      sendTimeoutMs: 30_000,
+      cacheMaxFile: 64 * 1024,
+      cacheControlHtml: 'no-cache',
+      cacheControlImmutable: 'public, max-age=31536000, immutable',
+      cacheControlOther: 'public, max-age=300',
+      statsPath: '/.well-known/muxd/stats',
+      accessLog: null,
+    },
+    mx: { udpMemberTimeoutMs: 60_000, adminToken: null, maxFrame: 1 << 20, helloTimeoutMs: 10_000, idleTimeoutMs: 300_000 },
+    files: { dir: './data/files', maxUpload: 1 << 30, maxTransfers: 16, maxTransfersTotal: 256, transferTimeoutMs: 30_000, uploadToken: null },
+    chat: { redis: null },
+    cluster: { workers: 1 },
+  });
+});
+
+test('the environment sets a value, a flag wins over it, and process.env is not read', () => {
+  const key = 'MUXD_HTTP_PORT';
+  const saved = process.env[key];
+  process.env[key] = '1111';
+  try {
+    assert.equal(parse([]).listen.httpPort, 8080, 'process.env is not the default environment');
+    assert.equal(parse([], { MUXD_HTTP_PORT: '2222' }).listen.httpPort, 2222);
+    assert.equal(parse(['--http-port', '3333'], { MUXD_HTTP_PORT: '2222' }).listen.httpPort, 3333);
+    assert.equal(parse(['--http-port=4444']).listen.httpPort, 4444);
+  } finally {
+    if (saved === undefined) delete process.env[key];
+    else process.env[key] = saved;
+  }
+  const env = { MUXD_MAX_BODY: '2MiB', MUXD_ADMIN_TOKEN: 'secret', MUXD_ACCESS_LOG: '-' };
+  const o = parse(['--admin-token', 'flag'], env);
+  assert.equal(o.http.maxBody, 2 << 20);
+  assert.equal(o.mx.adminToken, 'flag');
+  assert.equal(o.http.accessLog, '-');
+  // A bad value in the environment is reported under its flag's name.
+  assert.equal(usageError([], { MUXD_MAX_BODY: 'lots' }), '--max-body: expected a size such as 65536, 64KiB or 1MiB, got "lots"');
+  // A flag wins even over a bad env value, which is then never parsed.
+  assert.equal(parse(['--max-body', '1k'], { MUXD_MAX_BODY: 'lots' }).http.maxBody, 1024);
+});
+
+test('UDP takes the MX/1 port number unless told otherwise; off turns it off', () => {
+  assert.equal(parse(['--binary-port', '1234']).listen.udpPort, 1234);
+  assert.equal(parse([], { MUXD_BINARY_PORT: '0' }).listen.udpPort, 0);
+  assert.equal(parse(['--binary-port', '1234', '--udp-port', '99']).listen.udpPort, 99);
+  assert.equal(parse(['--udp-port', 'off']).listen.udpPort, null);
+  assert.equal(parse([], { MUXD_UDP_PORT: 'off' }).listen.udpPort, null);
+  // The MX/1 port's own validation comes first, under its own flag.
+  assert.match(usageError(['--binary-port', 'x']), /^--binary-port: /);
+});
+
+test('values of each kind that parse', () => {
+  const o = parse([
+    ...['--socket-mode', '600', '--max-connections-per-ip', '0', '--tcp-notsent-lowat', '0', '--max-frame', '64KiB', '--parser', 'llhttp'],
+    ...['--head-timeout', '500ms', '--idle-timeout', '5', '--binary-idle-timeout', '2m', '--max-upload', '3 GB', '--stats-path', 'off', '--chat-redis', 'rediss://h:1'],
+  ]);
+  assert.equal(o.listen.socketMode, 0o600);
+  assert.equal(o.listen.maxConnectionsPerIp, 0);
+  assert.equal(o.listen.tcpNotsentLowat, 0);
+  assert.equal(o.mx.maxFrame, 65536);
+  assert.equal(o.http.parser, 'llhttp');
+  assert.equal(o.http.headTimeoutMs, 500);
+  assert.equal(o.http.idleTimeoutMs, 5);
+  assert.equal(o.mx.idleTimeoutMs, 120_000);
+  assert.equal(o.files.maxUpload, 3 * 2 ** 30);
+  assert.equal(o.http.statsPath, null);
+  assert.equal(o.chat.redis, 'rediss://h:1');
+  assert.equal(parse(['--workers', 'auto']).cluster.workers, availableParallelism());
+  assert.equal(parse(['--workers', '256']).cluster.workers, 256);
+  // An empty MUXD_CHAT_REDIS is no Redis.
+  assert.equal(parse([], { MUXD_CHAT_REDIS: '' }).chat.redis, null);
+});
+
+// One row per kind and way to be wrong: the exact line the operator reads.
+const invalid: { argv: string[]; message: string }[] = [
+  { argv: ['--http-port', '65536'], message: '--http-port: expected a port number 0..65535, got "65536"' },
+  { argv: ['--binary-port', 'abc'], message: '--binary-port: expected a port number 0..65535, got "abc"' },
+  { argv: ['--udp-port', 'on'], message: '--udp-port: expected a port number 0..65535 or "off", got "on"' },
+  { argv: ['--max-connections', '0'], message: '--max-connections: expected a whole number of at least 1, got "0"' },
+  { argv: ['--max-connections-per-ip=-1'], message: '--max-connections-per-ip: expected a whole number (0 = no limit), got "-1"' },
+  { argv: ['--socket-mode', '0999'], message: '--socket-mode: expected octal permissions such as 0660, got "0999"' },
+  { argv: ['--workers', '0'], message: '--workers: expected a number of workers 1..256 or "auto", got "0"' },
+  { argv: ['--workers', '257'], message: '--workers: expected a number of workers 1..256 or "auto", got "257"' },
+  { argv: ['--parser', 'node'], message: '--parser: expected muxd or llhttp, got "node"' },
+  { argv: ['--max-body', '1.5MiB'], message: '--max-body: expected a size such as 65536, 64KiB or 1MiB, got "1.5MiB"' },
+  { argv: ['--max-body', '0'], message: '--max-body: expected a size of at least 1 byte, got "0"' },
+  { argv: ['--max-head', '4TiB'], message: '--max-head: expected a size such as 65536, 64KiB or 1MiB, got "4TiB"' },
+  { argv: ['--tcp-notsent-lowat', 'lots'], message: '--tcp-notsent-lowat: expected a size such as 65536, 64KiB or 1MiB, got "lots"' },
+  { argv: ['--tcp-notsent-lowat', '99999999999999999'], message: '--tcp-notsent-lowat: expected a size (0 = off), got "99999999999999999"' },
+  { argv: ['--max-frame', '63KiB'], message: '--max-frame: must be between 64KiB and 4GiB-1, got 64512 bytes' },
+  { argv: ['--max-frame', '4GiB'], message: '--max-frame: must be between 64KiB and 4GiB-1, got 4294967296 bytes' },
+  { argv: ['--max-frame', 'big'], message: '--max-frame: expected a size such as 65536, 64KiB or 1MiB, got "big"' },
+  { argv: ['--head-timeout', '10h'], message: '--head-timeout: expected a duration such as 500ms, 10s or 5m, got "10h"' },
+  { argv: ['--shutdown-timeout', '0s'], message: '--shutdown-timeout: expected a duration of at least 1 ms, got "0s"' },
+  { argv: ['--stats-path', 'stats'], message: '--stats-path: expected a path such as /stats.json or "off", got "stats"' },
+  { argv: ['--stats-path', '/a?b'], message: '--stats-path: expected a path such as /stats.json or "off", got "/a?b"' },
+  { argv: ['--chat-redis', 'http://x'], message: '--chat-redis: expected a URL such as redis://127.0.0.1:6379, got "http://x"' },
+];
+
+for (const c of invalid) {
+  test(`invalid: ${c.argv.join(' ')}`, () => {
+    assert.equal(usageError(c.argv), c.message);
+  });
+}
+
+test('an unknown flag, a stray argument and a missing value are usage errors; --help is help', () => {
+  assert.match(usageError(['--no-such-flag']), /no-such-flag/);
+  assert.match(usageError(['public']), /public/);
+  assert.match(usageError(['--http-port']), /--http-port/);
+  assert.equal(parseServeOptions(['--help'], {}), 'help');
+  assert.equal(parseServeOptions(['-h', '--http-port', 'bad'], {}), 'help');
+});
+
+test('every flag has one group and field, and lands there', () => {
+  const rows = flagTable();
+  const places = rows.map((r) => `${r.group}.${r.field}`);
+  assert.equal(new Set(places).size, rows.length, 'two flags share a field');
+  const flags = new Set(rows.map((r) => r.flag));
+  for (const r of rows) if (typeof r.default === 'object' && r.default !== null) assert.ok(flags.has(r.default.from as never), `${r.flag}: default from ${r.default.from}`);
+  const defaults = parse([]) as unknown as Record<string, Record<string, unknown>>;
+  const grouped = Object.entries(defaults).flatMap(([g, fields]) => Object.keys(fields).map((f) => `${g}.${f}`));
+  assert.deepEqual(grouped.sort(), [...places].sort(), 'the options hold exactly the table');
+  // A flag's value lands in its own place and nowhere else: give every string flag a marker.
+  const strings = rows.filter((r) => r.kind === 'string');
+  const marked = parse(strings.flatMap((r) => [`--${r.flag}`, `mark-${r.flag}`])) as unknown as Record<string, Record<string, unknown>>;
+  for (const r of strings) assert.equal(marked[r.group]![r.field], `mark-${r.flag}`, r.flag);
+  assert.deepEqual(Object.keys(defaults), ['listen', 'limits', 'http', 'mx', 'files', 'chat', 'cluster']);
+});
+
+test('--help lists every flag of the table in order, with its env var and default', () => {
+  const help = serveUsage();
+  const rows = flagTable();
+  const listed = [...help.matchAll(/^ {2}--(\S+)/gm)].map((m) => m[1]);
+  assert.deepEqual(listed, rows.map((r) => r.flag));
+  for (const r of rows) assert.match(help, new RegExp(`^ +env ${r.env}$`, 'm'));
+  assert.match(help, /^ {2}--http-port {16}HTTP port \(0 = any free port\) \(default 8080\)$/m);
+  // A default taken from another flag is explained in the help text, not printed as a value.
+  assert.match(help, /^ {2}--udp-port {17}MX\/1 over UDP: .*\(default: the MX\/1 port number\)$/m);
+});
