@@ -289,7 +289,7 @@ export class HttpConnection implements Timed {
     if (this.wait !== Wait.Send) this.wait = Wait.None;
     const slot: Slot = { head, reply: null, fatal: false, asked: false, dropped: false, protocol: null };
     // A possible upgrade: parse nothing behind it until its answer is known (see the top).
-    if (head.contentLength === 0 && !head.chunked && headerValue(head, 'upgrade') !== undefined) this.hold = slot;
+    if (head.contentLength <= 0 && !head.chunked && headerValue(head, 'upgrade') !== undefined) this.hold = slot;
     this.current = slot;
     this.queue.push(slot);
     if (this.canAsk(this.queue.length - 1)) this.ask(slot);
