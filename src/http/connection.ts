@@ -3,6 +3,14 @@
 // once (cache hit), arrives later (a promise) or is a file streamed with backpressure.
 // It reads and writes through a BytePipe (src/loop/pipe.ts), so the same connection serves a
 // TCP socket, a Unix socket or a TLS socket.
+//
+// An upgrade (RFC 9110 §7.8): a request with an Upgrade field and no body stops the parser
+// right behind its head until its answer is known, so nothing the client sent after it is
+// parsed as HTTP. If the handler answers with an Upgrade naming a registered protocol, the
+// replies before it go out, then the 101, then the pipe (paused, our listeners and deadline
+// gone) and those unparsed bytes pass to the protocol, whose Connection replaces this one at
+// the listener (onUpgrade). Any other answer is sent as usual and parsing carries on.
+import type { Connection } from '../loop/listener.js';
 import type { Timed } from '../loop/sweeper.js';
 import { Outbox } from '../loop/outbox.js';
 import { coarseNow, dateHeaderLine } from '../loop/clock.js';
@@ -10,7 +18,21 @@ import type { ChunkPool } from '../loop/chunk-pool.js';
 import { FileSender } from '../loop/file-sender.js';
 import type { BytePipe } from '../loop/pipe.js';
 import { errorReply } from './status.js';
-import { holdsFile, releaseBody, type BodyPart, type Handler, type ParserFactory, type ParserLimits, type Reply, type RequestHead, type RequestParser } from './types.js';
+import {
+  headerValue,
+  holdsFile,
+  isUpgrade,
+  releaseBody,
+  type Answer,
+  type BodyPart,
+  type Handler,
+  type ParserFactory,
+  type ParserLimits,
+  type Reply,
+  type RequestHead,
+  type RequestParser,
+  type UpgradeProtocol,
+} from './types.js';
 import type { AccessLog } from './access-log.js';
 
 export interface ConnectionOptions {
@@ -34,6 +56,10 @@ export interface ConnectionOptions {
   /** Read buffers for streamed files, shared by every connection, counted server-wide. */
   pool: ChunkPool;
   onRequest?: () => void;
+  /** Protocols a handler may upgrade to, by the name its Upgrade answer gives. */
+  upgrades?: ReadonlyMap<string, UpgradeProtocol>;
+  /** Told the Connection that took over the pipe after a 101 (the listener's handoff). */
+  onUpgrade?: (next: Connection) => void;
 }
 
 interface Slot {
@@ -45,6 +71,14 @@ interface Slot {
   asked: boolean;
   /** Removed unsent: a reply that settles later is released, never sent. */
   dropped: boolean;
+  /** The protocol `reply` (a 101) switches to; null for a plain reply. */
+  protocol: UpgradeProtocol | null;
+}
+
+/** A 101 is out (or queued): the pipe goes to `protocol` once our output has left. */
+interface Switch {
+  protocol: UpgradeProtocol;
+  head: RequestHead;
 }
 
 /** A file region being sent (by the shared FileSender: one chunk beyond what the kernel took). */
@@ -117,6 +151,10 @@ export class HttpConnection implements Timed {
   private readonly outbox: Outbox;
   /** Bytes the kernel had taken when the send deadline was last armed. */
   private sentMark = 0;
+  /** A request that may upgrade: parsing stays stopped behind it until it is answered. */
+  private hold: Slot | null = null;
+  /** Its 101 is written: the pipe is handed on once our output has left (see handOver). */
+  private switching: Switch | null = null;
   /** Our listeners on the pipe, kept to be removed when an upgrade hands the pipe on. */
   private readonly listeners = {
     data: (chunk: Buffer): void => this.onData(chunk),
@@ -206,7 +244,8 @@ export class HttpConnection implements Timed {
     } finally {
       outbox.uncork();
     }
-    this.rearm();
+    if (this.switching !== null) this.handOver();
+    else this.rearm();
   }
 
   private feed(chunk: Buffer): void {
@@ -218,7 +257,7 @@ export class HttpConnection implements Timed {
       this.current = null;
       if (current === null) {
         const error = this.parser.error;
-        this.queue.push({ head: null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true, asked: true, dropped: false });
+        this.queue.push({ head: null, reply: errorReply(error?.status ?? 400, { close: true }), fatal: true, asked: true, dropped: false, protocol: null });
       } else if (this.queue.includes(current)) {
         // The head was valid but its body's framing broke (bad chunk syntax, past --max-body),
         // and its answer has not started: the error is the answer (400/413), then close;
@@ -235,6 +274,10 @@ export class HttpConnection implements Timed {
       this.leftover = chunk.subarray(n);
       this.readPaused = true;
       this.pipe.pause();
+    } else if (this.hold !== null && !this.readPaused) {
+      // The chunk ended with the held head: the next bytes may be the new protocol's.
+      this.readPaused = true;
+      this.pipe.pause();
     }
   }
 
@@ -244,7 +287,9 @@ export class HttpConnection implements Timed {
     // a body deadline to its body; a head also ends an idle period, which (see rearm) bytes
     // alone never extend. Only an output deadline carries over.
     if (this.wait !== Wait.Send) this.wait = Wait.None;
-    const slot: Slot = { head, reply: null, fatal: false, asked: false, dropped: false };
+    const slot: Slot = { head, reply: null, fatal: false, asked: false, dropped: false, protocol: null };
+    // A possible upgrade: parse nothing behind it until its answer is known (see the top).
+    if (head.contentLength <= 0 && !head.chunked && headerValue(head, 'upgrade') !== undefined) this.hold = slot;
     this.current = slot;
     this.queue.push(slot);
     if (this.canAsk(this.queue.length - 1)) this.ask(slot);
@@ -282,7 +327,7 @@ export class HttpConnection implements Timed {
   private ask(slot: Slot): void {
     slot.asked = true;
     const head = slot.head!;
-    let result: Reply | Promise<Reply>;
+    let result: Answer | Promise<Answer>;
     try {
       result = this.opts.handler.handle(head);
     } catch {
@@ -290,17 +335,35 @@ export class HttpConnection implements Timed {
     }
     if (result instanceof Promise) {
       result.then(
-        (reply) => this.settle(slot, reply),
+        (answer) => this.settle(slot, answer),
         () => this.settle(slot, errorReply(500, { close: true })),
       );
+    } else if (isUpgrade(result)) {
+      this.accept(slot, result.upgrade, result.reply);
     } else {
       slot.reply = result;
     }
   }
 
+  /**
+   * An upgrade is honoured for a request held for one (an Upgrade field, no body), with a 101
+   * and a registered protocol; anything else is the handler's mistake: 500, then close.
+   */
+  private accept(slot: Slot, name: string, reply: Reply): void {
+    const protocol = this.opts.upgrades?.get(name);
+    releaseBody(reply.body); // a 101 has no body (RFC 9110 §15.2.2)
+    if (protocol === undefined || slot !== this.hold || reply.status !== 101) {
+      slot.reply = errorReply(500, { close: true });
+      return;
+    }
+    slot.reply = reply;
+    slot.protocol = protocol;
+  }
+
   private onComplete(): void {
+    const held = this.current !== null && this.current === this.hold;
     this.current = null;
-    if (this.backlogged()) this.parser.pause();
+    if (held || this.backlogged()) this.parser.pause();
   }
 
   /** Too much pending to take another request now (pipelining bound, unread output). */
@@ -308,13 +371,14 @@ export class HttpConnection implements Timed {
     return this.queue.length >= this.opts.maxPipeline || this.outbox.backlog >= this.outputLimit;
   }
 
-  private settle(slot: Slot, reply: Reply): void {
+  private settle(slot: Slot, answer: Answer): void {
     if (slot.dropped || slot.reply !== null || this.pipe.destroyed) {
       // Dropped unsent (connection gone, draining, closing), or already answered with an error.
-      releaseBody(reply.body);
+      releaseBody(isUpgrade(answer) ? answer.reply.body : answer.body);
       return;
     }
-    slot.reply = reply;
+    if (isUpgrade(answer)) this.accept(slot, answer.upgrade, answer.reply);
+    else slot.reply = answer;
     this.service();
   }
 
@@ -335,6 +399,7 @@ export class HttpConnection implements Timed {
     for (let i = from; i < queue.length; i++) {
       const s = queue[i]!;
       s.dropped = true;
+      if (s === this.hold) this.hold = null;
       if (!s.asked) this.unasked--;
       if (s.reply !== null) releaseBody(s.reply.body);
     }
@@ -353,6 +418,11 @@ export class HttpConnection implements Timed {
       }
       if (slot.reply === null) break;
       this.queue.shift();
+      if (slot === this.hold) this.hold = null;
+      if (slot.protocol !== null) {
+        this.writeSwitch(slot.head!, slot.reply, slot.protocol);
+        break;
+      }
       const keepAlive = !slot.fatal && !this.draining && slot.head !== null && slot.head.keepAlive && slot.reply.close !== true;
       this.writeReply(slot.head, slot.reply, keepAlive);
       if (!keepAlive) {
@@ -381,6 +451,60 @@ export class HttpConnection implements Timed {
       return;
     }
     this.writeBody(reply.body, 0);
+  }
+
+  /**
+   * The 101 head, Date and the blank line, with no Connection field of ours (the handler's
+   * head carries Connection: Upgrade). Nothing follows it in HTTP: the queue is empty, since
+   * nothing was parsed behind this request.
+   */
+  private writeSwitch(head: RequestHead, reply: Reply, protocol: UpgradeProtocol): void {
+    const outbox = this.outbox;
+    if (reply.headBytes !== undefined) outbox.write(reply.headBytes);
+    else outbox.writeLatin1(reply.head);
+    outbox.write(dateLineBytes());
+    outbox.write(END_PLAIN);
+    this.opts.accessLog?.record(this.pipe, head, reply.status, 0);
+    this.closing = true;
+    this.switching = { protocol, head };
+    // Output queued behind a slow reader must still leave first; it is judged on progress.
+    this.arm(Wait.Send, this.opts.sendTimeoutMs);
+  }
+
+  /**
+   * Hands the pipe to the upgrade's protocol once nothing of ours is held back (what the
+   * socket buffers itself leaves before anything the protocol writes). Detaches first, so no
+   * event of the pipe reaches us again.
+   */
+  private handOver(): void {
+    const sw = this.switching!;
+    this.outbox.flush();
+    if (this.outbox.holding || this.pipe.destroyed) return; // the next 'drain' (or 'close') decides
+    this.switching = null;
+    const pipe = this.pipe;
+    pipe.pause();
+    const l = this.listeners;
+    pipe.off('data', l.data);
+    pipe.off('drain', l.drain);
+    pipe.off('end', l.end);
+    pipe.off('error', l.error);
+    pipe.off('close', l.close);
+    this.deadline = 0;
+    this.wait = Wait.None;
+    this.parser.destroy();
+    this.outbox.discard(); // nothing is held: this only returns the batch buffer
+    const leftover = this.leftover ?? Buffer.alloc(0);
+    this.leftover = null;
+    let next: Connection;
+    try {
+      next = sw.protocol(pipe, leftover, sw.head);
+    } catch {
+      pipe.destroy();
+      return;
+    }
+    this.opts.onUpgrade?.(next);
+    // Shutdown began while the 101 was leaving: the new protocol drains too.
+    if (this.draining) next.drain?.();
   }
 
   private writeBody(parts: BodyPart[], from: number): void {
@@ -439,6 +563,7 @@ export class HttpConnection implements Timed {
 
   private onDrain(): void {
     if (!this.outbox.drained()) return; // the socket took a slice; the next 'drain' brings more
+    if (this.switching !== null) return this.handOver();
     if (this.sending !== null) return this.sending.sender!.writable();
     this.service();
   }
@@ -448,7 +573,7 @@ export class HttpConnection implements Timed {
    * True when it parsed held-back bytes, which may have queued replies to write.
    */
   private resumeReading(): boolean {
-    if (!this.readPaused || this.closing || this.parser.error !== null) return false;
+    if (!this.readPaused || this.closing || this.parser.error !== null || this.hold !== null) return false;
     if (this.sending !== null || this.backlogged()) return false;
     this.readPaused = false;
     this.parser.resume();
@@ -490,6 +615,7 @@ export class HttpConnection implements Timed {
   }
 
   private finishIfDone(): void {
+    if (this.switching !== null) return;
     if (this.inputDone && this.queue.length === 0 && this.leftover === null && this.sending === null && !this.pipe.writableEnded && !this.outbox.isEnded) {
       this.end();
     }
@@ -535,6 +661,8 @@ export class HttpConnection implements Timed {
   private cleanup(): void {
     this.closing = true;
     this.deadline = 0;
+    this.switching = null;
+    this.hold = null;
     const s = this.sending;
     this.sending = null;
     if (s !== null) {

@@ -1,12 +1,12 @@
 // The HTTP face: a listener whose connections speak HTTP/1.1 to a Handler.
-import type { Socket } from 'node:net';
-import { listen, type Endpoint, type Listener } from '../loop/listener.js';
+import type { Server, Socket } from 'node:net';
+import { listen, type Endpoint, type Handoff, type Listener } from '../loop/listener.js';
 import type { Metrics } from '../loop/metrics.js';
 import { AccessLog } from './access-log.js';
 import { HttpConnection } from './connection.js';
 import { httpDate } from '../loop/clock.js';
 import { errorReply } from './status.js';
-import type { Handler, ParserFactory, ParserLimits } from './types.js';
+import type { Handler, ParserFactory, ParserLimits, UpgradeProtocol } from './types.js';
 import { ByteBudget } from '../loop/budget.js';
 import { ChunkPool } from './chunk-pool.js';
 
@@ -38,6 +38,14 @@ export interface HttpServerOptions {
   accessLog: string | null;
   metrics: Metrics;
   log?: (line: string) => void;
+  /**
+   * Protocols a handler may switch a connection to (an answer { upgrade: name, reply: 101 }),
+   * by name. HTTP knows none itself; src/server registers them. An upgrade to a name not here
+   * is answered 500 and the connection closed. Default: none.
+   */
+  upgrades?: ReadonlyMap<string, UpgradeProtocol>;
+  /** Builds the listening server, e.g. a tls.Server (see ListenOptions.createServer). */
+  createServer?: (opts: { allowHalfOpen: boolean }) => Server;
 }
 
 export interface HttpServer {
@@ -61,7 +69,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     metrics,
     allowHalfOpen: true,
     log: opts.log,
-    onConnection: (socket: Socket) =>
+    createServer: opts.createServer,
+    onConnection: (socket: Socket, handoff: Handoff) =>
       new HttpConnection(socket, {
         handler: opts.handler,
         parserFactory: opts.parserFactory,
@@ -74,6 +83,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         accessLog,
         pool,
         onRequest,
+        upgrades: opts.upgrades,
+        onUpgrade: handoff,
       }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,

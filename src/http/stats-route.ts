@@ -2,7 +2,7 @@
 // the metrics snapshot as JSON, never cached. Every other request goes to the wrapped handler.
 // The snapshot comes from src/loop's Metrics, which both faces fill in: HTTP never learns MX/1.
 import { errorReply, SERVER_HEADER, statusLine } from './status.js';
-import type { Handler, Reply, RequestHead } from './types.js';
+import type { Answer, Handler, Reply, RequestHead } from './types.js';
 import { absoluteFormPathStart } from './authority.js';
 
 const JSON_HEAD = statusLine(200) + SERVER_HEADER + 'Content-Type: application/json\r\nCache-Control: no-store\r\n';
@@ -18,7 +18,7 @@ function originForm(target: string): string {
 
 export function withStatsRoute(inner: Handler, path: string, snapshot: () => unknown): Handler {
   return {
-    handle(head: RequestHead): Reply | Promise<Reply> {
+    handle(head: RequestHead): Answer | Promise<Answer> {
       // Absolute-form ("http://host/p", RFC 9112 §3.2.2) names the same resource as "/p".
       const target = head.target.charCodeAt(0) === 0x2f /* / */ ? head.target : originForm(head.target);
       // One prefix test on the hot path; the exact match (query ignored) only for candidates.

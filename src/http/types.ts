@@ -1,7 +1,9 @@
 // The contract between the HTTP parsers (ours and the llhttp reference), the connection
 // that drives them, and the handler that answers. None of these types touches a socket.
 import { CodedError } from '../loop/coded-error.js';
+import type { Connection } from '../loop/listener.js';
 import type { OpenFile } from '../loop/open-file.js';
+import type { BytePipe } from '../loop/pipe.js';
 
 /** A parsed request head. Strings are latin1 views of the bytes as sent. */
 export interface RequestHead {
@@ -131,9 +133,41 @@ export interface Reply {
   close?: boolean;
 }
 
+/**
+ * A handler's answer that switches the connection to another protocol (RFC 9110 §7.8, e.g. a
+ * WebSocket handshake). Honoured only for a request that sent an Upgrade field and no body, and
+ * whose `upgrade` names a registered protocol (HttpServerOptions.upgrades); otherwise the
+ * connection answers 500 and closes (a handler bug, never the client's).
+ */
+export interface Upgrade {
+  /** The protocol to hand the connection to: a key of the server's upgrade registry. */
+  upgrade: string;
+  /**
+   * The 101 Switching Protocols head (Upgrade, Connection: Upgrade and the protocol's own
+   * fields) and no body. The connection adds Date and the blank line, and no Connection
+   * field of its own.
+   */
+  reply: Reply;
+}
+
+/** What a handler returns: a reply, or an upgrade to another protocol. */
+export type Answer = Reply | Upgrade;
+
+export function isUpgrade(answer: Answer): answer is Upgrade {
+  return (answer as Upgrade).upgrade !== undefined;
+}
+
+/**
+ * Takes over a connection after its 101: `pipe` (paused: resume it once your 'data' listener
+ * is on; the HTTP connection has removed all of its own listeners and deadlines), `leftover`
+ * (the bytes that arrived right behind the head, never parsed as HTTP; may be empty) and the
+ * request's head. The returned Connection is swept, drained and aborted by the listener.
+ */
+export type UpgradeProtocol = (pipe: BytePipe, leftover: Buffer, head: RequestHead) => Connection;
+
 export interface Handler {
   /** Cache hits must answer synchronously: no promise on the hot path. */
-  handle(head: RequestHead): Reply | Promise<Reply>;
+  handle(head: RequestHead): Answer | Promise<Answer>;
 }
 
 /** First value of a header (names are lower-case), or undefined. */

@@ -1,8 +1,19 @@
 // A listening socket that accepts connections for one protocol, caps how many are open (in
 // total and per client address), counts them, hands each accepted socket to the protocol and,
 // at shutdown, drains them. It knows no protocol itself.
+//
+// One listener for every transport (Go's Server.Serve(listener)): the server comes from a
+// factory, net.createServer by default. With a tls.Server (tls.createServer) the same listener
+// serves TLS: a connection is admitted, capped (in total and per address) and given
+// TCP_NOTSENT_LOWAT at TCP accept, on the raw socket tls.Server emits as 'connection', before
+// any handshake work, so a handshake flood is bounded by the same caps; it counts as open from
+// accept until its TCP socket closes. A TLS connection refused at a cap is closed without a
+// word (there is no TLS session yet to answer in), and counted as refused. The protocol gets
+// the TLSSocket once its handshake is done ('secureConnection'); a handshake that fails or never
+// finishes (tls.Server's handshakeTimeout) closes the TCP socket and never reaches it.
 import { chmodSync, closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Metrics } from './metrics.js';
 import { Sweeper, type Timed } from './sweeper.js';
 import { limitUnsent } from './unsent-limit.js';
@@ -21,6 +32,9 @@ export interface Connection extends Timed {
    *  one; temp files removed), then destroy the socket. Returns true if work was cut. */
   abort?(): boolean;
 }
+
+/** Replaces the Connection the listener keeps for one pipe (see ListenOptions.onConnection). */
+export type Handoff = (next: Connection) => void;
 
 /** Why a connection was refused; the protocol turns it into its own answer. */
 export interface Refusal {
@@ -46,12 +60,25 @@ export interface ListenOptions {
   /** Permission bits for a Unix socket file, applied right after listen. */
   socketMode?: number;
   metrics: Metrics;
-  /** Called once per accepted socket; a returned Connection gets its deadlines swept and is drained at shutdown. */
-  onConnection(socket: Socket): Connection | void;
-  /** Called instead of onConnection when a cap is reached: answer briefly, then end. */
+  /**
+   * Called once per accepted connection (after its handshake, on TLS) with its pipe: a
+   * net.Socket, or a tls.TLSSocket; drivers take it as a BytePipe (src/loop/pipe.ts). A
+   * returned Connection gets its deadlines swept and is drained at shutdown; `handoff` replaces
+   * it with another protocol's Connection on the same pipe (an HTTP upgrade), which the listener
+   * then sweeps, drains and aborts instead.
+   */
+  onConnection(socket: Socket, handoff: Handoff): Connection | void;
+  /** Called instead of onConnection when a cap is reached: answer briefly, then end. Plain
+   *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). */
   onRefuse(socket: Socket, refusal: Refusal): void;
   /** Keep our side writable after the peer half-closes, to finish answering it. */
   allowHalfOpen?: boolean;
+  /**
+   * Builds the listening server; default net.createServer({ noDelay: true, allowHalfOpen }).
+   * Return a tls.Server for a TLS listener (pass it noDelay and allowHalfOpen as given). The
+   * listener adds its own listeners; give the server none for 'connection' or 'secureConnection'.
+   */
+  createServer?: (opts: { allowHalfOpen: boolean }) => net.Server;
   /** Where the ready line goes; default stdout. */
   log?: (line: string) => void;
 }
@@ -121,6 +148,15 @@ function fileId(file: string): string {
   return st.isSocket() ? `${st.dev}:${st.ino}` : 'not a socket';
 }
 
+/** One admitted connection. */
+interface Entry {
+  /** What the protocol reads and writes: the socket itself, or its TLSSocket once the handshake is done. */
+  pipe: Socket | null;
+  conn: Connection | null;
+  /** Its TCP socket has closed. */
+  closed: boolean;
+}
+
 /** Warnings about one recurring condition at most this often. */
 const WARN_EVERY_MS = 10_000;
 
@@ -131,8 +167,10 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const { name, metrics } = opts;
   const perIpLimit = opts.maxConnectionsPerIp ?? 0;
   const unsentLimit = opts.tcpNotsentLowat ?? 0;
+  /** Admitted TCP (or Unix) sockets: what the caps and `open` count. */
   const sockets = new Set<Socket>();
-  const conns = new Map<Socket, Connection | null>();
+  /** Per admitted socket: its pipe once the protocol has it (the socket itself, or its TLSSocket) and the Connection. */
+  const entries = new Map<Socket, Entry>();
   const perIp = new Map<string, number>();
   const sweeper = new Sweeper();
   metrics.open[name] = 0;
@@ -148,14 +186,36 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   let lastWarning = 0;
   takeSpare();
 
+  const allowHalfOpen = opts.allowHalfOpen ?? false;
+  const server = opts.createServer ? opts.createServer({ allowHalfOpen }) : net.createServer({ noDelay: true, allowHalfOpen });
+  const secure = server instanceof TlsServer;
+
   const refuse = (socket: Socket, refusal: Refusal, counter: string): void => {
     metrics.refused[name]!++;
     metrics.counters[counter]!++;
     socket.on('error', () => socket.destroy());
-    opts.onRefuse(socket, refusal);
+    if (secure) socket.destroy();
+    else opts.onRefuse(socket, refusal);
   };
 
-  const server = net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, (socket) => {
+  /** Hands an admitted connection's pipe to the protocol. */
+  const start = (entry: Entry, pipe: Socket): void => {
+    entry.pipe = pipe;
+    const handoff: Handoff = (next) => {
+      if (entry.conn) sweeper.delete(entry.conn);
+      entry.conn = next;
+      if (!entry.closed) sweeper.add(next);
+    };
+    const conn = opts.onConnection(pipe, handoff) ?? null;
+    // The protocol may have handed off already, or closed the pipe at once.
+    if (entry.conn === null && conn !== null && !entry.closed && !pipe.destroyed) {
+      entry.conn = conn;
+      sweeper.add(conn);
+    }
+  };
+
+  // Every TCP accept, plain or TLS (tls.Server emits the raw socket as 'connection').
+  server.on('connection', (socket: Socket) => {
     if (shedNext > 0) {
       // Accepted with our spare descriptor (see EMFILE above): shed it, take the spare back.
       shedNext--;
@@ -186,33 +246,46 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       }
       perIp.set(key, n + 1);
     }
+    // On the TCP socket, under TLS too: it bounds the ciphertext the kernel holds unsent.
     if (key !== null && unsentLimit > 0) limitUnsent(socket, unsentLimit);
     sockets.add(socket);
     metrics.open[name]!++;
     metrics.accepted[name]!++;
-    let conn: Connection | null = null;
+    const entry: Entry = { pipe: null, conn: null, closed: false };
+    entries.set(socket, entry);
     socket.once('close', () => {
+      entry.closed = true;
       sockets.delete(socket);
-      conns.delete(socket);
+      entries.delete(socket);
       metrics.open[name]!--;
       if (key !== null && perIpLimit > 0) {
         const n = perIp.get(key)! - 1;
         if (n === 0) perIp.delete(key);
         else perIp.set(key, n);
       }
-      if (conn) sweeper.delete(conn);
+      if (entry.conn) sweeper.delete(entry.conn);
       if (sockets.size === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters;
         idleWaiters = [];
         for (const w of waiters) w();
       }
     });
-    conn = opts.onConnection(socket) ?? null;
-    if (!socket.destroyed) {
-      conns.set(socket, conn);
-      if (conn) sweeper.add(conn);
-    }
+    if (!secure) start(entry, socket);
   });
+  if (secure) {
+    server.on('secureConnection', (tlsSocket: TLSSocket) => {
+      // The TCP socket under it, admitted above (Node keeps it as _parent).
+      const raw = (tlsSocket as unknown as { _parent?: unknown })._parent;
+      const entry = raw instanceof net.Socket ? entries.get(raw) : undefined;
+      if (entry === undefined || entry.closed) {
+        tlsSocket.destroy();
+        return;
+      }
+      start(entry, tlsSocket);
+    });
+    // A failed or timed-out handshake (garbage instead of a ClientHello, say): close it.
+    server.on('tlsClientError', (_err: Error, tlsSocket: TLSSocket) => tlsSocket.destroy());
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -274,27 +347,26 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     sockets,
     stopAccepting,
     drain: () => {
-      for (const [socket, conn] of [...conns]) {
-        if (conn?.drain) conn.drain();
-        else socket.destroy();
+      for (const [socket, entry] of [...entries]) {
+        if (entry.conn?.drain) entry.conn.drain();
+        else (entry.pipe ?? socket).destroy();
       }
     },
     idle,
     abort: () => {
       let cut = 0;
-      for (const socket of [...sockets]) {
-        const conn = conns.get(socket);
-        if (conn?.abort) {
-          if (conn.abort()) cut++;
+      for (const [socket, entry] of [...entries]) {
+        if (entry.conn?.abort) {
+          if (entry.conn.abort()) cut++;
         } else cut++;
-        socket.destroy();
+        (entry.pipe ?? socket).destroy();
       }
       return cut;
     },
     close: async () => {
       sweeper.stop();
       stopAccepting();
-      for (const socket of sockets) socket.destroy();
+      for (const [socket, entry] of [...entries]) (entry.pipe ?? socket).destroy();
       await idle();
     },
     removeSocketFile: () => {

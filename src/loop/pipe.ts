@@ -16,6 +16,10 @@ export interface BytePipe extends OutboxSocket {
   on(event: 'data', listener: (chunk: Buffer) => void): this;
   on(event: 'drain' | 'end' | 'close', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
+  /** Removes a listener added with on() (a protocol handing the pipe to another one). */
+  off(event: 'data', listener: (chunk: Buffer) => void): this;
+  off(event: 'drain' | 'end' | 'close', listener: () => void): this;
+  off(event: 'error', listener: (err: Error) => void): this;
   /** Stop / restart delivering 'data' (backpressure from the protocol to the peer). */
   pause(): this;
   resume(): this;
