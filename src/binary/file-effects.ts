@@ -1,55 +1,56 @@
 // Runs the effects of one connection's transfers part (transfers.ts) against the FileStore and
 // feeds their results back as events. Shared by every MX/1 driver that has files (the stream
 // driver for TCP and Unix sockets; a WebSocket driver next): they only move bytes, this moves
-// files. DATA for downloads leaves through the connection's Outbox, paced by the peer.
+// files. DATA for downloads goes through the shared file sender (src/loop/file-sender.ts, the
+// one HTTP bodies use): pooled chunks with the 12-byte header in front of the payload, one write
+// per frame, the next read once the peer took the last chunk.
 import type { ByteBudget } from '../loop/budget.js';
+import { ChunkPool, CHUNK_MIN } from '../loop/chunk-pool.js';
 import { coarseNow } from '../loop/clock.js';
-import type { FileStore, OpenFile, Upload } from '../store/files.js';
-import { Type } from '../wire/protocol.js';
+import { FileSender } from '../loop/file-sender.js';
+import type { OpenFile } from '../loop/open-file.js';
+import type { Outbox } from '../loop/outbox.js';
+import type { FileStore, Upload } from '../store/files.js';
+import { HEADER_SIZE, MAGIC, Type, VERSION } from '../wire/protocol.js';
 import type { FileEffect, FileEvent, Transfers } from './transfers.js';
 
-/** DATA payload size for downloads: big enough to amortise headers, small next to the output limit. */
+/**
+ * Largest pooled chunk for DATA: header and payload in one 64 KiB buffer. A slow reader holds
+ * at most one such frame beyond what its kernel took (the slow-reader tests bound it by
+ * 64 KiB + 12), so these chunks never grow past it the way HTTP's do.
+ */
 export const DOWNLOAD_CHUNK = 64 * 1024;
 /** Smallest download chunk, once the server holds --max-output-total of unsent output. */
-export const DOWNLOAD_CHUNK_MIN = 16 * 1024;
+export const DOWNLOAD_CHUNK_MIN = CHUNK_MIN;
+
+/** The read buffers of MX/1 downloads, counted in the server-wide output budget. */
+export function downloadPool(budget: ByteBudget): ChunkPool {
+  return new ChunkPool(budget, DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN);
+}
 
 export interface FileEffectsOptions {
   store: FileStore;
-  /** Unsent output of the whole server, shared with HTTP: download chunks shrink as it fills. */
-  outputBudget: ByteBudget;
-  /** Writes one frame (header and payload) to the connection's output. */
-  sendFrame(type: number, id: number, payload: Buffer): void;
-  /** True while a download must wait for the peer (the driver calls writable() when it clears). */
-  congested(): boolean;
+  /** Download read buffers (downloadPool), shared by the server's connections. */
+  pool: ChunkPool;
+  /** The connection's output: the file sender writes DATA frames to it. */
+  outbox: Outbox;
   /** After every event fed back: output may have changed, a LIST reserve been released. */
   after(): void;
-  /** Test hook: a download found the output congested and waits. */
+  /** Test hook: a download waits for the peer to take its last chunk. */
   onDownloadPaused?(): void;
 }
 
-/** One download being sent: a chunk at a time, the next once the peer took enough. */
-interface Sending {
-  t: number;
-  id: number;
+/** One download's descriptor, from open until it is let go; `sender` once its DATA is under way. */
+interface Download {
   file: OpenFile;
-  position: number;
-  end: number;
-  /** A read is outstanding: it owns the descriptor until it lands. */
-  reading: boolean;
-  /** 'close' came: the descriptor closes once no read is outstanding. */
-  closing: boolean;
+  sender: FileSender | null;
 }
 
 export class FileEffects {
   private readonly opts: FileEffectsOptions;
   private readonly files: Transfers;
-  /** Opened for reading, not yet sending (or already sent), by serial. */
-  private readonly opened = new Map<number, OpenFile>();
-  private readonly sending = new Map<number, Sending>();
+  private readonly downloads = new Map<number, Download>();
   private readonly uploads = new Map<number, Upload>();
-  /** Per download: bytes of its last chunk counted in the server-wide output budget. */
-  private readonly budgetHeld = new Map<number, number>();
-  private gone = false;
 
   constructor(files: Transfers, opts: FileEffectsOptions) {
     this.files = files;
@@ -77,16 +78,9 @@ export class FileEffects {
     for (let e = this.files.poll(); e !== undefined; e = this.files.poll()) this.execute(e);
   }
 
-  /** The output drained: paced downloads go on. */
+  /** The output drained (outbox.drained() was true): paced downloads go on. */
   writable(): void {
-    for (const s of this.sending.values()) this.pump(s);
-  }
-
-  /** The connection is gone: budget given back. The core's close() queued the closes and aborts. */
-  closed(): void {
-    this.gone = true;
-    for (const n of this.budgetHeld.values()) this.opts.outputBudget.sub(n);
-    this.budgetHeld.clear();
+    for (const d of this.downloads.values()) d.sender?.writable();
   }
 
   private event(ev: FileEvent): void {
@@ -118,84 +112,72 @@ export class FileEffects {
     }
   }
 
+  // ---- downloads -----------------------------------------------------------------------
+
   private open(t: number, name: string): void {
     this.opts.store.openForRead(name).then(
-      (file) => {
-        this.opened.set(t, file);
-        this.event({ kind: 'opened', t, result: file });
+      (read) => {
+        this.downloads.set(t, { file: this.closing(t, read.file), sender: null });
+        this.event({ kind: 'opened', t, result: read });
       },
       (err: unknown) => this.event({ kind: 'opened', t, result: toError(err) }),
     );
   }
 
-  private send(t: number, id: number, position: number, end: number): void {
-    const file = this.opened.get(t)!;
-    const s: Sending = { t, id, file, position, end, reading: false, closing: false };
-    this.sending.set(t, s);
-    this.pump(s);
+  /**
+   * The file as the sender holds it: letting go of it (the sender does once done or stopped,
+   * after a read in flight lands) closes the descriptor and tells the core, which frees the slot.
+   */
+  private closing(t: number, file: OpenFile): OpenFile {
+    let held = true;
+    return {
+      fd: file.fd,
+      stats: file.stats,
+      retain: () => file.retain(),
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.downloads.delete(t);
+        file.release();
+        // Later, as a close is: the sender may be letting go inside its own callback.
+        queueMicrotask(() => this.event({ kind: 'closed', t }));
+      },
+    };
   }
 
-  /** Reads the next chunk if none is outstanding and the output has room. */
-  private pump(s: Sending): void {
-    if (s.reading || s.closing || s.position >= s.end || this.gone) return;
-    if (this.opts.congested()) {
-      this.opts.onDownloadPaused?.();
-      return;
-    }
-    // A next read comes only once the socket took (nearly all of) the last chunk: that one is
-    // no longer ours to count. The new one is, at a size the server-wide budget allows.
-    const budget = this.opts.outputBudget;
-    budget.sub(this.budgetHeld.get(s.t) ?? 0);
-    const length = Math.min(s.end - s.position, budget.chunk(DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN));
-    this.budgetHeld.set(s.t, length);
-    budget.add(length);
-    // A fresh Buffer per chunk: the socket keeps it until it is written.
-    const buf = Buffer.allocUnsafe(length);
-    s.reading = true;
-    s.file.handle.read(buf, 0, length, s.position).then(
-      ({ bytesRead }) => {
-        s.reading = false;
-        if (s.closing || this.gone) return this.finishClose(s);
-        if (bytesRead === 0) return this.event({ kind: 'read-failed', t: s.t, error: new Error('file shrank while being sent') });
-        this.opts.sendFrame(Type.DATA, s.id, bytesRead === length ? buf : buf.subarray(0, bytesRead));
-        s.position += bytesRead;
-        this.files.handle({ kind: 'queued', t: s.t, bytes: bytesRead }, coarseNow());
+  private send(t: number, id: number, position: number, end: number): void {
+    const d = this.downloads.get(t)!;
+    const { outbox, onDownloadPaused } = this.opts;
+    const sender = new FileSender(this.opts.pool, outbox, {
+      file: d.file,
+      start: position,
+      end,
+      headerRoom: HEADER_SIZE,
+      frame: (chunk, length) => writeDataHeader(chunk, id, length),
+      onChunk: (bytes) => {
+        this.files.handle({ kind: 'queued', t, bytes }, coarseNow());
+        // The chunk waits in the socket: the next is read once the peer took it.
+        if (outbox.backlog > 0) onDownloadPaused?.();
         this.run();
-        this.pump(s);
-        this.opts.after();
       },
-      (err: unknown) => {
-        s.reading = false;
-        if (s.closing || this.gone) return this.finishClose(s);
-        this.event({ kind: 'read-failed', t: s.t, error: toError(err) });
+      // null: the last chunk is out, which 'queued' told the core already.
+      onDone: (err) => {
+        if (err !== null) this.event({ kind: 'read-failed', t, error: err });
       },
-    );
+    });
+    d.sender = sender;
+    sender.start();
   }
 
   private closeRead(t: number): void {
-    // The download is over; its last chunk is queued and no longer counted.
-    this.opts.outputBudget.sub(this.budgetHeld.get(t) ?? 0);
-    this.budgetHeld.delete(t);
-    const s = this.sending.get(t);
-    if (s !== undefined) {
-      s.closing = true;
-      // A read in flight closes the file when it lands.
-      if (!s.reading) this.finishClose(s);
-      return;
-    }
-    const file = this.opened.get(t);
-    this.opened.delete(t);
-    const done = (): void => this.event({ kind: 'closed', t });
-    if (file === undefined) done();
-    else file.handle.close().then(done, done);
+    const d = this.downloads.get(t);
+    if (d === undefined) return; // the sender let go of it already: 'closed' is on its way
+    // Sending: stop (the file goes once a read in flight lands). Never sent: let go now.
+    if (d.sender !== null) d.sender.abort();
+    else d.file.release();
   }
 
-  private finishClose(s: Sending): void {
-    if (!this.sending.delete(s.t)) return;
-    this.opened.delete(s.t);
-    const done = (): void => this.event({ kind: 'closed', t: s.t });
-    s.file.handle.close().then(done, done);
-  }
+  // ---- LIST and uploads ----------------------------------------------------------------
 
   private list(t: number): void {
     this.opts.store.list().then(
@@ -230,6 +212,15 @@ export class FileEffects {
     if (upload === undefined) done();
     else upload.abort().then(done, done);
   }
+}
+
+/** The MX/1 header of a DATA frame, written in the room the sender left before the payload. */
+function writeDataHeader(chunk: Buffer, id: number, length: number): void {
+  chunk.writeUInt16BE(MAGIC, 0);
+  chunk[2] = VERSION;
+  chunk[3] = Type.DATA;
+  chunk.writeUInt32BE(id >>> 0, 4);
+  chunk.writeUInt32BE(length, 8);
 }
 
 function toError(err: unknown): Error {

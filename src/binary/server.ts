@@ -13,6 +13,7 @@ import { ErrorCode, MAX_SAY_BYTES, Type } from '../wire/protocol.js';
 import { tokenDigest } from './core.js';
 import { LocalRoom, type Room } from '../chat/room.js';
 import { statsSource } from './stats.js';
+import { downloadPool } from './file-effects.js';
 import { StreamConnection, type StreamContext } from './stream.js';
 
 export interface BinaryServerOptions {
@@ -99,7 +100,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxOutputBytes: opts.maxOutputBytes,
     maxTransfers: opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS,
     transfers,
-    outputBudget: opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024),
+    pool: downloadPool(opts.outputBudget ?? new ByteBudget(256 * 1024 * 1024)),
     transferTimeoutMs: opts.transferTimeoutMs ?? DEFAULT_TRANSFER_TIMEOUT_MS,
     idleTimeoutMs: opts.idleTimeoutMs,
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,

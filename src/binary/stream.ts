@@ -4,11 +4,11 @@
 // Frames are handled strictly in arrival order. Backpressure both ways: no further frame is
 // taken while our unsent output (LIST replies being built counted at their largest) is over
 // the limit, the rest waits in the decoder and reading pauses until 'drain'; reading also
-// pauses while queued upload bytes are high; downloads read the next chunk only while the
-// socket holds less than its high-water mark (MxCore asks congested()), so a slow reader costs
-// at most one read chunk beyond what the kernel has taken (issue 8), not half the output limit.
+// pauses while queued upload bytes are high; a download reads its next chunk only once the
+// socket took the last one (the shared file sender), so a slow reader costs at most one read
+// chunk beyond what the kernel has taken (issue 8), not half the output limit.
 import { coarseNow } from '../loop/clock.js';
-import type { ByteBudget } from '../loop/budget.js';
+import type { ChunkPool } from '../loop/chunk-pool.js';
 import { Outbox } from '../loop/outbox.js';
 import { isLocalAddress, type BytePipe } from '../loop/pipe.js';
 import type { Timed } from '../loop/sweeper.js';
@@ -37,8 +37,8 @@ export interface StreamContext extends CoreConfig, TransfersConfig {
   idleTimeoutMs: number;
   /** A fresh connection must deliver a whole first frame within this, or is closed. */
   helloTimeoutMs: number;
-  /** Unsent output of the whole server, shared with HTTP: download chunks shrink as it fills. */
-  outputBudget: ByteBudget;
+  /** Download read buffers (file-effects.ts downloadPool), counted in the server-wide output budget. */
+  pool: ChunkPool;
   /** Test hook: a download of this connection found the output congested and is waiting for 'drain'. */
   onDownloadPaused?: () => void;
 }
@@ -52,13 +52,6 @@ export class StreamConnection implements Timed, Output, ChatSink {
   private readonly outbox: Outbox;
   private readonly core: MxCore;
   private readonly files: FileEffects;
-  /**
-   * Output past which a download waits for 'drain': the socket's high-water mark, so a 'drain'
-   * is due whenever it waits, and the file bytes held for a reader that takes nothing stay
-   * within this plus one DATA frame. (Half of --max-output here cost 2 MiB per slow reader:
-   * 200 of them grew the RSS by 213 MB, which stayed after they left.)
-   */
-  private readonly readAhead: number;
   private closed = false;
   private fatal = false;
   /** A complete first frame arrived (the hello timeout is over). */
@@ -76,14 +69,12 @@ export class StreamConnection implements Timed, Output, ChatSink {
     this.ctx = ctx;
     this.decoder = new FrameDecoder(ctx.maxFrame);
     const outbox = (this.outbox = new Outbox(socket));
-    this.readAhead = socket.writableHighWaterMark;
     const transport: Transport = { name: 'streams', maxReply: ctx.maxFrame, local: isLocalAddress(socket.remoteAddress) };
     this.core = new MxCore(ctx, transport, this, { ...transfersConfig(ctx), taken: () => outbox.sent });
     this.files = new FileEffects(this.core.files!, {
       store: ctx.store,
-      outputBudget: ctx.outputBudget,
-      sendFrame: (type, id, payload) => this.send(type, id, payload),
-      congested: () => this.outbox.backlog >= this.readAhead && this.outbox.drainDue,
+      pool: ctx.pool,
+      outbox,
       after: () => this.afterResult(),
       onDownloadPaused: ctx.onDownloadPaused,
     });
@@ -263,7 +254,6 @@ export class StreamConnection implements Timed, Output, ChatSink {
   private onClose(): void {
     this.closed = true;
     this.deadline = 0;
-    this.files.closed();
     this.core.close();
     this.files.run();
     this.outbox.discard();

@@ -14,6 +14,7 @@ import { Metrics } from '../../src/loop/metrics.js';
 import { tokenDigest } from '../../src/binary/core.js';
 import { LocalRoom } from '../../src/chat/room.js';
 import { StreamConnection, type StreamContext } from '../../src/binary/stream.js';
+import { downloadPool } from '../../src/binary/file-effects.js';
 import { isLocalAddress } from '../../src/loop/pipe.js';
 import { FileStore, type StoreIo } from '../../src/store/files.js';
 import * as P from '../../src/wire/payloads.js';
@@ -308,7 +309,7 @@ async function driverServer(): Promise<{ port: number; dir: string; conns: Strea
     maxUpload: 1 << 30,
     maxTransfers: 16,
     transfers: new SlotBudget(256),
-    outputBudget: new ByteBudget(1 << 28),
+    pool: downloadPool(new ByteBudget(1 << 28)),
     transferTimeoutMs: 30_000,
     adminDigest: null,
     uploadDigest: tokenDigest(null),
