@@ -1,6 +1,7 @@
 // `muxd serve` flags: one table gives each flag its env var, default, kind, help line and the
 // place of its value in the grouped options (group and field), so parsing, validation, --help
 // and the ServeOptions type can never disagree: the type below is derived from the table.
+import { defaultRoot } from './default-root.js';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -99,7 +100,7 @@ interface FlagSpec {
 
 // The order here is the order of --help.
 const FLAGS = {
-  root: { group: 'http', field: 'root', kind: 'string', default: './public', help: 'directory served over HTTP' },
+  root: { group: 'http', field: 'root', kind: 'string', default: './public', help: 'directory served over HTTP (./public if the working directory has one, else the site shipped with muxd)' },
   host: { group: 'listen', field: 'host', kind: 'string', default: '127.0.0.1', help: 'address both listeners bind to' },
   'http-port': { group: 'listen', field: 'httpPort', kind: 'port', default: '8080', help: 'HTTP port (0 = any free port)' },
   'binary-port': { group: 'listen', field: 'binaryPort', kind: 'port', default: '9000', help: 'MX/1 port (0 = any free port)' },
@@ -185,7 +186,7 @@ export function serveUsage(): string {
  * unknown or invalid (the first bad value in table order). `env` is given by the caller: the
  * CLI passes process.env, tests their own.
  */
-export function parseServeOptions(argv: string[], env: Environment): ServeOptions | 'help' {
+export function parseServeOptions(argv: string[], env: Environment, cwd: string = process.cwd()): ServeOptions | 'help' {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -216,6 +217,9 @@ export function parseServeOptions(argv: string[], env: Environment): ServeOption
     };
     grouped[spec.group][spec.field] = raw === null ? null : KINDS[spec.kind](raw, complaint);
   }
+  // --root given nowhere: ./public where the working directory has one, else the shipped site
+  // (an installed muxd run from any folder still serves something).
+  if (typeof values.root !== 'string' && env[envName('root')] === undefined) grouped.http.root = defaultRoot(cwd);
   // The one cast: each value came from its row's kind, which is what ServeOptions says of it.
   return grouped as ServeOptions;
 }

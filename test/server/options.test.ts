@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { flagTable, parseServeOptions, serveUsage, UsageError, type Environment, type ServeOptions } from '../../src/server/options.js';
 
 function parse(argv: string[], env: Environment = {}): ServeOptions {
@@ -184,4 +185,24 @@ test('--help lists every flag of the table in order, with its env var and defaul
   assert.match(help, /^ {2}--http-port {16}HTTP port \(0 = any free port\) \(default 8080\)$/m);
   // A default taken from another flag is explained in the help text, not printed as a value.
   assert.match(help, /^ {2}--udp-port {17}MX\/1 over UDP: .*\(default: the MX\/1 port number\)$/m);
+});
+
+test('--root given nowhere: ./public where the working directory has one, else the site shipped with muxd', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { SHIPPED_ROOT } = await import('../../src/server/default-root.js');
+  const empty = mkdtempSync(path.join(tmpdir(), 'muxd-root-'));
+  try {
+    const fromEmpty = parseServeOptions([], {}, empty);
+    assert.ok(fromEmpty !== 'help');
+    assert.equal(fromEmpty.http.root, SHIPPED_ROOT);
+    const flagged = parseServeOptions(['--root', './site'], {}, empty);
+    assert.ok(flagged !== 'help');
+    assert.equal(flagged.http.root, './site', 'a flag always wins');
+    const fromEnv = parseServeOptions([], { MUXD_ROOT: './env-site' }, empty);
+    assert.ok(fromEnv !== 'help');
+    assert.equal(fromEnv.http.root, './env-site', 'and so does the environment');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
