@@ -64,7 +64,17 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const { runPrimary } = await import('../cluster/primary.js');
-      runPrimary(opts, log);
+      // @redis/client is an optional dependency: loaded only when --chat-redis asks for it.
+      let redisHub: typeof import('../chat/redis-hub.js').RedisHub | undefined;
+      if (opts.chat.redis !== null) {
+        try {
+          ({ RedisHub: redisHub } = await import('../chat/redis-hub.js'));
+        } catch {
+          process.stderr.write('muxd serve: --chat-redis needs @redis/client, an optional dependency that is not installed\n');
+          return 2;
+        }
+      }
+      runPrimary(opts, log, redisHub === undefined ? {} : { redisHub });
       return -1;
     }
     const { runServer } = await import('../server/lifecycle.js');

@@ -14,7 +14,7 @@ import type { RestartPolicyOptions } from './policy.js';
 import { Supervisor, type SupervisorAction, type SupervisorEvent } from './supervisor.js';
 import { LocalArbiter, type ChatHub } from '../chat/arbiter.js';
 import type { ChatDown } from '../chat/events.js';
-import { RedisHub } from '../chat/redis-hub.js';
+import type { RedisHub } from '../chat/redis-hub.js';
 
 /** How often the primary recomputes the whole-server stats and hands them to the workers. */
 export const AGGREGATE_INTERVAL_MS = 1000;
@@ -27,6 +27,8 @@ interface Child {
 export interface PrimaryOptions {
   /** Test hook: a faster restart policy. */
   policy?: Partial<RestartPolicyOptions>;
+  /** The Redis hub class, loaded by the caller only for --chat-redis: @redis/client is optional. */
+  redisHub?: typeof RedisHub;
 }
 
 export function runPrimary(opts: ServeOptions, log: (line: string) => void, popts: PrimaryOptions = {}): void {
@@ -57,7 +59,10 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
       if (c !== undefined) send(c, { t: 'chat', down });
     },
   };
-  const hub: ChatHub = opts.chat.redis === null ? new LocalArbiter(hubOut) : new RedisHub({ url: opts.chat.redis, out: hubOut, log });
+  let hub: ChatHub;
+  if (opts.chat.redis === null) hub = new LocalArbiter(hubOut);
+  else if (popts.redisHub !== undefined) hub = new popts.redisHub({ url: opts.chat.redis, out: hubOut, log });
+  else throw new Error('--chat-redis: runPrimary needs the RedisHub class (PrimaryOptions.redisHub)');
 
   const dispatch = (event: SupervisorEvent): void => {
     for (const action of supervisor.handle(event)) execute(action);

@@ -4,6 +4,7 @@
 //   SIGHUP           reopens the access log.
 import { serve, StartupError, type Running } from './serve.js';
 import { announceFromTerminal } from './terminal.js';
+import { readyLine } from './ready.js';
 import type { ServeOptions } from './options.js';
 
 /**
@@ -13,7 +14,9 @@ import type { ServeOptions } from './options.js';
 export async function runServer(opts: ServeOptions, log: (line: string) => void, problem: (line: string) => void): Promise<number> {
   let running: Running;
   try {
-    running = await serve(opts, log);
+    // Ready lines wait until the signal handlers are in place: a SIGTERM sent the moment a
+    // supervisor sees "listening" must drain, not kill the process outright.
+    running = await serve(opts, log, { printReady: false });
   } catch (err) {
     if (err instanceof StartupError) {
       for (const p of err.problems) problem(`muxd serve: ${p}`);
@@ -21,8 +24,9 @@ export async function runServer(opts: ServeOptions, log: (line: string) => void,
     }
     throw err;
   }
-  announceFromTerminal(running.announce, log);
   handleSignals(running, opts.limits.shutdownTimeoutMs);
+  for (const r of running.ready) log(readyLine(r));
+  announceFromTerminal(running.announce, log);
   return -1;
 }
 
