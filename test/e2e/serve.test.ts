@@ -36,8 +36,13 @@ describe('muxd serve', () => {
 
   test('the README\'s `npx muxd …` commands run the built bin from the repo', async () => {
     // The bin must be executable after `npm install` / `npm run build`, or every npx line fails.
+    // It is run the way npx runs it (the package.json bin, executed through its shebang) but not
+    // through npx itself: in a fresh clone npx installs the project first, whose prepare script
+    // rebuilds dist/ under every other test file running at the same time.
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: { muxd: string } };
+    const bin = path.join(REPO_ROOT, pkg.bin.muxd);
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile('npx', ['--no-install', 'muxd', 'ping', '--port', String(muxd.binaryPort), '--count', '1'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
+      execFile(bin, ['ping', '--port', String(muxd.binaryPort), '--count', '1'], { cwd: REPO_ROOT }, (error, stdout, stderr) =>
         resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
       );
     });
