@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
+import type { ListenTls } from '../loop/tls.js';
 import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
 import { FileStore, type StoreIo } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
@@ -58,6 +59,8 @@ export interface BinaryServerOptions {
   storeIo?: StoreIo;
   /** Test hook: a download is waiting for 'drain' because the socket holds its high-water mark. */
   onDownloadPaused?: (socket: Socket) => void;
+  /** MX/1 over TLS (src/loop/tls.ts): the listener is then named "binary-tls". */
+  tls?: ListenTls;
 }
 
 export interface BinaryServer {
@@ -118,8 +121,9 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
   const refuseTotal = refusal(`busy: too many connections (limit ${opts.maxConnections})`);
   const refusePerIp = refusal(`busy: too many connections from your address (limit ${opts.maxConnectionsPerIp ?? 0})`);
   const listener = await listen({
-    name: 'binary',
+    name: opts.tls === undefined ? 'binary' : 'binary-tls',
     endpoint: opts.endpoint,
+    tls: opts.tls,
     maxConnections: opts.maxConnections,
     metrics,
     log: opts.log,

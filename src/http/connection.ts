@@ -60,6 +60,8 @@ export interface ConnectionOptions {
   upgrades?: ReadonlyMap<string, UpgradeProtocol>;
   /** Told the Connection that took over the pipe after a 101 (the listener's handoff). */
   onUpgrade?: (next: Connection) => void;
+  /** coarseNow() at accept: the first head's deadline runs from then (over TLS it includes the handshake). Default: now. */
+  acceptedAt?: number;
 }
 
 interface Slot {
@@ -182,7 +184,9 @@ export class HttpConnection implements Timed {
     pipe.on('end', this.listeners.end);
     pipe.on('error', this.listeners.error);
     pipe.on('close', this.listeners.close);
-    this.arm(Wait.First, opts.headTimeoutMs);
+    // From accept: time spent in a TLS handshake counts against the first head (at least 1 ms
+    // left, so a handshake that took it all is cut at the next sweep).
+    this.arm(Wait.First, opts.acceptedAt === undefined ? opts.headTimeoutMs : Math.max(1, opts.acceptedAt + opts.headTimeoutMs - coarseNow()));
   }
 
   private arm(wait: Wait, ms: number): void {

@@ -1,6 +1,7 @@
 // The HTTP face: a listener whose connections speak HTTP/1.1 to a Handler.
 import type { Server, Socket } from 'node:net';
 import { listen, type Endpoint, type Handoff, type Listener } from '../loop/listener.js';
+import type { ListenTls } from '../loop/tls.js';
 import type { Metrics } from '../loop/metrics.js';
 import { AccessLog } from './access-log.js';
 import { HttpConnection } from './connection.js';
@@ -44,8 +45,10 @@ export interface HttpServerOptions {
    * is answered 500 and the connection closed. Default: none.
    */
   upgrades?: ReadonlyMap<string, UpgradeProtocol>;
-  /** Builds the listening server, e.g. a tls.Server (see ListenOptions.createServer). */
+  /** Builds the listening server (see ListenOptions.createServer). */
   createServer?: (opts: { allowHalfOpen: boolean }) => Server;
+  /** HTTPS: TLS on every connection (src/loop/tls.ts); the listener is then named "https". */
+  tls?: ListenTls;
 }
 
 export interface HttpServer {
@@ -61,16 +64,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const onRequest = (): void => {
     metrics.counters['http.requests']!++;
   };
+  const scheme = opts.tls === undefined ? 'http' : 'https';
   const listener = await listen({
-    name: 'http',
-    display: (address) => ('path' in opts.endpoint ? address : `http://${address}`),
+    name: scheme,
+    display: (address) => ('path' in opts.endpoint ? address : `${scheme}://${address}`),
     endpoint: opts.endpoint,
     maxConnections: opts.maxConnections,
     metrics,
     allowHalfOpen: true,
     log: opts.log,
     createServer: opts.createServer,
-    onConnection: (socket: Socket, handoff: Handoff) =>
+    tls: opts.tls,
+    onConnection: (socket: Socket, handoff: Handoff, acceptedAt: number) =>
       new HttpConnection(socket, {
         handler: opts.handler,
         parserFactory: opts.parserFactory,
@@ -85,6 +90,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         onRequest,
         upgrades: opts.upgrades,
         onUpgrade: handoff,
+        acceptedAt,
       }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,

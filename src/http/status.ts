@@ -7,6 +7,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   206: 'Partial Content',
   301: 'Moved Permanently',
   304: 'Not Modified',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',

@@ -3,20 +3,21 @@
 // at shutdown, drains them. It knows no protocol itself.
 //
 // One listener for every transport (Go's Server.Serve(listener)): the server comes from a
-// factory, net.createServer by default. With a tls.Server (tls.createServer) the same listener
-// serves TLS: a connection is admitted, capped (in total and per address) and given
-// TCP_NOTSENT_LOWAT at TCP accept, on the raw socket tls.Server emits as 'connection', before
+// factory, net.createServer by default. With `tls` the same listener serves TLS: a connection is
+// admitted, capped (in total and per address) and given TCP_NOTSENT_LOWAT at TCP accept, before
 // any handshake work, so a handshake flood is bounded by the same caps; it counts as open from
 // accept until its TCP socket closes. A TLS connection refused at a cap is closed without a
-// word (there is no TLS session yet to answer in), and counted as refused. The protocol gets
-// the TLSSocket once its handshake is done ('secureConnection'); a handshake that fails or never
-// finishes (tls.Server's handshakeTimeout) closes the TCP socket and never reaches it.
+// word (there is no TLS session yet to answer in), and counted as refused. The handshake runs
+// in tls.ts on the TCP socket the listener accepted (so the listener keeps that socket in hand,
+// and never needs Node's internals to find it); the protocol gets the TLSSocket once the
+// handshake is done; one that fails or never finishes closes the TCP socket and never reaches it.
 import { chmodSync, closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Metrics } from './metrics.js';
 import { Sweeper, type Timed } from './sweeper.js';
+import { coarseNow } from './clock.js';
 import { limitUnsent } from './unsent-limit.js';
+import { initTlsCounters, startHandshake, type ListenTls } from './tls.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
 
@@ -62,12 +63,13 @@ export interface ListenOptions {
   metrics: Metrics;
   /**
    * Called once per accepted connection (after its handshake, on TLS) with its pipe: a
-   * net.Socket, or a tls.TLSSocket; drivers take it as a BytePipe (src/loop/pipe.ts). A
+   * net.Socket, or a tls.TLSSocket; drivers take it as a BytePipe (src/loop/pipe.ts), and
+   * `acceptedAt` (coarseNow() at TCP accept: a deadline from accept includes the handshake). A
    * returned Connection gets its deadlines swept and is drained at shutdown; `handoff` replaces
    * it with another protocol's Connection on the same pipe (an HTTP upgrade), which the listener
    * then sweeps, drains and aborts instead.
    */
-  onConnection(socket: Socket, handoff: Handoff): Connection | void;
+  onConnection(socket: Socket, handoff: Handoff, acceptedAt: number): Connection | void;
   /** Called instead of onConnection when a cap is reached: answer briefly, then end. Plain
    *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). */
   onRefuse(socket: Socket, refusal: Refusal): void;
@@ -75,10 +77,11 @@ export interface ListenOptions {
   allowHalfOpen?: boolean;
   /**
    * Builds the listening server; default net.createServer({ noDelay: true, allowHalfOpen }).
-   * Return a tls.Server for a TLS listener (pass it noDelay and allowHalfOpen as given). The
-   * listener adds its own listeners; give the server none for 'connection' or 'secureConnection'.
+   * The listener adds its own listeners; give the server none for 'connection'.
    */
   createServer?: (opts: { allowHalfOpen: boolean }) => net.Server;
+  /** TLS on every accepted connection (see tls.ts); absent = plain. */
+  tls?: ListenTls;
   /** Where the ready line goes; default stdout. */
   log?: (line: string) => void;
 }
@@ -188,25 +191,26 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
 
   const allowHalfOpen = opts.allowHalfOpen ?? false;
   const server = opts.createServer ? opts.createServer({ allowHalfOpen }) : net.createServer({ noDelay: true, allowHalfOpen });
-  const secure = server instanceof TlsServer;
+  const secure = opts.tls;
+  if (secure !== undefined) initTlsCounters(metrics, name);
 
   const refuse = (socket: Socket, refusal: Refusal, counter: string): void => {
     metrics.refused[name]!++;
     metrics.counters[counter]!++;
     socket.on('error', () => socket.destroy());
-    if (secure) socket.destroy();
+    if (secure !== undefined) socket.destroy();
     else opts.onRefuse(socket, refusal);
   };
 
   /** Hands an admitted connection's pipe to the protocol. */
-  const start = (entry: Entry, pipe: Socket): void => {
+  const start = (entry: Entry, pipe: Socket, acceptedAt: number): void => {
     entry.pipe = pipe;
     const handoff: Handoff = (next) => {
       if (entry.conn) sweeper.delete(entry.conn);
       entry.conn = next;
       if (!entry.closed) sweeper.add(next);
     };
-    const conn = opts.onConnection(pipe, handoff) ?? null;
+    const conn = opts.onConnection(pipe, handoff, acceptedAt) ?? null;
     // The protocol may have handed off already, or closed the pipe at once.
     if (entry.conn === null && conn !== null && !entry.closed && !pipe.destroyed) {
       entry.conn = conn;
@@ -214,7 +218,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     }
   };
 
-  // Every TCP accept, plain or TLS (tls.Server emits the raw socket as 'connection').
+  // Every TCP accept, plain or TLS.
   server.on('connection', (socket: Socket) => {
     if (shedNext > 0) {
       // Accepted with our spare descriptor (see EMFILE above): shed it, take the spare back.
@@ -270,22 +274,21 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         for (const w of waiters) w();
       }
     });
-    if (!secure) start(entry, socket);
-  });
-  if (secure) {
-    server.on('secureConnection', (tlsSocket: TLSSocket) => {
-      // The TCP socket under it, admitted above (Node keeps it as _parent).
-      const raw = (tlsSocket as unknown as { _parent?: unknown })._parent;
-      const entry = raw instanceof net.Socket ? entries.get(raw) : undefined;
-      if (entry === undefined || entry.closed) {
-        tlsSocket.destroy();
-        return;
-      }
-      start(entry, tlsSocket);
+    const acceptedAt = coarseNow();
+    if (secure === undefined) {
+      start(entry, socket, acceptedAt);
+      return;
+    }
+    // Until its handshake is done, the handshake is the connection swept and drained.
+    const handshake = startHandshake(socket, secure, name, metrics, (pipe) => {
+      sweeper.delete(handshake);
+      entry.conn = null;
+      if (entry.closed) pipe.destroy();
+      else start(entry, pipe, acceptedAt);
     });
-    // A failed or timed-out handshake (garbage instead of a ClientHello, say): close it.
-    server.on('tlsClientError', (_err: Error, tlsSocket: TLSSocket) => tlsSocket.destroy());
-  }
+    entry.conn = handshake;
+    sweeper.add(handshake);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,7 +1,8 @@
 // One `muxd serve` process from start to exit: serve(), the operator's terminal, and signals.
 //   SIGTERM, SIGINT  a graceful stop (exit 0, or 1 if work had to be cut at the timeout); a second
 //                    one stops at once, still removing socket and temp files (exit 1);
-//   SIGHUP           reopens the access log.
+//   SIGHUP           reopens the access log and reloads the TLS certificate and key (new
+//                    handshakes get the new pair; a pair that fails keeps the old one, one line).
 import { serve, StartupError, type Running } from './serve.js';
 import { announceFromTerminal } from './terminal.js';
 import { readyLine } from './ready.js';
@@ -51,7 +52,11 @@ function handleSignals(running: Running, timeoutMs: number): void {
   };
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
-  process.on('SIGHUP', () => running.reopenLogs());
+  process.on('SIGHUP', () => {
+    running.reopenLogs();
+    const line = running.reloadTls();
+    if (line !== null) process.stdout.write(line + '\n');
+  });
   // Any other way out (a crash included): no socket file left behind. Synchronous, as 'exit' must be.
   process.once('exit', () => {
     for (const l of running.listeners) l.removeSocketFile();

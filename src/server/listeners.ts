@@ -16,9 +16,14 @@ import { statsSource } from '../binary/stats.js';
 import { MAX_SAY_BYTES } from '../wire/protocol.js';
 import { MAX_DATAGRAM } from '../wire/udp.js';
 import type { ServeOptions } from './options.js';
+import type { ListenTls } from '../loop/tls.js';
+import { httpDate } from '../loop/clock.js';
+import { plainHttpOnHttpsPort, withHsts, withHttpsRedirect } from '../http/https.js';
+import { LocalRoom } from '../chat/room.js';
+import type { TlsState } from './tls.js';
 
 export type Face = 'http' | 'binary';
-export type Transport = 'tcp' | 'unix' | 'udp';
+export type Transport = 'tcp' | 'unix' | 'udp' | 'tls';
 
 /** A listener as the operator named it: the flag and the endpoint it gives. */
 export interface NamedEndpoint {
@@ -42,6 +47,10 @@ export interface ServerContext {
   room: Room | undefined;
   /** The MX/1 face, once its first listener is up: the room and store the others join. */
   binary: BinaryServer | null;
+  /** The context new TLS handshakes use (null = no --tls-cert/--tls-key: no TLS listener). */
+  tls: TlsState | null;
+  /** The HTTPS listener's port once it listens (the --https-redirect target). */
+  httpsPort: number;
 }
 
 /** A listener that is up, as its row's start reports it. */
@@ -69,11 +78,12 @@ export interface ListenerRow {
   start(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started>;
 }
 
-async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
+async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void, tls?: ListenTls): Promise<Started> {
   const { opts } = ctx;
   const http = await startHttpServer({
     endpoint: at.endpoint,
-    handler: ctx.handler,
+    handler: httpHandler(ctx, tls !== undefined),
+    tls,
     parserFactory: parserFactory(opts.http.parser),
     limits: { maxRequestLine: opts.http.maxRequestLine, maxHeadBytes: opts.http.maxHead, maxHeaders: opts.http.maxHeaders, maxBodyBytes: opts.http.maxBody },
     maxConnections: opts.listen.maxConnections,
@@ -91,13 +101,55 @@ async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: stri
     metrics: ctx.metrics,
     log,
   });
+  if (tls !== undefined) ctx.httpsPort = http.listener.port;
   return { listener: http.listener, port: http.listener.port, drain: () => undefined, close: () => http.close() };
 }
 
-async function startBinary(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
+// --- TLS (issue 16): the HTTPS and MX/1-over-TLS rows start the same faces over src/loop/tls.ts.
+
+/** The site for one HTTP listener: HSTS on HTTPS, the 308 redirect on plain HTTP, each when asked. */
+function httpHandler(ctx: ServerContext, secure: boolean): ServerContext['handler'] {
+  const t = ctx.opts.tls;
+  if (secure) return t.hsts === null ? ctx.handler : withHsts(ctx.handler, t.hsts);
+  if (!t.httpsRedirect || ctx.tls === null) return ctx.handler;
+  return withHttpsRedirect(ctx.handler, { httpsPort: () => ctx.httpsPort, statsPath: ctx.opts.http.statsPath });
+}
+
+function listenTls(ctx: ServerContext, alpn: string, handshakeTimeoutMs: number, onPlaintext?: ListenTls['onPlaintext']): ListenTls {
+  const state = ctx.tls;
+  if (state === null) throw new Error('a TLS listener needs --tls-cert and --tls-key');
+  return { context: () => state.context(), alpn: [alpn], handshakeTimeoutMs, onPlaintext };
+}
+
+function startHttps(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
   const { opts } = ctx;
+  const host = 'path' in at.endpoint ? '127.0.0.1' : at.endpoint.host.includes(':') ? `[${at.endpoint.host}]` : at.endpoint.host;
+  // The head timeout runs from accept, so a handshake may take no longer than it either.
+  const tls = listenTls(ctx, 'http/1.1', Math.min(opts.tls.handshakeTimeoutMs, opts.http.headTimeoutMs), (socket, first) => {
+    socket.end(plainHttpOnHttpsPort(first, host, ctx.httpsPort, httpDate()));
+  });
+  return startHttp(at, ctx, log, tls);
+}
+
+function startBinaryTls(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
+  // ALPN "mx1" when the client offers ALPN; a client that offers none still connects.
+  return startBinary(at, ctx, log, listenTls(ctx, 'mx1', ctx.opts.tls.handshakeTimeoutMs));
+}
+
+function tlsEndpoint(flag: string, o: ServeOptions, port: number): NamedEndpoint | null {
+  return o.tls.cert === null || o.tls.key === null ? null : tcp(flag, o, port);
+}
+
+async function startBinary(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void, tls?: ListenTls): Promise<Started> {
+  const { opts } = ctx;
+  // Two MX/1 listeners (plain and TLS) start together: one room for both, made before either awaits.
+  ctx.room ??= new LocalRoom(opts.limits.maxOutput, (member) => {
+    ctx.metrics.count('binary.slowConsumersDropped');
+    log(`binary: dropped ${member.name}: output backlog over ${opts.limits.maxOutput} bytes`);
+  });
   const binary = await startBinaryServer({
     endpoint: at.endpoint,
+    tls,
     maxConnections: opts.listen.maxConnections,
     maxConnectionsPerIp: opts.listen.maxConnectionsPerIp,
     tcpNotsentLowat: opts.listen.tcpNotsentLowat,
@@ -118,7 +170,7 @@ async function startBinary(at: NamedEndpoint, ctx: ServerContext, log: (line: st
     idleTimeoutMs: opts.mx.idleTimeoutMs,
     metrics: ctx.metrics,
     snapshot: ctx.snapshot,
-    room: ctx.room ?? ctx.binary?.room,
+    room: ctx.room,
     log,
   });
   ctx.binary ??= binary;
@@ -153,9 +205,11 @@ function tcp(flag: string, o: ServeOptions, port: number): NamedEndpoint {
 /** In the order their ready lines print. */
 export const LISTENERS: readonly ListenerRow[] = [
   { face: 'http', transport: 'unix', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket === null ? null : { flag: '--http-socket', endpoint: { path: o.listen.httpSocket } }) },
-  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket !== null ? null : tcp('--http-port', o, o.listen.httpPort)) },
+  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket !== null || o.listen.httpPort === null ? null : tcp('--http-port', o, o.listen.httpPort)) },
+  { face: 'http', transport: 'tls', name: 'https', stage: 'first', start: startHttps, endpoint: (o) => tlsEndpoint('--https-port', o, o.tls.httpsPort) },
   { face: 'binary', transport: 'unix', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket === null ? null : { flag: '--binary-socket', endpoint: { path: o.listen.binarySocket } }) },
-  { face: 'binary', transport: 'tcp', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket !== null ? null : tcp('--binary-port', o, o.listen.binaryPort)) },
+  { face: 'binary', transport: 'tcp', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket !== null || o.listen.binaryPort === null ? null : tcp('--binary-port', o, o.listen.binaryPort)) },
+  { face: 'binary', transport: 'tls', name: 'binary-tls', stage: 'first', start: startBinaryTls, endpoint: (o) => tlsEndpoint('--binary-tls-port', o, o.tls.binaryTlsPort) },
   { face: 'binary', transport: 'udp', name: 'udp', stage: 'joins', start: startUdp, endpoint: (o) => (o.listen.udpPort === null ? null : tcp('--udp-port', o, o.listen.udpPort)) },
 ];
 

@@ -44,6 +44,19 @@ const KINDS = {
     if (!/^\d{1,9}$/.test(raw)) bad.expected('a whole number (0 = no limit)');
     return Number(raw);
   },
+  /** null = this plain listener off (--http-port off, --binary-port off). */
+  'listen-port': (raw: string, bad: Complaint): number | null => (raw === 'off' ? null : port(raw, bad, 'a port number 0..65535 or "off"')),
+  /** A flag that takes no value; its env var says 1/true/yes or 0/false/no. */
+  switch: (raw: string, bad: Complaint): boolean => {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off|)$/i.test(raw)) return false;
+    return bad.expected('true or false');
+  },
+  'tls-version': (raw: string, bad: Complaint): 'TLSv1.2' | 'TLSv1.3' => (raw === '1.2' ? 'TLSv1.2' : raw === '1.3' ? 'TLSv1.3' : bad.expected('1.2 or 1.3')),
+  seconds: (raw: string, bad: Complaint): number => {
+    if (!/^\d{1,10}$/.test(raw)) bad.expected('a whole number of seconds');
+    return Number(raw);
+  },
   /** null = UDP off. */
   'udp-port': (raw: string, bad: Complaint): number | null => (raw === 'off' ? null : port(raw, bad, 'a port number 0..65535 or "off"')),
   mode: (raw: string, bad: Complaint): number => {
@@ -87,7 +100,7 @@ const KINDS = {
 type Kind = keyof typeof KINDS;
 
 /** The concerns the options are grouped by; each part of the server takes only its groups. */
-export type Group = 'listen' | 'limits' | 'http' | 'mx' | 'files' | 'chat' | 'cluster';
+export type Group = 'listen' | 'limits' | 'http' | 'mx' | 'files' | 'chat' | 'cluster' | 'tls';
 
 interface FlagSpec {
   group: Group;
@@ -102,8 +115,17 @@ interface FlagSpec {
 const FLAGS = {
   root: { group: 'http', field: 'root', kind: 'string', default: './public', help: 'directory served over HTTP (./public if the working directory has one, else the site shipped with muxd)' },
   host: { group: 'listen', field: 'host', kind: 'string', default: '127.0.0.1', help: 'address both listeners bind to' },
-  'http-port': { group: 'listen', field: 'httpPort', kind: 'port', default: '8080', help: 'HTTP port (0 = any free port)' },
-  'binary-port': { group: 'listen', field: 'binaryPort', kind: 'port', default: '9000', help: 'MX/1 port (0 = any free port)' },
+  'http-port': { group: 'listen', field: 'httpPort', kind: 'listen-port', default: '8080', help: 'HTTP port (0 = any free port, off = no plain HTTP listener)' },
+  'binary-port': { group: 'listen', field: 'binaryPort', kind: 'listen-port', default: '9000', help: 'MX/1 port (0 = any free port, off = no plain MX/1 TCP listener)' },
+  // TLS (issue 16): the two TLS listeners exist only when both files are given.
+  'tls-cert': { group: 'tls', field: 'cert', kind: 'string', default: null, help: 'TLS certificate (PEM, may hold the chain): adds the HTTPS and MX/1-over-TLS listeners; SIGHUP reloads it' },
+  'tls-key': { group: 'tls', field: 'key', kind: 'string', default: null, help: 'private key of --tls-cert (PEM)' },
+  'https-port': { group: 'tls', field: 'httpsPort', kind: 'port', default: '8443', help: 'HTTPS port, with --tls-cert (0 = any free port)' },
+  'binary-tls-port': { group: 'tls', field: 'binaryTlsPort', kind: 'port', default: '9443', help: 'MX/1 over TLS port, with --tls-cert (0 = any free port)' },
+  'tls-min-version': { group: 'tls', field: 'minVersion', kind: 'tls-version', default: '1.2', help: 'oldest TLS version accepted: 1.2 or 1.3' },
+  'tls-handshake-timeout': { group: 'tls', field: 'handshakeTimeoutMs', kind: 'ms', default: '10s', help: 'a TLS handshake not finished within this is cut' },
+  hsts: { group: 'tls', field: 'hsts', kind: 'seconds', default: null, help: 'HTTPS answers carry Strict-Transport-Security: max-age=SECONDS (off by default)' },
+  'https-redirect': { group: 'tls', field: 'httpsRedirect', kind: 'switch', default: 'false', help: 'plain HTTP answers GET/HEAD with 308 to the HTTPS port (stats route and /.well-known/acme-challenge/ excepted), other methods 400' },
   'binary-socket': { group: 'listen', field: 'binarySocket', kind: 'string', default: null, help: 'serve MX/1 on this Unix socket path instead of a TCP port' },
   'http-socket': { group: 'listen', field: 'httpSocket', kind: 'string', default: null, help: 'serve HTTP on this Unix socket path instead of a TCP port' },
   'socket-mode': { group: 'listen', field: 'socketMode', kind: 'mode', default: '0660', help: 'permissions of the --http-socket / --binary-socket files (octal)' },
@@ -174,7 +196,8 @@ export function flagTable(): { flag: FlagName; group: Group; field: string; env:
 export function serveUsage(): string {
   const lines = ['Usage: muxd serve [flags]', '', 'Every flag can also be set by its environment variable; a flag wins over the environment.', ''];
   for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
-    const def = typeof spec.default === 'string' ? ` (default ${spec.default})` : '';
+    // A switch (no value) is off unless given: no default to show.
+    const def = typeof spec.default === 'string' && spec.kind !== 'switch' ? ` (default ${spec.default})` : '';
     lines.push(`  --${flag.padEnd(24)} ${spec.help}${def}`);
     lines.push(`  ${''.padEnd(26)} env ${envName(flag)}`);
   }
@@ -188,7 +211,7 @@ export function serveUsage(): string {
  */
 export function parseServeOptions(argv: string[], env: Environment, cwd: string = process.cwd()): ServeOptions | 'help' {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' };
+  for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) options[flag] = { type: spec.kind === 'switch' ? 'boolean' : 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
@@ -199,12 +222,13 @@ export function parseServeOptions(argv: string[], env: Environment, cwd: string 
   const rawText = (flag: FlagName): string | null => {
     const fromFlag = values[flag];
     if (typeof fromFlag === 'string') return fromFlag;
+    if (fromFlag === true) return 'true';
     const fromEnv = env[envName(flag)];
     if (fromEnv !== undefined) return fromEnv;
     const def: FlagSpec['default'] = FLAGS[flag].default;
     return def === null || typeof def === 'string' ? def : rawText(def.from as FlagName);
   };
-  const grouped: Record<Group, Record<string, unknown>> = { listen: {}, limits: {}, http: {}, mx: {}, files: {}, chat: {}, cluster: {} };
+  const grouped: Record<Group, Record<string, unknown>> = { listen: {}, limits: {}, http: {}, mx: {}, files: {}, chat: {}, cluster: {}, tls: {} };
   for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const raw = rawText(flag);
     const complaint: Complaint = {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { prepareSocketPath } from '../loop/unix-socket.js';
 import { activeListeners, type NamedEndpoint } from './listeners.js';
 import type { ServeOptions } from './options.js';
+import { loadTlsMaterial } from './tls.js';
 
 /** One line for a failed listen, naming the flag. */
 export function describeListenError({ flag, endpoint }: NamedEndpoint, err: unknown): string {
@@ -148,6 +149,16 @@ function checkAppendable(flag: string, file: string): string | null {
   }
 }
 
+/** Both TLS files or neither; each readable, a certificate and its own key. */
+function checkTls(opts: ServeOptions): string[] {
+  const { cert, key } = opts.tls;
+  if (cert === null && key === null) return opts.tls.httpsRedirect ? ['--https-redirect: needs --tls-cert and --tls-key (there is no HTTPS port to redirect to)'] : [];
+  if (cert === null) return [`--tls-key ${key}: given without --tls-cert`];
+  if (key === null) return [`--tls-cert ${cert}: given without --tls-key`];
+  const loaded = loadTlsMaterial(cert, key);
+  return 'problems' in loaded ? loaded.problems : [];
+}
+
 /**
  * Every problem that would stop `muxd serve` from starting whole; empty = go. `probe: false` for
  * a cluster worker: its listeners are the primary's, which probed them once.
@@ -160,6 +171,7 @@ export async function preflight(opts: ServeOptions, { probe = true }: { probe?: 
     accessLog !== null && accessLog !== '-' ? checkAppendable('--access-log', accessLog) : null,
   ]);
   const problems = lines.filter((l): l is string => l !== null);
+  problems.push(...checkTls(opts));
   // A probe listen in a cluster worker would join the primary's shared socket and be handed
   // real connections; and its socket-file handling would touch the file every worker serves.
   // Stream listeners only: a UDP bind that fails is reported when it starts.

@@ -16,6 +16,7 @@ import { activeListeners, type ListenerRow, type NamedEndpoint, type ServerConte
 import { readyLine, type ReadyListener } from './ready.js';
 import { describeListenError, preflight } from './preflight.js';
 import type { ServeOptions } from './options.js';
+import { loadTlsMaterial, newTicketKeys, TlsState, validityWarning, type TlsMaterial } from './tls.js';
 
 export type { ShutdownReport } from '../loop/shutdown.js';
 
@@ -45,6 +46,13 @@ export interface Running {
   close(): Promise<void>;
   /** SIGHUP: reopen the access log (after logrotate renamed it). */
   reopenLogs(): void;
+  /**
+   * SIGHUP: re-read --tls-cert and --tls-key for new handshakes (open connections keep theirs).
+   * A pair that fails keeps the one in force. Returns the one line to log; null without TLS.
+   */
+  reloadTls(): string | null;
+  /** A cluster worker: the primary's pair and ticket keys for new handshakes. */
+  setTls(material: TlsMaterial, ticketKeys: Buffer): void;
 }
 
 /** `muxd serve` could not start; each problem is one line naming its flag. Nothing is left listening. */
@@ -74,6 +82,11 @@ export interface ServeHooks {
    * prints one set for all of its workers). Default true.
    */
   printReady?: boolean;
+  /**
+   * The TLS pair and session ticket keys (a cluster worker: the primary's, so a session resumes
+   * on any worker). Default: read from --tls-cert/--tls-key, with ticket keys of this process.
+   */
+  tls?: { material: TlsMaterial; ticketKeys: Buffer };
 }
 
 interface StageResult {
@@ -145,6 +158,19 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     cacheMaxFileBytes: opts.http.cacheMaxFile,
     cacheControl: { html: opts.http.cacheControlHtml, immutable: opts.http.cacheControlImmutable, other: opts.http.cacheControlOther },
   });
+  let tls: TlsState | null = null;
+  const { cert: certFile, key: keyFile } = opts.tls;
+  if (certFile !== null && keyFile !== null) {
+    if (hooks.tls !== undefined) tls = new TlsState(hooks.tls.material, hooks.tls.ticketKeys, opts.tls.minVersion);
+    else {
+      const loaded = loadTlsMaterial(certFile, keyFile);
+      // Preflight read the same files a moment ago; a change in between is reported the same way.
+      if ('problems' in loaded) throw new StartupError(loaded.problems);
+      const warning = validityWarning(certFile, loaded.cert, Date.now());
+      if (warning !== null) process.stderr.write(warning + '\n');
+      tls = new TlsState(loaded.material, newTicketKeys(), opts.tls.minVersion);
+    }
+  }
   const ctx: ServerContext = {
     opts,
     metrics,
@@ -155,6 +181,8 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     snapshot,
     room: hooks.room?.(metrics),
     binary: null,
+    tls,
+    httpsPort: opts.tls.httpsPort,
   };
 
   // Rows that join another's state start once the first stage is up; a failure anywhere closes
@@ -221,5 +249,17 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     shutdown,
     close,
     reopenLogs: () => AccessLog.reopenAll(),
+    reloadTls: () => {
+      if (tls === null || certFile === null || keyFile === null) return null;
+      const loaded = loadTlsMaterial(certFile, keyFile);
+      if ('problems' in loaded) return `muxd: TLS reload failed, the certificate in force stays: ${loaded.problems.join('; ')}`;
+      try {
+        tls.update(loaded.material);
+      } catch (err) {
+        return `muxd: TLS reload failed, the certificate in force stays: --tls-cert ${certFile}: ${(err as Error).message}`;
+      }
+      return `muxd: TLS certificate reloaded from ${certFile} (valid from ${loaded.cert.validFrom} to ${loaded.cert.validTo}); new handshakes use it`;
+    },
+    setTls: (material, ticketKeys) => tls?.update(material, ticketKeys),
   };
 }

@@ -1,5 +1,5 @@
-// The listener with a tls.createServer factory: HTTP served through the unchanged HTTP
-// connection over TLS, and the caps counting TLS connections at TCP accept.
+// The listener with TLS (src/loop/tls.ts): HTTP served through the unchanged HTTP connection
+// over TLS, and the caps counting TLS connections at TCP accept.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
@@ -16,7 +16,8 @@ const key = readFileSync(path.join(dir, 'k.pem'));
 const cert = readFileSync(path.join(dir, 'c.pem'));
 rmSync(dir, { recursive: true, force: true });
 
-const createServer = ({ allowHalfOpen }: { allowHalfOpen: boolean }) => tls.createServer({ key, cert, allowHalfOpen, noDelay: true });
+const context = tls.createSecureContext({ key, cert });
+const secure = { context: () => context, alpn: ['http/1.1'], handshakeTimeoutMs: 10_000 };
 const handler = { handle: () => textReply('over tls') };
 
 function get(port: number): Promise<string> {
@@ -31,7 +32,7 @@ function get(port: number): Promise<string> {
 }
 
 test('tls: the same listener and HTTP connection answer over TLS', async () => {
-  const server = await startHttpServer(testServerOptions(handler, { createServer }));
+  const server = await startHttpServer(testServerOptions(handler, { tls: secure }));
   try {
     const got = await get(server.listener.port);
     assert.match(got, /^HTTP\/1\.1 200 /);
@@ -42,7 +43,7 @@ test('tls: the same listener and HTTP connection answer over TLS', async () => {
 });
 
 test('tls: the connection cap counts TLS connections; a refused one is closed without a word', async () => {
-  const opts = testServerOptions(handler, { createServer, maxConnections: 1 });
+  const opts = testServerOptions(handler, { tls: secure, maxConnections: 1 });
   const server = await startHttpServer(opts);
   const port = server.listener.port;
   try {
@@ -51,7 +52,7 @@ test('tls: the connection cap counts TLS connections; a refused one is closed wi
       first.once('secureConnect', () => r());
       first.once('error', j);
     });
-    assert.equal(opts.metrics.open['http'] as number, 1);
+    assert.equal(opts.metrics.open['https'] as number, 1);
     const second = await new Promise<string>((resolve) => {
       const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: cert });
       s.once('secureConnect', () => resolve('handshake'));
@@ -60,11 +61,11 @@ test('tls: the connection cap counts TLS connections; a refused one is closed wi
       setTimeout(() => resolve('timeout'), 5000).unref();
     });
     assert.equal(second, 'refused');
-    assert.equal(opts.metrics.refused['http'], 1);
+    assert.equal(opts.metrics.refused['https'], 1);
     first.destroy();
     const end = Date.now() + 5000;
-    while (opts.metrics.open['http'] !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(opts.metrics.open['http'], 0);
+    while (opts.metrics.open['https'] !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(opts.metrics.open['https'], 0);
   } finally {
     await server.close();
   }

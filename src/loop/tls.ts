@@ -1,0 +1,104 @@
+// TLS beneath a protocol, per accepted TCP socket. The listener admits and caps the TCP socket
+// (caps, per-address counts and TCP_NOTSENT_LOWAT all apply to the socket beneath TLS), then this
+// peeks at the first bytes before any TLS work: a TLS record (content type 22, handshake, RFC 8446
+// §5.1) gets a server-side TLSSocket over the same socket (node:tls, never our own crypto);
+// a plaintext request is handed to the protocol to answer in clear (a 400 naming the https://
+// URL, as nginx does); anything else is closed. The handshake has its own deadline, swept with
+// the protocol deadlines: a client that never finishes (or never sends a ClientHello) is cut.
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Connection } from './listener.js';
+import { coarseNow } from './clock.js';
+import type { Metrics } from './metrics.js';
+
+/** A TLS record header's first byte for a handshake message (a ClientHello). */
+const TLS_HANDSHAKE = 0x16;
+
+export interface ListenTls {
+  /** The context of the next handshake: read per connection, so a reload applies to new ones only. */
+  context(): SecureContext;
+  /** ALPN names we select from the client's offer (a client that offers none still connects). */
+  alpn: readonly string[];
+  /** A handshake (from accept, the ClientHello's wait included) not done within this is cut. */
+  handshakeTimeoutMs: number;
+  /**
+   * First bytes that are not TLS but start like a text request (an ASCII letter): answer in
+   * clear and end the socket. Absent: such a connection is closed like garbage.
+   */
+  onPlaintext?(socket: Socket, first: Buffer): void;
+}
+
+/** Counter names, per listener: `${name}.tls.${key}`. */
+export const TLS_COUNTERS = ['handshakes', 'handshakeTimeouts', 'handshakeErrors', 'plaintext', 'notTls'] as const;
+
+export function initTlsCounters(metrics: Metrics, name: string): void {
+  for (const k of TLS_COUNTERS) metrics.counters[`${name}.tls.${k}`] = 0;
+}
+
+function isLetter(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+/**
+ * Runs one handshake on an admitted socket; `done` gets the TLSSocket once it is secure. The
+ * returned Connection is what the listener sweeps and drains until then (a drain or an abort
+ * closes a connection still in its handshake: nothing of the protocol has started).
+ */
+export function startHandshake(socket: Socket, tls: ListenTls, name: string, metrics: Metrics, done: (pipe: TLSSocket) => void): Connection {
+  const count = (k: (typeof TLS_COUNTERS)[number]): void => {
+    metrics.counters[`${name}.tls.${k}`]!++;
+  };
+  const conn: Connection = {
+    deadline: coarseNow() + tls.handshakeTimeoutMs,
+    onDeadline: () => {
+      count('handshakeTimeouts');
+      socket.destroy();
+    },
+    drain: () => socket.destroy(),
+    abort: () => {
+      socket.destroy();
+      return false;
+    },
+  };
+  // Kept for the socket's life: an error beneath TLS closes it (the TLSSocket closes with it).
+  const onRawError = (): void => {
+    socket.destroy();
+  };
+  const onEnd = (): void => {
+    socket.destroy();
+  };
+  socket.on('error', onRawError);
+  socket.once('end', onEnd);
+  socket.once('data', (first: Buffer) => {
+    socket.pause();
+    socket.off('end', onEnd);
+    if (first[0] !== TLS_HANDSHAKE) {
+      if (tls.onPlaintext !== undefined && isLetter(first[0]!)) {
+        count('plaintext');
+        // The deadline keeps running: it bounds how long that answer may take to leave.
+        tls.onPlaintext(socket, first);
+      } else {
+        count('notTls');
+        socket.destroy();
+      }
+      return;
+    }
+    // The TLSSocket reads what the socket already holds (this first chunk) before the rest.
+    socket.unshift(first);
+    const pipe = new TLSSocket(socket, { isServer: true, secureContext: tls.context(), ALPNProtocols: tls.alpn.length > 0 ? [...tls.alpn] : undefined });
+    // TLS 1.2 renegotiation started by the client: refused (an 'error', then close). TLS 1.3 has none.
+    pipe.disableRenegotiation();
+    const onTlsError = (): void => {
+      count('handshakeErrors');
+      pipe.destroy();
+    };
+    pipe.on('error', onTlsError);
+    pipe.once('secure', () => {
+      conn.deadline = 0;
+      pipe.off('error', onTlsError);
+      count('handshakes');
+      done(pipe);
+    });
+  });
+  return conn;
+}

@@ -1,0 +1,506 @@
+// TLS on both faces as an operator meets it: a real `muxd serve --tls-cert --tls-key` with a
+// throwaway CA made by openssl at test time (test/helpers/certs.ts), checked with curl
+// --cacert, openssl s_client and node:tls clients: versions, ALPN, MX/1 over TLS, the guards
+// (plaintext, garbage, handshake timeout, caps), HSTS, the redirect, start checks, and SIGHUP.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
+import { Type } from '../../src/wire/protocol.js';
+import { makeTestCa, type ServerCert, type TestCa } from '../helpers/certs.js';
+import { MUXD_BIN, REPO_ROOT } from '../helpers/muxd-process.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SITE = path.join(REPO_ROOT, 'public');
+let ca: TestCa;
+let good: ServerCert;
+let tmp = '';
+
+before(() => {
+  ca = makeTestCa();
+  good = ca.issue('good');
+  tmp = mkdtempSync(path.join(tmpdir(), 'muxd-tls-e2e-'));
+});
+after(() => {
+  ca.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+export interface TlsProc {
+  proc: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  ports: { http: number; https: number; binary: number; binaryTls: number };
+  stop(): Promise<number | null>;
+}
+
+function spawnServe(args: string[]): { proc: ChildProcess; output(): string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [MUXD_BIN, 'serve', '--root', SITE, '--files-dir', path.join(tmp, 'files'), '--udp-port', 'off', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, output: () => out, exited };
+}
+
+const PORT_ARGS = ['--http-port', '0', '--binary-port', '0', '--https-port', '0', '--binary-tls-port', '0'];
+
+/** Starts muxd with TLS on any free ports and waits for every ready line asked for. */
+export async function startTls(args: string[], cert: ServerCert = good, expect: (keyof TlsProc['ports'])[] = ['http', 'https', 'binary', 'binaryTls']): Promise<TlsProc> {
+  const p = spawnServe([...PORT_ARGS, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile, ...args]);
+  const patterns: Record<keyof TlsProc['ports'], RegExp> = {
+    http: /^muxd http listening on http:\/\/127\.0\.0\.1:(\d+)$/m,
+    https: /^muxd https listening on https:\/\/127\.0\.0\.1:(\d+)$/m,
+    binary: /^muxd binary listening on 127\.0\.0\.1:(\d+)$/m,
+    binaryTls: /^muxd binary-tls listening on 127\.0\.0\.1:(\d+)$/m,
+  };
+  const ports = await waitFor(
+    () => {
+      if (p.proc.exitCode !== null) throw new Error(`muxd exited:\n${p.output()}`);
+      const found = { http: 0, https: 0, binary: 0, binaryTls: 0 };
+      for (const k of expect) {
+        const m = patterns[k].exec(p.output());
+        if (m === null) return undefined;
+        found[k] = Number(m[1]);
+      }
+      return found;
+    },
+    { what: 'the ready lines', timeoutMs: 15_000, detail: () => p.output() },
+  );
+  return {
+    ...p,
+    ports,
+    stop: async () => {
+      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGTERM');
+      return p.exited;
+    },
+  };
+}
+
+function curl(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('curl', ['-sS', '--max-time', '10', '--cacert', ca.caFile, ...args], { encoding: 'latin1' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function sClient(port: number, args: string[]): string {
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', ca.caFile, ...args], { input: '', encoding: 'latin1', timeout: 10_000 });
+  return r.stdout + r.stderr;
+}
+
+/** A raw TLS connection; resolves once secure. */
+function tlsConnect(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: ca.ca, ...opts }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** GET over a fresh HTTPS connection; the answer with the serial of the certificate served. */
+function httpsGet(port: number, p: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string; serial: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: p, servername: 'localhost', ca: ca.ca, agent: false, headers }, (res) => {
+      const serial = (res.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, serial }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
+  });
+}
+
+/** Sends raw bytes on a plain TCP connection; everything received until the server closes. */
+function rawExchange(port: number, bytes: Buffer | string, timeoutMs = 5000): Promise<{ got: Buffer; closedBy: 'server' | 'timeout' }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', () => undefined);
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ got: Buffer.concat(chunks), closedBy: 'timeout' });
+    }, timeoutMs);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ got: Buffer.concat(chunks), closedBy: 'server' });
+    });
+  });
+}
+
+async function stats(port: number): Promise<{ counters: Record<string, number>; connections: Record<string, number> }> {
+  const r = await httpsGet(port, '/.well-known/muxd/stats');
+  return JSON.parse(r.body) as { counters: Record<string, number>; connections: Record<string, number> };
+}
+
+function mxPing(sock: tls.TLSSocket, id: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const dec = new FrameDecoder();
+    const onData = (c: Buffer): void => {
+      dec.push(c);
+      const f = dec.next();
+      if (f === null) return;
+      sock.off('data', onData);
+      resolve(f.type);
+    };
+    sock.on('data', onData);
+    sock.once('error', reject);
+    for (const b of encodeFrame(Type.PING, id)) sock.write(b);
+  });
+}
+
+test('https and binary-tls: ready lines; curl --cacert gets the site, the stats route, 304 and a range', async () => {
+  const m = await startTls([]);
+  try {
+    const port = m.ports.https;
+    const page = curl(['-D', '-', `https://localhost:${port}/`]);
+    assert.equal(page.status, 0, page.stderr);
+    assert.match(page.stdout, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(page.stdout, /<html/i);
+    const etag = /^etag: (.+)\r$/im.exec(page.stdout)?.[1];
+    assert.ok(etag, 'an ETag');
+    const ip = curl(['-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${port}/`]);
+    assert.equal(ip.stdout, '200', 'the certificate names 127.0.0.1 too');
+    const notModified = curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-None-Match: ${etag}`, `https://localhost:${port}/`]);
+    assert.equal(notModified.stdout, '304');
+    const range = curl(['-D', '-', '-H', 'Range: bytes=0-9', `https://localhost:${port}/index.html`]);
+    assert.match(range.stdout, /^HTTP\/1\.1 206 /);
+    assert.match(range.stdout, /\r\n\r\n[\s\S]{10}$/);
+    const json = curl([`https://localhost:${port}/.well-known/muxd/stats`]);
+    const snap = JSON.parse(json.stdout) as { connections: Record<string, number> };
+    assert.ok(snap.connections.https! >= 1, json.stdout);
+    // The plain listeners are still there.
+    const plain = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${m.ports.http}/`], { encoding: 'latin1' });
+    assert.equal(plain.stdout, '200');
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('versions: TLS 1.0 and 1.1 refused, TLS 1.3 negotiated; --tls-min-version 1.3 refuses 1.2; ALPN http/1.1 and mx1', async () => {
+  const m = await startTls([]);
+  const strict = await startTls(['--tls-min-version', '1.3']);
+  try {
+    for (const old of ['-tls1', '-tls1_1']) {
+      const out = sClient(m.ports.https, [old]);
+      assert.match(out, /New, \(NONE\), Cipher is \(NONE\)/, out);
+      assert.match(out, /alert protocol version|no protocols available/i, out);
+    }
+    const v13 = sClient(m.ports.https, ['-tls1_3', '-alpn', 'http/1.1']);
+    assert.match(v13, /New, TLSv1\.3, Cipher is/, v13);
+    assert.match(v13, /ALPN protocol: http\/1\.1/, v13);
+    assert.match(v13, /Verify return code: 0 \(ok\)/, v13);
+    const v12 = sClient(m.ports.https, ['-tls1_2']);
+    assert.match(v12, /New, TLSv1\.2, Cipher is/, v12);
+    assert.match(v12, /Compression: NONE/, v12);
+    const mx = sClient(m.ports.binaryTls, ['-alpn', 'mx1']);
+    assert.match(mx, /ALPN protocol: mx1/, mx);
+    const strictV12 = sClient(strict.ports.https, ['-tls1_2']);
+    assert.doesNotMatch(strictV12, /New, TLSv1\.2, Cipher is/, strictV12);
+    assert.match(sClient(strict.ports.https, ['-tls1_3']), /New, TLSv1\.3, Cipher is/);
+  } finally {
+    await Promise.all([m.stop(), strict.stop()]);
+  }
+});
+
+test('MX/1 over TLS: PING answered with and without ALPN; plain MX/1 on the TLS port is closed', async () => {
+  const m = await startTls([]);
+  try {
+    const withAlpn = await tlsConnect(m.ports.binaryTls, { ALPNProtocols: ['mx1'] });
+    assert.equal(withAlpn.alpnProtocol, 'mx1');
+    assert.equal(await mxPing(withAlpn, 7), Type.PING_OK);
+    withAlpn.destroy();
+    const noAlpn = await tlsConnect(m.ports.binaryTls);
+    assert.equal(noAlpn.alpnProtocol, false);
+    assert.equal(await mxPing(noAlpn, 8), Type.PING_OK);
+    noAlpn.destroy();
+    const plain = await rawExchange(m.ports.binaryTls, Buffer.concat(encodeFrame(Type.PING, 1)));
+    assert.equal(plain.closedBy, 'server');
+    assert.equal(plain.got.length, 0);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('plain HTTP to the HTTPS port: a plaintext 400 naming the https:// URL, then close, counted; garbage closes', async () => {
+  const m = await startTls([]);
+  try {
+    const port = m.ports.https;
+    const plain = await rawExchange(port, `GET / HTTP/1.1\r\nHost: localhost:${port}\r\n\r\n`);
+    assert.equal(plain.closedBy, 'server');
+    const text = plain.got.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(text, /Connection: close\r\n/);
+    assert.ok(text.includes(`https://localhost:${port}/`), text);
+    // No Host (or a hostile one): the listener's own address.
+    const hostile = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: <script>\r\n\r\n');
+    assert.ok(hostile.got.toString('latin1').includes(`https://127.0.0.1:${port}/`), hostile.got.toString('latin1'));
+    // Garbage instead of a ClientHello, on both TLS ports: closed without an answer.
+    for (const p of [port, m.ports.binaryTls]) {
+      const garbage = await rawExchange(p, Buffer.from([0x00, 0xff, 0x13, 0x37, 0x80, 0x01]));
+      assert.equal(garbage.closedBy, 'server');
+      assert.equal(garbage.got.length, 0);
+    }
+    // A TLS record header followed by junk: the handshake fails, the connection closes.
+    const badHello = await rawExchange(port, Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x20]), Buffer.alloc(32, 0xee)]));
+    assert.equal(badHello.closedBy, 'server');
+    const s = await stats(port);
+    assert.equal(s.counters['https.tls.plaintext'], 2);
+    assert.equal(s.counters['https.tls.notTls'], 1);
+    assert.equal(s.counters['binary-tls.tls.notTls'], 1);
+    assert.ok(s.counters['https.tls.handshakeErrors']! >= 1, JSON.stringify(s.counters));
+    // Still serving.
+    assert.equal((await httpsGet(port, '/')).status, 200);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('--tls-handshake-timeout cuts a connection that never sends a ClientHello, and one stuck mid-handshake', async () => {
+  const m = await startTls(['--tls-handshake-timeout', '400ms']);
+  try {
+    for (const port of [m.ports.https, m.ports.binaryTls]) {
+      const started = Date.now();
+      const silent = await rawExchange(port, Buffer.alloc(0), 5000);
+      assert.equal(silent.closedBy, 'server');
+      const took = Date.now() - started;
+      assert.ok(took >= 350 && took < 3000, `closed after ${took} ms`);
+    }
+    // Half a ClientHello record: the handshake starts and never finishes.
+    const half = await rawExchange(m.ports.https, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), 5000);
+    assert.equal(half.closedBy, 'server');
+    const s = await stats(m.ports.https);
+    assert.equal(s.counters['https.tls.handshakeTimeouts'], 2);
+    assert.equal(s.counters['binary-tls.tls.handshakeTimeouts'], 1);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('caps count TLS connections: past --max-connections-per-ip a TLS connection is closed, and counted', async () => {
+  const m = await startTls(['--max-connections-per-ip', '2']);
+  try {
+    const a = await tlsConnect(m.ports.https);
+    const b = await tlsConnect(m.ports.https);
+    const third = await new Promise<string>((resolve) => {
+      const s = tls.connect({ port: m.ports.https, host: '127.0.0.1', servername: 'localhost', ca: ca.ca });
+      s.once('secureConnect', () => resolve('handshake'));
+      s.once('error', () => resolve('refused'));
+      s.once('close', () => resolve('refused'));
+    });
+    assert.equal(third, 'refused');
+    a.destroy();
+    b.destroy();
+    const s = await waitFor(
+      async () => {
+        const got = await stats(m.ports.https);
+        return got.connections.https === 1 ? got : undefined;
+      },
+      { what: 'the two connections to close' },
+    );
+    assert.equal(s.counters['https.refused.maxConnectionsPerIp'], 1);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('--hsts on HTTPS answers only; --https-redirect: 308 for GET/HEAD, 400 otherwise, stats route and ACME excepted', async () => {
+  const m = await startTls(['--hsts', '31536000', '--https-redirect']);
+  try {
+    const secure = await httpsGet(m.ports.https, '/');
+    assert.equal(secure.status, 200);
+    assert.equal(secure.headers['strict-transport-security'], 'max-age=31536000');
+    const secureStats = await httpsGet(m.ports.https, '/.well-known/muxd/stats');
+    assert.equal(secureStats.headers['strict-transport-security'], 'max-age=31536000');
+    const get = curl(['-D', '-', '-o', '/dev/null', `http://localhost:${m.ports.http}/docs/?x=1`]);
+    assert.match(get.stdout, /^HTTP\/1\.1 308 Permanent Redirect\r\n/);
+    assert.match(get.stdout, new RegExp(`\\r\\nLocation: https://localhost:${m.ports.https}/docs/\\?x=1\\r\\n`));
+    assert.doesNotMatch(get.stdout, /strict-transport-security/i, 'no HSTS over plain HTTP (RFC 6797 §7.2)');
+    const head = curl(['-I', `http://127.0.0.1:${m.ports.http}/`]);
+    assert.match(head.stdout, /^HTTP\/1\.1 308 /);
+    const follow = curl(['-L', '-o', '/dev/null', '-w', '%{http_code} %{url_effective}', `http://localhost:${m.ports.http}/`]);
+    assert.equal(follow.stdout, `200 https://localhost:${m.ports.https}/`);
+    const post = curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-d', 'x', `http://localhost:${m.ports.http}/`]);
+    assert.equal(post.stdout, '400');
+    const statsPlain = curl(['-o', '/dev/null', '-w', '%{http_code}', `http://localhost:${m.ports.http}/.well-known/muxd/stats`]);
+    assert.equal(statsPlain.stdout, '200');
+    const acme = curl(['-o', '/dev/null', '-w', '%{http_code}', `http://localhost:${m.ports.http}/.well-known/acme-challenge/token`]);
+    assert.equal(acme.stdout, '404', 'served by the site (no such file), not redirected');
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('--http-port off --binary-port off: only the TLS listeners', async () => {
+  const m = await startTls(['--http-port', 'off', '--binary-port', 'off'], good, ['https', 'binaryTls']);
+  try {
+    assert.doesNotMatch(m.output(), /muxd (http|binary) listening/);
+    assert.equal((await httpsGet(m.ports.https, '/')).status, 200);
+    const sock = await tlsConnect(m.ports.binaryTls, { ALPNProtocols: ['mx1'] });
+    assert.equal(await mxPing(sock, 1), Type.PING_OK);
+    sock.destroy();
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+async function runToExit(args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = spawnServe(args);
+  const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { code, out: p.output() };
+}
+
+test('start checks: one file only, an unreadable file, a key of another certificate: one line each, exit 2, nothing listens', async () => {
+  const other = ca.issue('other');
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const base = ['--http-port', String(port), '--binary-port', '0', '--https-port', '0', '--binary-tls-port', '0'];
+  const only = await runToExit([...base, '--tls-cert', good.certFile]);
+  assert.equal(only.code, 2);
+  assert.equal(only.out, `muxd serve: --tls-cert ${good.certFile}: given without --tls-key\n`);
+  const onlyKey = await runToExit([...base, '--tls-key', good.keyFile]);
+  assert.equal(onlyKey.out, `muxd serve: --tls-key ${good.keyFile}: given without --tls-cert\n`);
+  const missing = path.join(tmp, 'nope.pem');
+  const unreadable = await runToExit([...base, '--tls-cert', missing, '--tls-key', good.keyFile]);
+  assert.equal(unreadable.code, 2);
+  assert.equal(unreadable.out, `muxd serve: --tls-cert ${missing}: no such file\n`);
+  const mismatch = await runToExit([...base, '--tls-cert', good.certFile, '--tls-key', other.keyFile]);
+  assert.equal(mismatch.code, 2);
+  assert.equal(mismatch.out, `muxd serve: --tls-key ${other.keyFile}: does not match the certificate in --tls-cert ${good.certFile}\n`);
+  const notPem = path.join(tmp, 'junk.pem');
+  writeFileSync(notPem, 'not a certificate\n');
+  const junk = await runToExit([...base, '--tls-cert', notPem, '--tls-key', good.keyFile]);
+  assert.equal(junk.out, `muxd serve: --tls-cert ${notPem}: not a PEM certificate\n`);
+  const redirect = await runToExit([...base, '--https-redirect']);
+  assert.equal(redirect.code, 2);
+  assert.match(redirect.out, /^muxd serve: --https-redirect: needs --tls-cert and --tls-key/);
+  // Nothing listened: the HTTP port is still free.
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createServer().once('error', reject).listen(port, '127.0.0.1', () => s.close(() => resolve()));
+  });
+});
+
+test('an expired certificate starts, with one warning line giving its dates; so does one not yet valid', async () => {
+  const expired = ca.issue('expired', { start: '20200101000000Z', end: '20200201000000Z' });
+  const future = ca.issue('future', { start: '20990101000000Z', end: '20990201000000Z' });
+  for (const [cert, what] of [
+    [expired, 'has expired'],
+    [future, 'is not yet valid'],
+  ] as const) {
+    const m = await startTls([], cert);
+    try {
+      const warnings = m.output().split('\n').filter((l) => l.includes('warning'));
+      assert.equal(warnings.length, 1, m.output());
+      assert.equal(warnings[0], `muxd: warning: --tls-cert ${cert.certFile}: the certificate ${what} (valid from ${what === 'has expired' ? 'Jan  1 00:00:00 2020 GMT to Feb  1 00:00:00 2020 GMT' : 'Jan  1 00:00:00 2099 GMT to Feb  1 00:00:00 2099 GMT'}); starting anyway`);
+      // It serves it (a client that does not check dates connects).
+      const s = await tlsConnect(m.ports.https, { rejectUnauthorized: false });
+      assert.equal(s.getPeerCertificate().serialNumber, cert.serial);
+      s.destroy();
+    } finally {
+      assert.equal(await m.stop(), 0);
+    }
+  }
+});
+
+test('SIGHUP reloads the certificate under a client loop: zero failed requests, the new one served after; a bad pair keeps the old', async () => {
+  const live = { certFile: path.join(tmp, 'live.pem'), keyFile: path.join(tmp, 'live.key') };
+  copyFileSync(good.certFile, live.certFile);
+  copyFileSync(good.keyFile, live.keyFile);
+  const next = ca.issue('next');
+  const m = await startTls([], { ...good, ...live });
+  try {
+    const port = m.ports.https;
+    // One open connection from before the reload: it stays up and keeps its certificate.
+    const kept = await tlsConnect(port);
+    assert.equal(kept.getPeerCertificate().serialNumber, good.serial);
+    let stop = false;
+    let ok = 0;
+    const failures: string[] = [];
+    const serials = new Set<string>();
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          const r = await httpsGet(port, '/');
+          if (r.status === 200) ok++;
+          else failures.push(`status ${r.status}`);
+          serials.add(r.serial);
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    })();
+    await waitFor(() => ok >= 5, { what: 'requests before the reload' });
+    copyFileSync(next.certFile, live.certFile);
+    copyFileSync(next.keyFile, live.keyFile);
+    m.proc.kill('SIGHUP');
+    await waitFor(() => /TLS certificate reloaded/.test(m.output()), { what: 'the reload line', detail: () => m.output() });
+    const atReload = ok;
+    await waitFor(() => ok >= atReload + 5, { what: 'requests after the reload' });
+    stop = true;
+    await loop;
+    assert.deepEqual(failures, []);
+    assert.ok(serials.has(next.serial), 'the new certificate was served');
+    assert.equal((await httpsGet(port, '/')).serial, next.serial);
+    assert.ok(!kept.destroyed, 'an open connection was not touched');
+    kept.destroy();
+    // A new pair that does not match: one line, the one in force stays.
+    copyFileSync(good.certFile, live.certFile);
+    m.proc.kill('SIGHUP');
+    await waitFor(() => /TLS reload failed/.test(m.output()), { what: 'the failure line', detail: () => m.output() });
+    const lines = m.output().split('\n').filter((l) => l.includes('TLS reload failed'));
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0], `muxd: TLS reload failed, the certificate in force stays: --tls-key ${live.keyFile}: does not match the certificate in --tls-cert ${live.certFile}`);
+    assert.equal((await httpsGet(port, '/')).serial, next.serial);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('SIGTERM drains TLS connections as plaintext ones: a download in flight completes', async () => {
+  const root = path.join(tmp, 'big-site');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(root, { recursive: true });
+  const size = 8 << 20;
+  writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(size, 0x61));
+  const m = await startTls(['--root', root]);
+  try {
+    const done = new Promise<{ status: number; length: number }>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: m.ports.https, path: '/big.bin', servername: 'localhost', ca: ca.ca, agent: false }, (res) => {
+        let length = 0;
+        let first = true;
+        res.on('data', (c: Buffer) => {
+          length += c.length;
+          if (first) {
+            // The download is under way: stop the server now, and read slowly for a moment.
+            first = false;
+            m.proc.kill('SIGTERM');
+            res.pause();
+            setTimeout(() => res.resume(), 300);
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    const got = await done;
+    assert.equal(got.status, 200);
+    assert.equal(got.length, size);
+    assert.equal(await m.exited, 0);
+    assert.match(m.output(), /muxd stopping: \d+ connections? draining/);
+  } finally {
+    await m.stop();
+  }
+});
