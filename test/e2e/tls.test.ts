@@ -504,3 +504,23 @@ test('SIGTERM drains TLS connections as plaintext ones: a download in flight com
     await m.stop();
   }
 });
+
+test('the head timeout runs from accept and includes the handshake', async () => {
+  const m = await startTls(['--head-timeout', '800ms']);
+  try {
+    const started = Date.now();
+    const raw = net.connect(m.ports.https, '127.0.0.1');
+    await new Promise((r) => raw.once('connect', r));
+    // 600 ms of silence before the ClientHello; then a handshake, and no request.
+    await new Promise((r) => setTimeout(r, 600));
+    const s = await tlsConnect(m.ports.https, { socket: raw });
+    const secureAt = Date.now() - started;
+    await new Promise((r) => s.once('close', r));
+    const closedAt = Date.now() - started;
+    assert.ok(secureAt < 800, `handshake done at ${secureAt} ms`);
+    // From accept: 800 ms (+ one sweep); from the handshake it would be 1400 ms or more.
+    assert.ok(closedAt >= 750 && closedAt < 1300, `closed ${closedAt} ms after connect`);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
