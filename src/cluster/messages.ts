@@ -12,7 +12,9 @@ export type WorkerMessage =
   /** Sent about once a second: what STATS gathers into the whole-server view. */
   | { t: 'stats'; snapshot: MetricsSnapshot }
   /** A request of the worker's chat room to the primary's hub. */
-  | { t: 'chat'; up: ChatUp };
+  | { t: 'chat'; up: ChatUp }
+  /** With --tls-cert: the worker waits for the primary's TLS material before it listens. */
+  | { t: 'tls-wanted' };
 
 /** Primary -> worker. */
 export type PrimaryMessage =
@@ -21,7 +23,12 @@ export type PrimaryMessage =
   /** The latest whole-server view; a worker answers STATS and the stats route with it. */
   | { t: 'aggregate'; stats: unknown }
   /** The hub's next chat event, in the hub's order. */
-  | { t: 'chat'; down: ChatDown };
+  | { t: 'chat'; down: ChatDown }
+  /**
+   * The pair (PEM) and session ticket keys (base64 of 48 bytes) for new handshakes: the same on
+   * every worker, so a session resumes on any of them. Sent on 'tls-wanted' and on each rotation.
+   */
+  | { t: 'tls'; cert: string; key: string; ticketKeys: string };
 
 /** Environment variable that makes a forked `muxd serve` a worker; its value is a WorkerInfo. */
 export const WORKER_ENV = 'MUXD_CLUSTER_WORKER';
@@ -52,10 +59,15 @@ export function parseWorkerMessage(m: unknown): WorkerMessage | null {
       const up = parseChatUp(m.up);
       return up === null ? null : { t: 'chat', up };
     }
+    case 'tls-wanted':
+      return { t: 'tls-wanted' };
     default:
       return null;
   }
 }
+
+/** base64 of exactly 48 bytes (Node's ticket key length). */
+const TICKET_KEYS_B64 = /^[A-Za-z0-9+/]{64}$/;
 
 export function parsePrimaryMessage(m: unknown): PrimaryMessage | null {
   if (!isRecord(m)) return null;
@@ -68,6 +80,8 @@ export function parsePrimaryMessage(m: unknown): PrimaryMessage | null {
       const down = parseChatDown(m.down);
       return down === null ? null : { t: 'chat', down };
     }
+    case 'tls':
+      return typeof m.cert === 'string' && typeof m.key === 'string' && typeof m.ticketKeys === 'string' && TICKET_KEYS_B64.test(m.ticketKeys) ? { t: 'tls', cert: m.cert, key: m.key, ticketKeys: m.ticketKeys } : null;
     default:
       return null;
   }

@@ -15,6 +15,8 @@ import { Supervisor, type SupervisorAction, type SupervisorEvent } from './super
 import { LocalArbiter, type ChatHub } from '../chat/arbiter.js';
 import type { ChatDown } from '../chat/events.js';
 import type { RedisHub } from '../chat/redis-hub.js';
+import { loadTlsMaterial, newTicketKeys, validityWarning, type TlsMaterial } from '../server/tls.js';
+import { TICKET_ROTATION_MS } from './supervisor.js';
 
 /** How often the primary recomputes the whole-server stats and hands them to the workers. */
 export const AGGREGATE_INTERVAL_MS = 1000;
@@ -40,7 +42,25 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
   cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2) });
 
   const workers = opts.cluster.workers;
-  const supervisor = new Supervisor({ workers, udp: opts.listen.udpPort !== null, shutdownTimeoutMs: opts.limits.shutdownTimeoutMs, pid: process.pid, policy: popts.policy });
+  // TLS: the primary reads the pair (preflight checked it) and makes the ticket keys; every worker
+  // gets both over IPC, so a session ticket from one worker resumes on any other.
+  const { cert: certFile, key: keyFile } = opts.tls;
+  let tls: { material: TlsMaterial; ticketKeys: Buffer } | null = null;
+  if (certFile !== null && keyFile !== null) {
+    const loaded = loadTlsMaterial(certFile, keyFile);
+    if ('problems' in loaded) throw new Error(loaded.problems.join('; '));
+    const warning = validityWarning(certFile, loaded.cert, Date.now());
+    if (warning !== null) process.stderr.write(warning + '\n');
+    tls = { material: loaded.material, ticketKeys: newTicketKeys() };
+  }
+  const supervisor = new Supervisor({
+    workers,
+    udp: opts.listen.udpPort !== null,
+    shutdownTimeoutMs: opts.limits.shutdownTimeoutMs,
+    pid: process.pid,
+    policy: popts.policy,
+    tls: tls === null ? undefined : { rotationMs: TICKET_ROTATION_MS },
+  });
   const startedAt = Date.now();
   /** By the supervisor's child number. */
   const children = new Map<number, Child>();
@@ -95,6 +115,8 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         }
         case 'chat':
           return hub.handle(worker.id, m.up);
+        case 'tls-wanted':
+          return dispatch({ type: 'tls-wanted', child, now: Date.now() });
       }
     });
     // 'error' on a worker is an IPC failure; its exit follows and is handled there.
@@ -143,6 +165,21 @@ export function runPrimary(opts: ServeOptions, log: (line: string) => void, popt
         const c = children.get(a.child);
         if (c !== undefined) hub.detach(c.worker.id);
         return;
+      }
+      case 'send-tls': {
+        const c = children.get(a.child);
+        if (c !== undefined && tls !== null) send(c, { t: 'tls', cert: tls.material.cert, key: tls.material.key, ticketKeys: tls.ticketKeys.toString('base64') });
+        return;
+      }
+      case 'rotate-tickets':
+        if (tls !== null) tls.ticketKeys = newTicketKeys();
+        return;
+      case 'reload-tls': {
+        if (tls === null || certFile === null || keyFile === null) return;
+        const loaded = loadTlsMaterial(certFile, keyFile);
+        if ('problems' in loaded) return log(`muxd: TLS reload failed, the certificate in force stays: ${loaded.problems.join('; ')}`);
+        tls.material = loaded.material;
+        return log(`muxd: TLS certificate reloaded from ${certFile} (valid from ${loaded.cert.validFrom} to ${loaded.cert.validTo}); the new workers use it`);
       }
       case 'exit':
         clearInterval(aggregator);

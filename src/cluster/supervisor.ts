@@ -6,7 +6,10 @@
 //
 //   SIGTERM, SIGINT  every worker drains as one process does, then the primary exits 0;
 //   SIGHUP           zero-downtime reload: a new set of workers, and once all of them listen,
-//                    the old set drains (the listening sockets stay open throughout);
+//                    the old set drains (the listening sockets stay open throughout); with TLS
+//                    the primary first re-reads the certificate and key (reload-tls), and the
+//                    new set gets that pair (or, when it failed, the one in force);
+//   every 12 h       with TLS: new session ticket keys for every worker (rotate-tickets);
 //   a death          the slot's worker is replaced after its backoff (RestartPolicy);
 //   a crash loop     stops everything; the primary exits 1.
 import type { PrimaryMessage } from './messages.js';
@@ -34,6 +37,8 @@ export type SupervisorEvent =
   | { type: 'ready'; child: number; listeners: ReadyListener[]; now: number }
   | { type: 'exited'; child: number; code: number | null; signal: string | null; now: number }
   | { type: 'signal'; signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP'; now: number }
+  /** A worker asks for the TLS material before it listens. */
+  | { type: 'tls-wanted'; child: number; now: number }
   | { type: 'timer'; timer: number; now: number };
 
 export type SupervisorAction =
@@ -50,7 +55,16 @@ export type SupervisorAction =
   | { type: 'attach'; child: number }
   | { type: 'detach'; child: number }
   /** Every worker is gone: end the primary with this status. */
-  | { type: 'exit'; code: number };
+  | { type: 'exit'; code: number }
+  /** Send this worker the TLS pair and ticket keys in force. */
+  | { type: 'send-tls'; child: number }
+  /** Make new session ticket keys (the sends to each worker follow as send-tls actions). */
+  | { type: 'rotate-tickets' }
+  /** Re-read --tls-cert/--tls-key; a pair that fails keeps the one in force (one log line). */
+  | { type: 'reload-tls' };
+
+/** How often session ticket keys change (then a ticket from before needs a full handshake). */
+export const TICKET_ROTATION_MS = 12 * 60 * 60 * 1000;
 
 export interface SupervisorOptions {
   workers: number;
@@ -60,9 +74,11 @@ export interface SupervisorOptions {
   /** The primary's pid, for its ready line. */
   pid: number;
   policy?: Partial<RestartPolicyOptions>;
+  /** --tls-cert and --tls-key: workers get the primary's material; keys rotate every rotationMs. */
+  tls?: { rotationMs: number };
 }
 
-type Timer = { kind: 'respawn'; slot: number } | { kind: 'kill' };
+type Timer = { kind: 'respawn'; slot: number } | { kind: 'kill' } | { kind: 'tickets' };
 
 export class Supervisor {
   private readonly policy: RestartPolicy;
@@ -79,6 +95,8 @@ export class Supervisor {
   private stoppingFlag = false;
   private exitCode = 0;
   private out: SupervisorAction[] = [];
+  /** Workers that asked for the TLS material: they get every rotation. */
+  private readonly tlsChildren = new Set<number>();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.policy = new RestartPolicy(opts.policy);
@@ -105,7 +123,14 @@ export class Supervisor {
     this.out = [];
     switch (event.type) {
       case 'start':
+        if (this.opts.tls !== undefined) this.arm({ kind: 'tickets' }, this.opts.tls.rotationMs);
         for (let slot = 1; slot <= this.opts.workers; slot++) this.fork(slot, this.generation, event.now);
+        break;
+      case 'tls-wanted':
+        if (this.opts.tls !== undefined && this.children.has(event.child)) {
+          this.tlsChildren.add(event.child);
+          this.emit({ type: 'send-tls', child: event.child });
+        }
         break;
       case 'forked': {
         const c = this.children.get(event.child);
@@ -199,6 +224,7 @@ export class Supervisor {
     const c = this.children.get(child);
     if (c === undefined) return;
     this.children.delete(child);
+    this.tlsChildren.delete(child);
     // Its members are gone with it: the others hear them leave (a crash included).
     this.emit({ type: 'detach', child });
     if (this.stoppingFlag) {
@@ -249,6 +275,14 @@ export class Supervisor {
       if (!this.stoppingFlag) this.fork(t.slot, this.generation, now);
       return;
     }
+    if (t.kind === 'tickets') {
+      // Node holds one ticket key per context: tickets issued before a rotation no longer
+      // decrypt after it (those clients make one full handshake).
+      this.emit({ type: 'rotate-tickets' });
+      for (const child of this.tlsChildren) this.emit({ type: 'send-tls', child });
+      if (this.opts.tls !== undefined) this.arm({ kind: 'tickets' }, this.opts.tls.rotationMs);
+      return;
+    }
     for (const c of this.children.values()) {
       this.log(`muxd: ${this.name(c)} did not exit after the shutdown timeout; killing it`);
       this.emit({ type: 'kill', child: c.child });
@@ -275,6 +309,8 @@ export class Supervisor {
     }
     const gen = this.generation + 1;
     this.pending = gen;
+    // Before the new set asks for it: the pair it gets is the one just read (or the old one).
+    if (this.opts.tls !== undefined) this.emit({ type: 'reload-tls' });
     // The new set fills every slot, including any waiting for a respawn.
     this.disarm((t) => t.kind === 'respawn');
     this.log(`muxd: SIGHUP: starting generation ${gen} (${this.opts.workers} workers)`);
@@ -300,7 +336,7 @@ export class Supervisor {
     this.exitCode = Math.max(this.exitCode, code);
     if (this.stoppingFlag) return;
     this.stoppingFlag = true;
-    this.disarm((t) => t.kind === 'respawn');
+    this.disarm((t) => t.kind === 'respawn' || t.kind === 'tickets');
     if (this.children.size === 0) return this.finishShutdown();
     for (const c of this.children.values()) this.retire(c);
     // Each worker cuts its own in-flight work at --shutdown-timeout; past that and a grace, kill.

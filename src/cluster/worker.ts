@@ -7,6 +7,7 @@ import type { MetricsSnapshot } from '../loop/metrics.js';
 import { serve, type Running } from '../server/serve.js';
 import { RelayedRoom } from '../chat/relayed-room.js';
 import { parsePrimaryMessage, type WorkerInfo, type WorkerMessage } from './messages.js';
+import type { TlsMaterial } from '../server/tls.js';
 
 /** How often a worker sends its snapshot to the primary. */
 export const SNAPSHOT_INTERVAL_MS = 1000;
@@ -14,6 +15,8 @@ export const SNAPSHOT_INTERVAL_MS = 1000;
 const RETIRE_GRACE_MS = 300;
 /** Longest wait for the primary to acknowledge a worker's goodbye. */
 const DISCONNECT_TIMEOUT_MS = 5000;
+/** Longest wait for the primary's TLS material before giving up on starting. */
+const TLS_WAIT_MS = 10_000;
 
 export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line: string) => void): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('runWorker: not a cluster worker');
@@ -54,6 +57,9 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
   };
   // One chat room across the workers: this worker's members, every change relayed by the primary.
   let room: RelayedRoom | null = null;
+  // TLS: the primary's pair and ticket keys; the first arrival lets serve() start.
+  let tls: { material: TlsMaterial; ticketKeys: Buffer } | null = null;
+  let tlsArrived: (() => void) | null = null;
   // Listen for orders before starting, so a shutdown sent during startup is not lost.
   process.on('message', (raw: unknown) => {
     const m = parsePrimaryMessage(raw);
@@ -67,8 +73,27 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
       case 'chat':
         room?.apply(m.down);
         return;
+      case 'tls':
+        tls = { material: { cert: m.cert, key: m.key }, ticketKeys: Buffer.from(m.ticketKeys, 'base64') };
+        running?.setTls(tls.material, tls.ticketKeys);
+        tlsArrived?.();
+        return;
     }
   });
+  if (opts.tls.cert !== null && opts.tls.key !== null) {
+    const arrived = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), TLS_WAIT_MS);
+      tlsArrived = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+    send({ t: 'tls-wanted' });
+    if (!(await arrived)) {
+      log(`muxd: worker ${info.slot} (pid ${process.pid}) failed to start: no TLS material from the primary within ${TLS_WAIT_MS / 1000} s`);
+      process.exit(1);
+    }
+  }
   // Ctrl-C and a terminal hangup reach the whole process group: the primary decides for all.
   process.on('SIGINT', () => undefined);
   process.on('SIGHUP', () => undefined);
@@ -91,6 +116,7 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
       // Until the primary's first whole-server view arrives, the worker's own is the best there is.
       statsProvider: (local) => aggregate ?? local,
       sharedListeners: true,
+      tls: tls ?? undefined,
       room: (metrics) => {
         const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.limits.maxOutput, (member, reason, slow) => {
           if (slow) metrics.count('binary.slowConsumersDropped');

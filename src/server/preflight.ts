@@ -161,9 +161,10 @@ function checkTls(opts: ServeOptions): string[] {
 
 /**
  * Every problem that would stop `muxd serve` from starting whole; empty = go. `probe: false` for
- * a cluster worker: its listeners are the primary's, which probed them once.
+ * a cluster worker: its listeners are the primary's, which probed them once; `tlsFiles: false`
+ * likewise for the TLS pair the primary hands it.
  */
-export async function preflight(opts: ServeOptions, { probe = true }: { probe?: boolean } = {}): Promise<string[]> {
+export async function preflight(opts: ServeOptions, { probe = true, tlsFiles = true }: { probe?: boolean; tlsFiles?: boolean } = {}): Promise<string[]> {
   const { accessLog } = opts.http;
   const lines = await Promise.all([
     checkRoot('--root', opts.http.root),
@@ -171,7 +172,8 @@ export async function preflight(opts: ServeOptions, { probe = true }: { probe?: 
     accessLog !== null && accessLog !== '-' ? checkAppendable('--access-log', accessLog) : null,
   ]);
   const problems = lines.filter((l): l is string => l !== null);
-  problems.push(...checkTls(opts));
+  // A cluster worker's pair comes from the primary, which checked the files.
+  if (tlsFiles) problems.push(...checkTls(opts));
   // A probe listen in a cluster worker would join the primary's shared socket and be handed
   // real connections; and its socket-file handling would touch the file every worker serves.
   // Stream listeners only: a UDP bind that fails is reported when it starts.

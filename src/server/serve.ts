@@ -132,7 +132,7 @@ async function startStage(rows: { row: ListenerRow; at: NamedEndpoint }[], ctx: 
 
 export async function serve(opts: ServeOptions, log: (line: string) => void = (l) => process.stdout.write(l + '\n'), hooks: ServeHooks = {}): Promise<Running> {
   // All or nothing: every directory and every listener is checked before anything starts.
-  const problems = await preflight(opts, { probe: hooks.sharedListeners !== true });
+  const problems = await preflight(opts, { probe: hooks.sharedListeners !== true, tlsFiles: hooks.tls === undefined });
   if (problems.length > 0) throw new StartupError(problems);
 
   const metrics = new Metrics();

@@ -26,3 +26,15 @@ for (const [name, m] of malformed) {
     assert.equal(parseWorkerMessage(m), null);
   });
 }
+
+test('TLS: a worker asks with tls-wanted; the primary answers with the pair and 48 bytes of ticket keys, checked', async () => {
+  const { parsePrimaryMessage } = await import('../../src/cluster/messages.js');
+  assert.deepEqual(parseWorkerMessage({ t: 'tls-wanted', extra: 1 }), { t: 'tls-wanted' });
+  const keys = Buffer.alloc(48, 7).toString('base64');
+  const m = { t: 'tls', cert: '-----BEGIN CERTIFICATE-----', key: '-----BEGIN PRIVATE KEY-----', ticketKeys: keys };
+  assert.deepEqual(parsePrimaryMessage({ ...m, extra: 1 }), m);
+  assert.equal(parsePrimaryMessage({ ...m, ticketKeys: Buffer.alloc(32).toString('base64') }), null, 'not 48 bytes');
+  assert.equal(parsePrimaryMessage({ ...m, ticketKeys: 7 }), null);
+  assert.equal(parsePrimaryMessage({ ...m, cert: null }), null);
+  assert.equal(parsePrimaryMessage({ t: 'tls', key: 'k', ticketKeys: keys }), null);
+});

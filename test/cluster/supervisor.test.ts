@@ -2,7 +2,7 @@
 // must produce, exactly, in order. No processes, no clock: time is a number in the events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KILL_GRACE_MS, Supervisor, type SupervisorAction, type SupervisorEvent, type SupervisorOptions } from '../../src/cluster/supervisor.js';
+import { KILL_GRACE_MS, Supervisor, TICKET_ROTATION_MS, type SupervisorAction, type SupervisorEvent, type SupervisorOptions } from '../../src/cluster/supervisor.js';
 
 const S = 1000;
 const PID = 4242;
@@ -25,6 +25,7 @@ const killed = (child: number, now: number): SupervisorEvent => ({ type: 'exited
 const exitedOk = (child: number, now: number): SupervisorEvent => ({ type: 'exited', child, code: 0, signal: null, now });
 const signal = (s: 'SIGTERM' | 'SIGINT' | 'SIGHUP', now = 0): SupervisorEvent => ({ type: 'signal', signal: s, now });
 const timer = (id: number, now: number): SupervisorEvent => ({ type: 'timer', timer: id, now });
+const tlsWanted = (child: number, now = 0): SupervisorEvent => ({ type: 'tls-wanted', child, now });
 
 /** Two workers forked (pids 101, 102) and both ready: the steps every case starts from. */
 const twoRunning: Step[] = [
@@ -192,6 +193,36 @@ const cases: { name: string; opts?: Partial<SupervisorOptions>; steps: Step[] }[
       { event: killed(1, 1 * S), expect: [{ type: 'detach', child: 1 }, log('muxd: worker 1 (pid 101) exited (signal SIGKILL); restarting it in 1 s'), { type: 'arm', timer: 1, ms: 1000 }] },
       // The reload fills every slot, so the respawn is called off.
       { event: signal('SIGHUP', 1.5 * S), expect: [{ type: 'disarm', timer: 1 }, log('muxd: SIGHUP: starting generation 2 (2 workers)'), fork(3, 1, 2), fork(4, 2, 2)] },
+    ],
+  },
+  {
+    name: 'TLS: a worker that asks gets the material; every 12 h new ticket keys reach every worker that asked; SIGHUP re-reads the pair before the new set forks',
+    opts: { udp: false, tls: { rotationMs: TICKET_ROTATION_MS } },
+    steps: [
+      { event: start(), expect: [{ type: 'arm', timer: 1, ms: 12 * 3600 * S }, fork(1, 1), fork(2, 2)] },
+      { event: forked(1, 101), expect: [] },
+      { event: forked(2, 102), expect: [] },
+      { event: tlsWanted(1), expect: [{ type: 'send-tls', child: 1 }] },
+      { event: tlsWanted(2), expect: [{ type: 'send-tls', child: 2 }] },
+      { event: ready(1), expect: [{ type: 'attach', child: 1 }, log(`muxd primary pid ${PID}: 2 workers`), log('muxd http listening on http://127.0.0.1:8080'), log('muxd binary listening on 127.0.0.1:9000')] },
+      { event: ready(2), expect: [{ type: 'attach', child: 2 }] },
+      { event: timer(1, 12 * 3600 * S), expect: [{ type: 'rotate-tickets' }, { type: 'send-tls', child: 1 }, { type: 'send-tls', child: 2 }, { type: 'arm', timer: 2, ms: 12 * 3600 * S }] },
+      // A dead worker hears no rotation; its replacement asks for itself.
+      { event: killed(2, 13 * 3600 * S), expect: [{ type: 'detach', child: 2 }, log('muxd: worker 2 (pid 102) exited (signal SIGKILL); restarting it in 1 s'), { type: 'arm', timer: 3, ms: 1000 }] },
+      { event: timer(3, 13 * 3600 * S + 1000), expect: [fork(3, 2)] },
+      { event: forked(3, 103), expect: [] },
+      { event: timer(2, 24 * 3600 * S), expect: [{ type: 'rotate-tickets' }, { type: 'send-tls', child: 1 }, { type: 'arm', timer: 4, ms: 12 * 3600 * S }] },
+      { event: tlsWanted(3), expect: [{ type: 'send-tls', child: 3 }] },
+      { event: signal('SIGHUP'), expect: [{ type: 'reload-tls' }, log('muxd: SIGHUP: starting generation 2 (2 workers)'), fork(4, 1, 2), fork(5, 2, 2)] },
+      // Stopping: no more rotations.
+      { event: signal('SIGTERM'), expect: [{ type: 'disarm', timer: 4 }, shutdownOrder(1), { type: 'arm', timer: 5, ms: 30 * S + KILL_GRACE_MS }] },
+    ],
+  },
+  {
+    name: 'without TLS a tls-wanted is ignored and no rotation is armed',
+    steps: [
+      { event: start(), expect: [fork(1, 1), fork(2, 2)] },
+      { event: tlsWanted(1), expect: [] },
     ],
   },
 ];

@@ -4,7 +4,7 @@
 // (plaintext, garbage, handshake timeout, caps), HSTS, the redirect, start checks, and SIGHUP.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -14,10 +14,9 @@ import tls from 'node:tls';
 import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 import { Type } from '../../src/wire/protocol.js';
 import { makeTestCa, type ServerCert, type TestCa } from '../helpers/certs.js';
-import { MUXD_BIN, REPO_ROOT } from '../helpers/muxd-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { httpsGet as httpsGetFrom, spawnServe as spawnServeIn, startTlsServe, tlsConnect as tlsConnectTo, type HttpsAnswer, type TlsPorts, type TlsProc } from '../helpers/tls-serve.js';
 
-const SITE = path.join(REPO_ROOT, 'public');
 let ca: TestCa;
 let good: ServerCert;
 let tmp = '';
@@ -32,55 +31,8 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-export interface TlsProc {
-  proc: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-  ports: { http: number; https: number; binary: number; binaryTls: number };
-  stop(): Promise<number | null>;
-}
-
-function spawnServe(args: string[]): { proc: ChildProcess; output(): string; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, [MUXD_BIN, 'serve', '--root', SITE, '--files-dir', path.join(tmp, 'files'), '--udp-port', 'off', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, output: () => out, exited };
-}
-
-const PORT_ARGS = ['--http-port', '0', '--binary-port', '0', '--https-port', '0', '--binary-tls-port', '0'];
-
-/** Starts muxd with TLS on any free ports and waits for every ready line asked for. */
-export async function startTls(args: string[], cert: ServerCert = good, expect: (keyof TlsProc['ports'])[] = ['http', 'https', 'binary', 'binaryTls']): Promise<TlsProc> {
-  const p = spawnServe([...PORT_ARGS, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile, ...args]);
-  const patterns: Record<keyof TlsProc['ports'], RegExp> = {
-    http: /^muxd http listening on http:\/\/127\.0\.0\.1:(\d+)$/m,
-    https: /^muxd https listening on https:\/\/127\.0\.0\.1:(\d+)$/m,
-    binary: /^muxd binary listening on 127\.0\.0\.1:(\d+)$/m,
-    binaryTls: /^muxd binary-tls listening on 127\.0\.0\.1:(\d+)$/m,
-  };
-  const ports = await waitFor(
-    () => {
-      if (p.proc.exitCode !== null) throw new Error(`muxd exited:\n${p.output()}`);
-      const found = { http: 0, https: 0, binary: 0, binaryTls: 0 };
-      for (const k of expect) {
-        const m = patterns[k].exec(p.output());
-        if (m === null) return undefined;
-        found[k] = Number(m[1]);
-      }
-      return found;
-    },
-    { what: 'the ready lines', timeoutMs: 15_000, detail: () => p.output() },
-  );
-  return {
-    ...p,
-    ports,
-    stop: async () => {
-      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGTERM');
-      return p.exited;
-    },
-  };
+async function startTls(args: string[], cert: ServerCert = good, expect?: (keyof TlsPorts)[]): Promise<TlsProc> {
+  return startTlsServe(args, cert, path.join(tmp, 'files'), expect);
 }
 
 function curl(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -93,27 +45,12 @@ function sClient(port: number, args: string[]): string {
   return r.stdout + r.stderr;
 }
 
-/** A raw TLS connection; resolves once secure. */
 function tlsConnect(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: ca.ca, ...opts }, () => resolve(s));
-    s.once('error', reject);
-  });
+  return tlsConnectTo(port, ca.ca, opts);
 }
 
-/** GET over a fresh HTTPS connection; the answer with the serial of the certificate served. */
-function httpsGet(port: number, p: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string; serial: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: p, servername: 'localhost', ca: ca.ca, agent: false, headers }, (res) => {
-      const serial = (res.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
-      let body = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, serial }));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
-  });
+function httpsGet(port: number, p: string, headers: Record<string, string> = {}): Promise<HttpsAnswer> {
+  return httpsGetFrom(port, p, ca.ca, { headers });
 }
 
 /** Sends raw bytes on a plain TCP connection; everything received until the server closes. */
@@ -351,7 +288,7 @@ test('--http-port off --binary-port off: only the TLS listeners', async () => {
 });
 
 async function runToExit(args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawnServe(args);
+  const p = spawnServeIn(args, path.join(tmp, 'files'));
   const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
   const code = await p.exited;
   clearTimeout(timer);
