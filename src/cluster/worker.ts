@@ -59,6 +59,8 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
   let room: RelayedRoom | null = null;
   // TLS: the primary's pair and ticket keys; the first arrival lets serve() start.
   let tls: { material: TlsMaterial; ticketKeys: Buffer } | null = null;
+  // Read through a function: the message handler assigns `tls`, which flow analysis cannot see.
+  const tlsNow = (): { material: TlsMaterial; ticketKeys: Buffer } | null => tls;
   let tlsArrived: (() => void) | null = null;
   // Listen for orders before starting, so a shutdown sent during startup is not lost.
   process.on('message', (raw: unknown) => {
@@ -103,6 +105,7 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
   // unasked (the primary was killed), so no worker outlives its primary.
 
   let started: Running;
+  const startedWith = tlsNow();
   try {
     // Port 0 works too: node:cluster keys the listening socket by the address asked for, so every
     // worker asking for port 0 gets the one socket the first request opened, while any worker holds it.
@@ -116,7 +119,7 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
       // Until the primary's first whole-server view arrives, the worker's own is the best there is.
       statsProvider: (local) => aggregate ?? local,
       sharedListeners: true,
-      tls: tls ?? undefined,
+      tls: startedWith ?? undefined,
       room: (metrics) => {
         const relayed = new RelayedRoom((up) => send({ t: 'chat', up }), opts.limits.maxOutput, (member, reason, slow) => {
           if (slow) metrics.count('binary.slowConsumersDropped');
@@ -132,6 +135,9 @@ export async function runWorker(opts: ServeOptions, info: WorkerInfo, log: (line
     process.exit(1);
   }
   running = started;
+  // Keys rotated while serve() was starting: apply the latest.
+  const latest = tlsNow();
+  if (latest !== null && latest !== startedWith) started.setTls(latest.material, latest.ticketKeys);
   const { metrics } = started;
   send({ t: 'ready', listeners: started.ready });
   send({ t: 'stats', snapshot: metrics.snapshot() });
