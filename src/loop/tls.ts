@@ -86,7 +86,8 @@ export function startHandshake(socket: Socket, tls: ListenTls, name: string, met
     // The TLSSocket reads what the socket already holds (this first chunk) before the rest.
     socket.unshift(first);
     const pipe = new TLSSocket(socket, { isServer: true, secureContext: tls.context(), ALPNProtocols: tls.alpn.length > 0 ? [...tls.alpn] : undefined });
-    // TLS 1.2 renegotiation started by the client: refused (an 'error', then close). TLS 1.3 has none.
+    // TLS 1.2 renegotiation started by the client: refused by the context's
+    // SSL_OP_NO_RENEGOTIATION (src/server/tls.ts); this is Node's own guard on top. TLS 1.3 has none.
     pipe.disableRenegotiation();
     const onTlsError = (): void => {
       count('handshakeErrors');

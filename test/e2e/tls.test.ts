@@ -146,6 +146,23 @@ test('versions: TLS 1.0 and 1.1 refused, TLS 1.3 negotiated; --tls-min-version 1
   }
 });
 
+test('client-initiated renegotiation (TLS 1.2) is refused: the client gets "no renegotiation"; the server serves on', async () => {
+  const m = await startTls([]);
+  try {
+    const s = await tlsConnect(m.ports.https, { maxVersion: 'TLSv1.2' });
+    assert.equal(s.getProtocol(), 'TLSv1.2');
+    const outcome = await new Promise<string>((resolve) => {
+      s.once('error', (err) => resolve(`error: ${err.message}`));
+      s.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err ? `error: ${err.message}` : 'renegotiated'));
+    });
+    assert.match(outcome, /^error: .*no renegotiation/);
+    s.destroy();
+    assert.equal((await httpsGet(m.ports.https, '/')).status, 200);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
 test('MX/1 over TLS: PING answered with and without ALPN; plain MX/1 on the TLS port is closed', async () => {
   const m = await startTls([]);
   try {

@@ -70,3 +70,97 @@ test('tls: the connection cap counts TLS connections; a refused one is closed wi
     await server.close();
   }
 });
+
+// --- The handshake phase (src/loop/tls.ts), in this process with the test clock.
+import net from 'node:net';
+import { useTestClock } from '../helpers/test-clock.js';
+import { waitFor } from '../helpers/wait.js';
+
+function rawConnect(port: number): Promise<{ sock: net.Socket; closed: () => boolean; got: () => Buffer }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let closed = false;
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', () => undefined);
+    sock.on('close', () => (closed = true));
+    sock.once('connect', () => resolve({ sock, closed: () => closed, got: () => Buffer.concat(chunks) }));
+  });
+}
+
+test('tls handshake: the deadline runs from accept, to the millisecond on the test clock; a silent client is cut and counted', async () => {
+  const clock = useTestClock();
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakeTimeoutMs: 2000 } });
+  const server = await startHttpServer(opts);
+  try {
+    const c = await rawConnect(server.listener.port);
+    await waitFor(() => opts.metrics.open['https'] === 1, { what: 'the accept' });
+    clock.advance(1999);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(c.closed(), false, 'not before the deadline');
+    clock.advance(1);
+    await waitFor(c.closed, { what: 'the cut at the deadline' });
+    assert.equal(c.got().length, 0);
+    assert.equal(opts.metrics.counters['https.tls.handshakeTimeouts'], 1);
+    await waitFor(() => opts.metrics.open['https'] === 0, { what: 'the count to drop' });
+  } finally {
+    clock.restore();
+    await server.close();
+  }
+});
+
+test('tls handshake: plaintext goes to onPlaintext, garbage and a bad record are closed, each counted; nothing crashes', async () => {
+  const seen: string[] = [];
+  const opts = testServerOptions(handler, {
+    tls: {
+      ...secure,
+      onPlaintext: (socket: net.Socket, first: Buffer) => {
+        seen.push(first.toString('latin1'));
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      },
+    },
+  });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  try {
+    const plain = await rawConnect(port);
+    plain.sock.write('G');
+    await waitFor(plain.closed, { what: 'the plaintext answer and close' });
+    assert.equal(plain.got().toString('latin1'), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(seen, ['G']);
+    for (const bytes of [Buffer.from([0x00]), Buffer.from([0xff, 0xfe, 0x7f]), Buffer.from('\r\n')]) {
+      const g = await rawConnect(port);
+      g.sock.write(bytes);
+      await waitFor(g.closed, { what: `a close after ${bytes.toString('hex')}` });
+      assert.equal(g.got().length, 0, bytes.toString('hex'));
+    }
+    // A handshake record with a bad body: OpenSSL's fatal alert (content type 21), then close.
+    const bad = await rawConnect(port);
+    bad.sock.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x03, 0x00, 0x04]), Buffer.from([0xde, 0xad, 0xbe, 0xef])]));
+    await waitFor(bad.closed, { what: 'a close after a bad ClientHello' });
+    assert.ok(bad.got().length === 0 || bad.got()[0] === 0x15, bad.got().toString('hex'));
+    assert.equal(opts.metrics.counters['https.tls.plaintext'], 1);
+    assert.equal(opts.metrics.counters['https.tls.notTls'], 3);
+    assert.equal(opts.metrics.counters['https.tls.handshakeErrors'], 1);
+    // A real client still gets through.
+    assert.match(await get(port), /^HTTP\/1\.1 200 /);
+    assert.equal(opts.metrics.counters['https.tls.handshakes'], 1);
+  } finally {
+    await server.close();
+  }
+});
+
+test('tls handshake: a drain closes a connection still in its handshake; the listener goes idle', async () => {
+  const opts = testServerOptions(handler, { tls: secure });
+  const server = await startHttpServer(opts);
+  try {
+    const c = await rawConnect(server.listener.port);
+    await waitFor(() => opts.metrics.open['https'] === 1, { what: 'the accept' });
+    server.listener.stopAccepting();
+    server.listener.drain();
+    await waitFor(c.closed, { what: 'the close' });
+    await server.listener.idle();
+  } finally {
+    await server.close();
+  }
+});
