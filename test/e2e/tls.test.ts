@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { unsentLimitProblem } from '../../src/loop/unsent-limit.js';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -424,7 +425,6 @@ test('SIGHUP reloads the certificate under a client loop: zero failed requests, 
 
 test('SIGTERM drains TLS connections as plaintext ones: a download in flight completes', async () => {
   const root = path.join(tmp, 'big-site');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(root, { recursive: true });
   const size = 8 << 20;
   writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(size, 0x61));
@@ -476,5 +476,51 @@ test('the head timeout runs from accept and includes the handshake', async () =>
     assert.ok(closedAt >= 750 && closedAt < 1300, `closed ${closedAt} ms after connect`);
   } finally {
     assert.equal(await m.stop(), 0);
+  }
+});
+
+/** The tx_queue (unacknowledged + unsent bytes) of the server socket localPort -> remotePort, from /proc/net/tcp. */
+function txQueue(localPort: number, remotePort: number): number | null {
+  const hex = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || !f[1]!.endsWith(`:${hex(localPort)}`) || !f[2]!.endsWith(`:${hex(remotePort)}`)) continue;
+    return parseInt(f[4]!.split(':')[0]!, 16);
+  }
+  return null;
+}
+
+test('--tcp-notsent-lowat applies to the TCP socket under TLS: a stalled HTTPS reader leaves under 1 MiB queued, several MiB with 0', { skip: unsentLimitProblem() ?? false }, async () => {
+  const root = path.join(tmp, 'lowat-site');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(8 << 20, 0x63));
+  const stalled = async (port: number): Promise<number> => {
+    const s = await tlsConnect(port);
+    let got = 0;
+    s.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got >= 16 * 1024) s.pause();
+    });
+    s.write('GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    let last = -1;
+    let now = 0;
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      now = txQueue(port, s.localPort!) ?? 0;
+      if (now > 0 && now === last) break;
+      last = now;
+    }
+    s.destroy();
+    return now;
+  };
+  const limited = await startTls(['--root', root]);
+  const unlimited = await startTls(['--root', root, '--tcp-notsent-lowat', '0']);
+  try {
+    const a = await stalled(limited.ports.https);
+    const b = await stalled(unlimited.ports.https);
+    assert.ok(a > 0 && a < 1024 * 1024, `default 128 KiB: the kernel queued ${a} bytes`);
+    assert.ok(b > 2 * a, `--tcp-notsent-lowat 0: ${b} bytes, default: ${a}`);
+  } finally {
+    await Promise.all([limited.stop(), unlimited.stop()]);
   }
 });
