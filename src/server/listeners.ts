@@ -43,7 +43,7 @@ export interface ServerContext {
   transfers: SlotBudget;
   filesDir: string;
   snapshot: () => MetricsSnapshot;
-  /** The chat room from the hooks (a cluster worker's relayed room); undefined = the MX/1 face makes one. */
+  /** The chat room from the hooks (a cluster worker's relayed room); undefined until the first MX/1 row makes one for every MX/1 listener. */
   room: Room | undefined;
   /** The MX/1 face, once its first listener is up: the room and store the others join. */
   binary: BinaryServer | null;
