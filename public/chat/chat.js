@@ -220,7 +220,7 @@ function sendJoin(name, rejoining) {
       room.hidden = true;
       joinForm.hidden = false;
       nameInput.value = name;
-      showNameError(`${event.message}. Choose another name.`);
+      showNameError(`${sentence(event.message)} Choose another name.`);
     } else {
       showNameError(describeJoinError(event.code, event.message, name));
     }
@@ -233,9 +233,15 @@ function sendJoin(name, rejoining) {
 /** @param {number} code @param {string} message @param {string} name */
 function describeJoinError(code, message, name) {
   if (code === ErrorCode.NAME_TAKEN) return `“${name}” is taken. Choose another name.`;
-  if (code === ErrorCode.BAD_NAME) return `${message}. Use 1 to 32 letters, digits, _ - or . (no spaces).`;
-  if (code === ErrorCode.BUSY || code === ErrorCode.RELAY_UNAVAILABLE) return `${message}. Try again in a moment.`;
+  if (code === ErrorCode.BAD_NAME) return `${sentence(message)} Choose another name.`;
+  if (code === ErrorCode.BUSY || code === ErrorCode.RELAY_UNAVAILABLE) return `${sentence(message)} Try again in a moment.`;
   return `Error ${code}: ${message}`;
+}
+
+/** The server's message as a sentence: capitalised, with a full stop. @param {string} text */
+function sentence(text) {
+  const s = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 /** @param {string} name @param {string[]} names @param {boolean} rejoining */
