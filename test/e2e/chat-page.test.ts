@@ -69,7 +69,7 @@ interface Person {
   errors: string[];
 }
 
-async function openChat(base: string): Promise<Person> {
+async function openChat(base: string, query = ''): Promise<Person> {
   const page = await browser.newPage();
   const person: Person = { page, dialogs: [], errors: [] };
   page.on('dialog', (d) => {
@@ -77,7 +77,7 @@ async function openChat(base: string): Promise<Person> {
     void d.dismiss();
   });
   page.on('pageerror', (e) => person.errors.push(e.message));
-  const res = await page.goto(`${base}/chat/`, { waitUntil: 'load' });
+  const res = await page.goto(`${base}/chat/${query}`, { waitUntil: 'load' });
   assert.equal(res?.status(), 200);
   await page.waitForSelector('html[data-js="ready"]', { timeout: DEADLINE_MS });
   return person;
@@ -278,6 +278,13 @@ test('the server stops and starts again on the same port: the page says it is aw
       await seesLine(ada, 'carol joined', 'ada');
       await say(ada, 'back again');
       await cli.sees('<ada> back again');
+      // Leaving by keyboard: the others see it, and the page goes back to the name form.
+      await ada.page.focus('#leave');
+      await ada.page.keyboard.press('Enter');
+      await cli.sees('* ada left');
+      await ada.page.waitForSelector('#status[data-state="offline"]', { timeout: DEADLINE_MS });
+      assert.equal(await ada.page.isVisible('#join-form'), true);
+      assert.equal(await ada.page.evaluate<string>(`document.activeElement.id`), 'name');
       cli.proc.stdin.end();
       assert.equal(await cli.exited, 0, cli.out);
     } finally {
@@ -286,6 +293,31 @@ test('the server stops and starts again on the same port: the page says it is aw
     assert.deepEqual(ada.errors, []);
   } finally {
     await ada.page.close();
+    await muxd.stop();
+  }
+});
+
+test('with --ws-path moved, /chat/?ws=PATH follows it; an off-site value keeps to this origin', { skip }, async () => {
+  const muxd = await startMuxd(['--files-dir', path.join(tmp, 'files-ws-path'), '--ws-path', '/ops/mx']);
+  const base = `http://127.0.0.1:${muxd.httpPort}`;
+  const sockets: string[] = [];
+  const pages: Person[] = [];
+  try {
+    const moved = await openChat(`${base}`, '?ws=/ops/mx');
+    pages.push(moved);
+    moved.page.on('websocket', (w) => sockets.push(w.url()));
+    await join(moved, 'ada');
+    const offSite = await openChat(`${base}`, `?ws=${encodeURIComponent('//evil.example/mx')}`);
+    pages.push(offSite);
+    offSite.page.on('websocket', (w) => sockets.push(w.url()));
+    // The default path is not upgraded on this server: the page says it cannot reach the chat.
+    await typeName(offSite, 'bob');
+    await offSite.page.waitForSelector('#name-error:not([hidden])', { timeout: DEADLINE_MS });
+    assert.match(await offSite.page.evaluate<string>(`document.getElementById('name-error').textContent`), /Cannot reach the chat server/);
+    const ws = `ws://127.0.0.1:${muxd.httpPort}`;
+    assert.deepEqual(sockets, [`${ws}/ops/mx`, `${ws}/.well-known/muxd/mx`], 'no socket left the site');
+  } finally {
+    for (const p of pages) await p.page.close();
     await muxd.stop();
   }
 });
