@@ -134,9 +134,12 @@ function scheduleReconnect() {
   const delay = backoffMs(attempt++);
   retryAt = Date.now() + delay;
   retryTimer = window.setTimeout(connect, delay);
+  // The status (a live region) is said once; the countdown ticks on the button, which a screen
+  // reader reads when it gets the focus instead of every second.
+  setStatus('away', `Away: connection lost. You will rejoin as ${rejoinName} as soon as the server is back.`);
   const tick = () => {
     const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
-    setStatus('away', `Away: connection lost. Reconnecting in ${seconds} s; you will rejoin as ${rejoinName}.`);
+    retryButton.textContent = `Reconnect now (next try in ${seconds} s)`;
   };
   tick();
   clearInterval(countdownTimer);
@@ -343,7 +346,9 @@ function setStatus(state, text) {
 function renderMembers() {
   const items = members.map((name) => {
     const li = document.createElement('li');
-    li.textContent = name;
+    const bdi = document.createElement('bdi');
+    bdi.textContent = name;
+    li.append(bdi);
     if (name === joinedAs || name === rejoinName) {
       li.className = 'me';
       const you = document.createElement('span');
@@ -378,7 +383,8 @@ function append(li) {
 function addMessage(from, text, mine) {
   const li = document.createElement('li');
   li.className = mine ? 'msg me' : 'msg';
-  const who = document.createElement('span');
+  // <bdi>: a name in a right-to-left script (or with direction marks) cannot reorder the line around it.
+  const who = document.createElement('bdi');
   who.className = 'from';
   who.textContent = from;
   const body = document.createElement('span');

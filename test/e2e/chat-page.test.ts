@@ -266,6 +266,7 @@ test('the server stops and starts again on the same port: the page says it is aw
     await seesLine(ada, 'Announcement: server is shutting down', 'ada');
     await seesLine(ada, /Connection lost/, 'ada');
     assert.equal(await ada.page.isVisible('#retry'), true, 'a Reconnect now button is offered');
+    assert.match(await ada.page.evaluate<string>(`document.getElementById('retry').textContent`), /^Reconnect now \(next try in \d+ s\)$/);
 
     muxd = await startMuxd([...files, '--http-port', String(port)]);
     await ada.page.waitForSelector('#status[data-state="joined"]', { timeout: 40_000 });
