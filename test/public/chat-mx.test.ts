@@ -264,6 +264,30 @@ describe('bytes the page refuses', () => {
   for (const m of malformed) {
     test(m.name, () => throwsReason(() => mx.decodeMessage(m.bytes), 'malformed'));
   }
+
+  test('random bytes, and random payloads under every known type: an event or an MxError, nothing else', () => {
+    const onlyMxError = (fn: () => unknown): void => {
+      try {
+        fn();
+      } catch (err) {
+        if (!(err instanceof mx.MxError)) throw err;
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        onlyMxError(() => mx.decodeMessage(bytes));
+        onlyMxError(() => new mx.FrameReader().push(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+    const known = [0x81, 0x82, 0x90, 0x91, 0x92, 0x93, 0xc0, 0xc1, 0xc2, 0xc3, 0xff];
+    fc.assert(
+      fc.property(fc.constantFrom(...known), fc.uint8Array({ maxLength: 40 }), (type, payload) => {
+        onlyMxError(() => mx.decodeMessage(frame(type, 1, Buffer.from(payload))));
+      }),
+      { numRuns: 3000 },
+    );
+  });
 });
 
 describe('ids, the socket URL, the reconnect delays', () => {
