@@ -4,9 +4,13 @@ import path from 'node:path';
 import { freePort, hasTool, spawnPinned, stopChild, waitForLine, waitForPort, type PinnedChild } from './proc.js';
 import { peakRssBytes } from './sample.js';
 
+export type MuxdFace = 'http' | 'binary' | 'https' | 'binary-tls';
+
 export interface RunningServer {
   name: string;
   port: number;
+  /** muxd: the port of every listener it was asked to report (the face's own is `port`). */
+  ports?: Partial<Record<MuxdFace, number>>;
   pid: number;
   /** Peak RSS (VmHWM) of the server's process tree; read it before stop(). */
   peakRss(): number;
@@ -40,20 +44,41 @@ async function started(name: string, pc: PinnedChild, ready: RegExp): Promise<Ru
 export interface MuxdOptions {
   root: string;
   parser?: 'muxd' | 'llhttp';
-  face: 'http' | 'binary';
+  /** The listener whose port is `port`. */
+  face: MuxdFace;
+  /** More listeners whose ports to read from their ready lines (into `ports`). */
+  alsoFaces?: MuxdFace[];
+  /** Adds the HTTPS and MX/1-over-TLS listeners (--tls-cert, --tls-key, both on port 0). */
+  tls?: { cert: string; key: string };
   extraArgs?: string[];
 }
+
+/** The ready line of each listener (src/server/ready.ts; the TLS ones as issue 16 fixes them). */
+const READY: Record<MuxdFace, RegExp> = {
+  http: /muxd http listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/,
+  binary: /muxd binary listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/,
+  https: /muxd https listening on (?:https:\/\/)?127\.0\.0\.1:(\d+)/,
+  'binary-tls': /muxd binary-tls listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/,
+};
 
 export async function startMuxd(ctx: ServerContext, opts: MuxdOptions): Promise<RunningServer> {
   const filesDir = path.join(ctx.tmpDir, 'muxd-files');
   mkdirSync(filesDir, { recursive: true });
   const args = [MUXD_ENTRY, 'serve', '--root', opts.root, '--http-port', '0', '--binary-port', '0', '--host', '127.0.0.1', '--files-dir', filesDir];
   if (opts.parser) args.push('--parser', opts.parser);
+  if (opts.tls) args.push('--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key, '--https-port', '0', '--binary-tls-port', '0');
   args.push(...(opts.extraArgs ?? []));
   const pc = spawnPinned(process.execPath, args, { core: ctx.core });
   const name = opts.parser === 'llhttp' ? 'muxd-llhttp' : 'muxd';
-  const ready = opts.face === 'http' ? /muxd http listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/ : /muxd binary listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/;
-  return started(name, pc, ready);
+  const server = await started(name, pc, READY[opts.face]);
+  server.ports = { [opts.face]: server.port };
+  try {
+    for (const face of opts.alsoFaces ?? []) server.ports[face] = Number((await waitForLine(pc, READY[face]))[1]);
+  } catch (e) {
+    await stopChild(pc);
+    throw new Error(`${name} did not start every listener: ${(e as Error).message}`);
+  }
+  return server;
 }
 
 /** A compiled peer from bench/peers (raw-net, node-http, serve-static, ping-server). */
