@@ -5,7 +5,7 @@
 import type { Endpoint, Listener } from '../loop/listener.js';
 import type { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
-import { startHttpServer } from '../http/server.js';
+import { startHttpServer, type HttpServerOptions } from '../http/server.js';
 import type { Handler } from '../http/types.js';
 import { parserFactory } from '../http/parsers.js';
 import { startBinaryServer, type BinaryServer } from '../binary/server.js';
@@ -16,6 +16,7 @@ import { statsSource } from '../binary/stats.js';
 import { MAX_SAY_BYTES } from '../wire/protocol.js';
 import { MAX_DATAGRAM } from '../wire/udp.js';
 import type { ServeOptions } from './options.js';
+import { WS_UPGRADE, withWsRoute, wsUpgrade } from './ws-route.js';
 
 export type Face = 'http' | 'binary';
 export type Transport = 'tcp' | 'unix' | 'udp';
@@ -69,11 +70,27 @@ export interface ListenerRow {
   start(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started>;
 }
 
-async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
+/** What differs between the HTTP rows: how requests reach them (and, for TLS, the server factory). */
+export interface HttpRowOptions {
+  /** 'https' on a TLS listener: the WebSocket route's own origin is https://Host. */
+  scheme: 'http' | 'https';
+  createServer?: HttpServerOptions['createServer'];
+}
+
+async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void, row: HttpRowOptions = { scheme: 'http' }): Promise<Started> {
   const { opts } = ctx;
+  // MX/1 over WebSocket on every HTTP listener (--ws-path off: none).
+  const ws = opts.ws.path;
+  const handler = ws === null ? ctx.handler : withWsRoute(ctx.handler, { path: ws, scheme: row.scheme, origins: opts.ws.origins });
+  const upgrades =
+    ws === null
+      ? undefined
+      : new Map([[WS_UPGRADE, wsUpgrade({ binary: () => ctx.binary, metrics: ctx.metrics, maxPayload: opts.mx.maxFrame, pingIntervalMs: opts.ws.pingIntervalMs })]]);
   const http = await startHttpServer({
     endpoint: at.endpoint,
-    handler: ctx.handler,
+    handler,
+    upgrades,
+    createServer: row.createServer,
     parserFactory: parserFactory(opts.http.parser),
     limits: { maxRequestLine: opts.http.maxRequestLine, maxHeadBytes: opts.http.maxHead, maxHeaders: opts.http.maxHeaders, maxBodyBytes: opts.http.maxBody },
     maxConnections: opts.listen.maxConnections,
@@ -152,8 +169,8 @@ function tcp(flag: string, o: ServeOptions, port: number): NamedEndpoint {
 
 /** In the order their ready lines print. */
 export const LISTENERS: readonly ListenerRow[] = [
-  { face: 'http', transport: 'unix', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket === null ? null : { flag: '--http-socket', endpoint: { path: o.listen.httpSocket } }) },
-  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket !== null ? null : tcp('--http-port', o, o.listen.httpPort)) },
+  { face: 'http', transport: 'unix', name: 'http', stage: 'first', start: (at, ctx, log) => startHttp(at, ctx, log, { scheme: 'http' }), endpoint: (o) => (o.listen.httpSocket === null ? null : { flag: '--http-socket', endpoint: { path: o.listen.httpSocket } }) },
+  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: (at, ctx, log) => startHttp(at, ctx, log, { scheme: 'http' }), endpoint: (o) => (o.listen.httpSocket !== null ? null : tcp('--http-port', o, o.listen.httpPort)) },
   { face: 'binary', transport: 'unix', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket === null ? null : { flag: '--binary-socket', endpoint: { path: o.listen.binarySocket } }) },
   { face: 'binary', transport: 'tcp', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket !== null ? null : tcp('--binary-port', o, o.listen.binaryPort)) },
   { face: 'binary', transport: 'udp', name: 'udp', stage: 'joins', start: startUdp, endpoint: (o) => (o.listen.udpPort === null ? null : tcp('--udp-port', o, o.listen.udpPort)) },
