@@ -11,6 +11,8 @@ import { runHttpLoad, type HttpLoadResult, type HttpTool } from './lib/http-load
 import { startMuxd, startNginx, startPeer, type RunningServer, type ServerContext } from './lib/servers.js';
 import { fmtMB, fmtMs, fmtRate, fmtRatio, headerLines, renderTable, writeJson } from './lib/report.js';
 import { DEFAULT_RESPONSE_BYTES } from './peers/fixed-response.js';
+import { TLS_LOADS, TLS_SERVERS, runTlsBench, tlsTools } from './lib/https-bench.js';
+import { CERT_KEY_TYPES, type CertKeyType } from './lib/certs.js';
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -26,6 +28,10 @@ const { values: flags } = parseArgs({
     markdown: { type: 'boolean', default: false },
     // --workers N: muxd with 1 worker against N (bench/workers.ts) instead of the peer comparison.
     workers: { type: 'string' },
+    // --tls: the HTTPS rows (bench/lib/https-bench.ts) instead: muxd, node-https, nginx with ssl.
+    tls: { type: 'boolean', default: false },
+    'cert-key': { type: 'string', default: 'ec' },
+    'connect-concurrency': { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -79,7 +85,10 @@ interface Record_ {
 }
 
 function usage(): string {
-  return `Usage: node dist/bench/http.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--tool autocannon,wrk] [--loads ${LOADS.map((l) => l.key).join(',')}] [--quick] [--markdown] [--workers N]`;
+  return (
+    `Usage: node dist/bench/http.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--tool autocannon,wrk] [--loads ${LOADS.map((l) => l.key).join(',')}] [--quick] [--markdown] [--workers N]\n` +
+    `       node dist/bench/http.js --tls [--only ${TLS_SERVERS.join(',')}] [--loads ${TLS_LOADS.map((l) => l.key).join(',')}] [--tool autocannon,wrk] [--cert-key ${CERT_KEY_TYPES.join('|')}] [--connect-concurrency N] [--duration S] [--runs N] [--quick] [--markdown]`
+  );
 }
 
 function listFlag<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
@@ -136,6 +145,22 @@ async function main(): Promise<number> {
     if (!Number.isInteger(workers) || workers < 2) throw new Error('--workers must be a whole number of at least 2');
     const { runWorkersBench } = await import('./workers.js');
     return runWorkersBench({ workers, duration, runs, markdown: flags.markdown === true });
+  }
+  if (flags.tls) {
+    const keyType = flags['cert-key'] as CertKeyType;
+    if (!CERT_KEY_TYPES.includes(keyType)) throw new Error(`--cert-key must be one of ${CERT_KEY_TYPES.join(', ')}`);
+    const connectConcurrency = Number(flags['connect-concurrency']);
+    if (!Number.isInteger(connectConcurrency) || connectConcurrency < 1) throw new Error('--connect-concurrency must be a whole number of at least 1');
+    return runTlsBench({
+      duration,
+      runs,
+      servers: listFlag(flags.only, TLS_SERVERS, 'server'),
+      loads: listFlag(flags.loads, TLS_LOADS.map((l) => l.key), 'load'),
+      tools: tlsTools(listFlag<HttpTool>(flags.tool, ['autocannon', 'wrk'], 'tool')),
+      keyType,
+      connectConcurrency,
+      markdown: flags.markdown === true,
+    });
   }
   const servers = listFlag(flags.only, SERVERS, 'server');
   const loads = listFlag(flags.loads, LOADS.map((l) => l.key), 'load').map((k) => LOADS.find((l) => l.key === k)!);

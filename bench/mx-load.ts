@@ -6,8 +6,11 @@
 //   node dist/bench/mx-load.js --port 9000 --connections 50 --depth 16 --payload 1024 --duration 5
 //   node dist/bench/mx-load.js --port 9000 --mode fanout --members 100 --duration 5
 //   node dist/bench/mx-load.js --port 9000 --mode transfer --size 67108864
+//   node dist/bench/mx-load.js --port 8080 --transport ws --depth 16 --duration 5
+//   node dist/bench/mx-load.js --port 9443 --transport tls --duration 5
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,8 +19,12 @@ import { LoadMeter, type LoadSample } from './lib/sample.js';
 import { spawnPinned, stopChild } from './lib/proc.js';
 import { patterned } from './lib/fixtures.js';
 import { MX, MX_HEADER, FrameScanner, describeError, encodeFrame, readU64, writeHeader, writeU64 } from './lib/mx.js';
+import { DEFAULT_WS_PATH, WS_OP, WsDeframer, clientEncoder, wsHandshake } from './lib/ws.js';
 
 export type MxMode = 'ping' | 'fanout' | 'transfer';
+/** How MX/1 travels: plain TCP, TLS (ALPN mx1), or one frame per WebSocket message (ws, or wss over TLS). */
+export type MxTransport = 'tcp' | 'tls' | 'ws' | 'wss';
+export const TRANSPORTS: readonly MxTransport[] = ['tcp', 'tls', 'ws', 'wss'];
 
 export interface MxLoadOptions {
   host: string;
@@ -38,6 +45,9 @@ export interface MxLoadOptions {
   /** transfer: bytes PUT then GET. */
   size: number;
   warmupMs: number;
+  transport: MxTransport;
+  /** ws/wss: the request target of the upgrade. */
+  wsPath: string;
 }
 
 export const DEFAULTS: MxLoadOptions = {
@@ -52,6 +62,8 @@ export const DEFAULTS: MxLoadOptions = {
   members: 100,
   size: 64 * 1024 * 1024,
   warmupMs: 500,
+  transport: 'tcp',
+  wsPath: DEFAULT_WS_PATH,
 };
 
 /** What one worker prints (one JSON line). */
@@ -88,13 +100,59 @@ export interface MxLoadResult extends LoadSample {
 
 // ---------------------------------------------------------------- worker side
 
-function open(host: string, port: number): Promise<Socket> {
+/**
+ * One connection of any transport. `wrap` turns an MX/1 frame into what goes on the wire (itself,
+ * or a masked WebSocket message); `read` takes the socket's chunks and feeds the MX/1 bytes in
+ * them to the scanner given to `attach`.
+ */
+interface Conn {
+  socket: Socket;
+  wrap(frame: Buffer): Buffer;
+  attach(scanner: FrameScanner): void;
+  read(chunk: Buffer): void;
+}
+
+function connectSocket(o: MxLoadOptions, port: number): Promise<Socket> {
+  const secure = o.transport === 'tls' || o.transport === 'wss';
   return new Promise((resolve, reject) => {
-    const s = connect(port, host);
+    // A bench certificate is self-signed for 127.0.0.1: the load measures the server, not verification.
+    const s: Socket = secure
+      ? tlsConnect({ host: o.host, port, rejectUnauthorized: false, ALPNProtocols: [o.transport === 'tls' ? 'mx1' : 'http/1.1'] })
+      : connect(port, o.host);
     s.setNoDelay(true);
-    s.once('connect', () => resolve(s));
+    s.once(secure ? 'secureConnect' : 'connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
     s.once('error', reject);
   });
+}
+
+async function open(o: MxLoadOptions, port: number = o.port): Promise<Conn> {
+  const socket = await connectSocket(o, port);
+  if (o.transport === 'tcp' || o.transport === 'tls') {
+    let scanner: FrameScanner | null = null;
+    return { socket, wrap: (f) => f, attach: (s) => void (scanner = s), read: (chunk) => scanner!.push(chunk) };
+  }
+  const leftover = await wsHandshake(socket, o.host, port, o.wsPath);
+  const encoder = clientEncoder();
+  let scanner: FrameScanner | null = null;
+  const deframer = new WsDeframer({
+    data: (bytes) => scanner!.push(bytes),
+    control(opcode, payload) {
+      if (opcode === WS_OP.PING) socket.write(encoder.pong(payload));
+      else if (opcode === WS_OP.CLOSE) socket.emit('error', new Error(`the server closed the WebSocket${payload.length >= 2 ? ` with ${payload.readUInt16BE(0)} ${payload.toString('utf8', 2)}` : ''}`));
+    },
+  });
+  return {
+    socket,
+    wrap: (f) => encoder.binary(f),
+    attach(s) {
+      scanner = s;
+      if (leftover.length > 0) deframer.push(leftover);
+    },
+    read: (chunk) => deframer.push(chunk),
+  };
 }
 
 /** Waits until Date.now() reaches `at` (the shared start across worker processes). */
@@ -109,13 +167,16 @@ async function pingWorker(o: MxLoadOptions, connections: number, startAt: number
   const hist = new Histogram();
   const payload = Buffer.alloc(o.payload, 0x61);
   const report: WorkerReport = { completed: 0, errors: 0, windowMs: o.durationSeconds * 1000, hist: [], deliveryHist: [], delivered: 0, putSeconds: 0, getSeconds: 0, firstError: '' };
-  const sockets = await Promise.all(Array.from({ length: connections }, () => open(o.host, o.port)));
+  const conns = await Promise.all(Array.from({ length: connections }, () => open(o)));
   await until(startAt);
   const win = new Window(startAt + o.warmupMs, startAt + o.warmupMs + o.durationSeconds * 1000);
   let running = true;
-  for (const socket of sockets) {
-    // Encoded once: slot k always carries id k, so a reply's id says which send time to use.
-    const frames = Array.from({ length: o.depth }, (_, k) => encodeFrame(MX.PING, k + 1, payload));
+  for (const conn of conns) {
+    const socket = conn.socket;
+    // Encoded once: slot k always carries id k, so a reply's id says which send time to use. Over
+    // WebSocket the masked message is made once per slot too (its key drawn then), so the
+    // generator's cost per frame is the TCP mode's; the server unmasks every message all the same.
+    const frames = Array.from({ length: o.depth }, (_, k) => conn.wrap(encodeFrame(MX.PING, k + 1, payload)));
     const sentAt = new Float64Array(o.depth + 1);
     const resend: Buffer[] = [];
     let now = 0;
@@ -136,9 +197,10 @@ async function pingWorker(o: MxLoadOptions, connections: number, startAt: number
         }
       },
     }, 0);
+    conn.attach(scanner);
     socket.on('data', (chunk: Buffer) => {
       now = performance.now();
-      scanner.push(chunk);
+      conn.read(chunk);
       if (resend.length === 1) socket.write(resend[0]!);
       else if (resend.length > 1) {
         socket.cork();
@@ -157,7 +219,7 @@ async function pingWorker(o: MxLoadOptions, connections: number, startAt: number
   }
   await measure(win);
   running = false;
-  for (const s of sockets) s.destroy();
+  for (const c of conns) c.socket.destroy();
   report.hist = sparse(hist);
   return report;
 }
@@ -179,14 +241,14 @@ function sparse(h: Histogram): [number, number][] {
 }
 
 /** Sends one frame and resolves with the first reply of `id` (errors reject). */
-function request(socket: Socket, scannerReplies: Map<number, (type: number, body: Buffer | null) => void>, frame: Buffer, id: number): Promise<Buffer | null> {
+function request(conn: Conn, scannerReplies: Map<number, (type: number, body: Buffer | null) => void>, frame: Buffer, id: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     scannerReplies.set(id, (type, body) => {
       scannerReplies.delete(id);
       if (type === MX.ERROR) reject(new Error(describeError(body)));
       else resolve(body);
     });
-    socket.write(frame);
+    conn.socket.write(conn.wrap(frame));
   });
 }
 
@@ -214,7 +276,8 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
   const ports = o.ports ?? [o.port];
   for (let i = 0; i < members; i++) {
     // Members take the ports in turn, counting across worker processes.
-    const socket = await open(o.host, ports[(workerIndex * members + i) % ports.length]!);
+    const conn = await open(o, ports[(workerIndex * members + i) % ports.length]!);
+    const socket = conn.socket;
     sockets.push(socket);
     const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
     const isSender = sender && i === 0;
@@ -241,7 +304,7 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
           }
           if (running) {
             sentAt[k] = now;
-            resend.push(say(k, now));
+            resend.push(conn.wrap(say(k, now)));
           }
         } else if (type === MX.ERROR) {
           report.errors++;
@@ -249,9 +312,10 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
         }
       },
     });
+    conn.attach(scanner);
     socket.on('data', (chunk: Buffer) => {
       now = performance.now();
-      scanner.push(chunk);
+      conn.read(chunk);
       if (resend.length > 0) {
         socket.cork();
         for (const f of resend) socket.write(f);
@@ -264,12 +328,12 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
       if (report.firstError === '') report.firstError = e.message;
     });
     // JOIN rest:name; names must be unique, so each worker tags its own.
-    await request(socket, waiting, encodeFrame(MX.JOIN, 1, Buffer.from(`b${tag}w${workerIndex}m${i}`)), 1);
+    await request(conn, waiting, encodeFrame(MX.JOIN, 1, Buffer.from(`b${tag}w${workerIndex}m${i}`)), 1);
     if (isSender) {
       void until(startAt).then(() => {
         const t = performance.now();
         sentAt.fill(t);
-        socket.write(Buffer.concat(Array.from({ length: o.depth }, (_, k) => say(k, t))));
+        socket.write(Buffer.concat(Array.from({ length: o.depth }, (_, k) => conn.wrap(say(k, t)))));
       });
     }
   }
@@ -287,7 +351,9 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
   const content = patterned(o.size);
   const digest = createHash('sha256').update(content).digest();
   const name = Buffer.from(`bench-${randomBytes(4).toString('hex')}.bin`);
-  const socket = await open(o.host, o.port);
+  if (o.transport === 'ws' || o.transport === 'wss') throw new Error('transfer runs over tcp or tls only');
+  const conn = await open(o);
+  const socket = conn.socket;
   const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
   let getBytes = 0;
   let onGetData: (() => void) | null = null;
@@ -307,7 +373,8 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
       }
     },
   });
-  socket.on('data', (chunk: Buffer) => scanner.push(chunk));
+  conn.attach(scanner);
+  socket.on('data', (chunk: Buffer) => conn.read(chunk));
   try {
     // PUT: u64 size + 32-byte SHA-256 + rest:name, then DATA frames with the same id.
     const put = Buffer.alloc(8 + 32 + name.length);
@@ -315,7 +382,7 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
     digest.copy(put, 8);
     name.copy(put, 40);
     const t0 = performance.now();
-    const done = request(socket, waiting, encodeFrame(MX.PUT, 1, put), 1);
+    const done = request(conn, waiting, encodeFrame(MX.PUT, 1, put), 1);
     const CHUNK = 256 * 1024;
     for (let off = 0; off < o.size; off += CHUNK) {
       const part = content.subarray(off, Math.min(o.size, off + CHUNK));
@@ -332,7 +399,7 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
     writeU64(get, 0, 0);
     name.copy(get, 8);
     const t1 = performance.now();
-    const info = await request(socket, waiting, encodeFrame(MX.GET, 2, get), 2);
+    const info = await request(conn, waiting, encodeFrame(MX.GET, 2, get), 2);
     const size = info && info.length >= 8 ? readU64(info, 0) : o.size;
     if (size !== o.size) throw new Error(`GET_OK announced ${size} bytes, PUT sent ${o.size}`);
     if (getBytes < size) await new Promise<void>((r) => (onGetData = () => getBytes >= size && r()));
@@ -452,6 +519,8 @@ async function cli(): Promise<void> {
       members: { type: 'string', default: String(DEFAULTS.members) },
       size: { type: 'string', default: String(DEFAULTS.size) },
       core: { type: 'string', default: '1' },
+      transport: { type: 'string', default: DEFAULTS.transport },
+      'ws-path': { type: 'string', default: DEFAULTS.wsPath },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -459,6 +528,7 @@ async function cli(): Promise<void> {
     process.stdout.write(
       'Usage: node dist/bench/mx-load.js [--host H] [--port P] [--mode ping|fanout|transfer] [--connections N] [--depth N]\n' +
         '         [--payload BYTES] [--duration S] [--procs N] [--members N] [--size BYTES] [--core C]\n' +
+        '         [--transport tcp|tls|ws|wss] [--ws-path PATH]\n' +
         'The MX/1 load generator against a server already running: ping (PING ops/s and latency),\n' +
         'fanout (SAY to --members joined members, delivered messages/s) or transfer (PUT and GET of\n' +
         '--size bytes, MB/s). Pinned to core --core (taskset); --procs splits the connections.\n' +
@@ -468,6 +538,7 @@ async function cli(): Promise<void> {
     return;
   }
   if (values.worker !== undefined) return worker(values.worker);
+  if (!TRANSPORTS.includes(values.transport as MxTransport)) throw new Error(`--transport must be one of ${TRANSPORTS.join(', ')}`);
   if (values.mode !== 'ping' && values.mode !== 'fanout' && values.mode !== 'transfer') throw new Error('--mode must be ping, fanout or transfer');
   const o: MxLoadOptions = {
     ...DEFAULTS,
@@ -481,6 +552,8 @@ async function cli(): Promise<void> {
     procs: Number(values.procs),
     members: Number(values.members),
     size: Number(values.size),
+    transport: values.transport as MxTransport,
+    wsPath: values['ws-path'],
   };
   const r = await runMxLoad(o, Number(values.core));
   const us = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(3)} ms` : 'n/a');

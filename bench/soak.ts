@@ -10,12 +10,17 @@
 // A script, never a timed test. Every attack has a deadline; the server is always stopped by
 // pid and its temp dirs removed, whatever happens.
 //
-//   node dist/bench/soak.js [--quick] [--markdown] [--only fd|silent|slow|race|disk] [--silent-rate N|max]
+// Issue 16 adds two TLS rows: a handshake flood with 5,000 connections that never send a
+// ClientHello while the normal client asks over HTTPS, and the slow readers over TLS.
+//
+//   node dist/bench/soak.js [--quick] [--markdown] [--only fd|silent|slow|race|disk|tls|tls-slow] [--silent-rate N|max]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { makeBenchCert, type BenchCert } from './lib/certs.js';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { FrameScanner, MX, encodeFrame, writeU64 } from './lib/mx.js';
@@ -26,12 +31,14 @@ import { startRemoteProbe, type RemoteProbeResult } from './lib/soak-probe.js';
 import { Sampler, fdsOf, rssOf, startSoakServer, tempFilesIn, type SoakServer } from './lib/soak-server.js';
 
 const args = process.argv.slice(2);
-const USAGE = `Usage: node dist/bench/soak.js [--quick] [--markdown] [--only fd|silent|slow|race|disk] [--silent-rate N|max]
+const USAGE = `Usage: node dist/bench/soak.js [--quick] [--markdown] [--only fd|silent|slow|race|disk|tls|tls-slow] [--silent-rate N|max]
 Runs issue 8's attacks against a real muxd serve on loopback (about 5 minutes; --quick uses
 smaller counts) and prints one row per attack: the normal client's p99 and errors, the server's
 loop lag, RSS and open fds, and a verdict. --only runs one attack; --silent-rate sets how many
 silent connections open per second (default 1000); --markdown prints the table as Markdown.
-The full-disk attack needs root (it mounts a tmpfs) and is skipped otherwise.
+The full-disk attack needs root (it mounts a tmpfs) and is skipped otherwise. The TLS rows
+(tls: handshake flood + 5,000 connections with no ClientHello, the client asking over HTTPS;
+tls-slow: the slow readers over TLS) serve a certificate openssl makes in .bench-out/tls/.
 `;
 if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(USAGE);
@@ -48,7 +55,7 @@ if (!(SILENT_RATE > 0)) {
   process.stderr.write('soak: --silent-rate takes connections per second (> 0) or max\n');
   process.exit(2);
 }
-const ATTACKS = ['fd', 'silent', 'slow', 'race', 'disk'] as const;
+const ATTACKS = ['fd', 'silent', 'slow', 'race', 'disk', 'tls', 'tls-slow'] as const;
 type AttackName = (typeof ATTACKS)[number];
 if (ONLY !== undefined && !(ATTACKS as readonly string[]).includes(ONLY)) {
   process.stderr.write(`soak: --only takes one of ${ATTACKS.join(', ')}\n`);
@@ -288,28 +295,119 @@ async function rssBackWithin(pid: number, limit: number, maxMs: number): Promise
   }
 }
 
+// --- attack 6 (issue 16): a TLS handshake flood and connections that never send a ClientHello --
+
+async function attackTls(): Promise<Row> {
+  const limit = softFdLimit();
+  let silentCount = QUICK ? 1000 : 5000;
+  const scaled = silentCount > limit - 1500;
+  if (scaled) silentCount = Math.max(0, limit - 1500);
+  const holdS = QUICK ? 5 : 15;
+  const loops = 32;
+  const timeoutS = 3;
+  const flags = ['--head-timeout', `${timeoutS}s`, '--tls-handshake-timeout', `${timeoutS}s`];
+  const server = await startServer({ flags, site: { 'small.txt': Buffer.from('hello\n') }, tls: soakCert() });
+  let flooding = true;
+  const row = emptyRow(`TLS: handshake flood (${loops} loops, 127.0.0.2) + ${silentCount} conns with no ClientHello (127.0.0.3), client over HTTPS`, server.command);
+  try {
+    await sleep(500);
+    row.idleRss = rssOf(server.pid);
+    const idleFds = fdsOf(server.pid);
+    const sampler = new Sampler(server);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE, server.httpsPort);
+    // The flood: full handshakes back to back from one address, each closed once it is done.
+    let handshakes = 0;
+    let refused = 0;
+    const floodEnd = performance.now() + holdS * 1000;
+    const flood = Promise.all(
+      Array.from({ length: loops }, async () => {
+        while (flooding && performance.now() < floodEnd) {
+          await new Promise<void>((resolve) => {
+            const s = track(tlsFrom(server.httpsPort, '127.0.0.2'));
+            const t = setTimeout(() => s.destroy(), 5000);
+            s.once('secureConnect', () => {
+              handshakes++;
+              s.destroy();
+            });
+            s.once('error', () => refused++);
+            s.once('close', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          });
+        }
+      }),
+    );
+    // Beside it, TCP connections to the HTTPS port that never say anything.
+    let closedByServer = 0;
+    const t0 = performance.now();
+    const { sockets: silent, failed } = await openPaced(silentCount, 1000, () => {
+      const s = track(connect({ port: server.httpsPort, host: '127.0.0.1', localAddress: '127.0.0.3' }));
+      s.on('data', () => undefined);
+      s.once('close', () => closedByServer++);
+      return s;
+    });
+    const openedIn = (performance.now() - t0) / 1000;
+    const holdUntil = performance.now() + (timeoutS + 3) * 1000;
+    while (performance.now() < holdUntil && closedByServer < silent.length) await sleep(100);
+    const stillOpen = silent.length - closedByServer;
+    await flood;
+    flooding = false;
+    const floodS = (performance.now() - (floodEnd - holdS * 1000)) / 1000;
+    row.client = await probe.stop();
+    sampler.stop();
+    destroyAll();
+    await sleep(1500);
+    row.peakRss = sampler.peakRss;
+    row.afterRss = rssOf(server.pid);
+    row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
+    row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed`);
+    row.notes.push(`no ClientHello: opened ${silent.length} (${failed} failed to connect) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
+    clientVerdict(row.client, row.why, row.notes);
+    if (stillOpen > 0) row.why.push(`${stillOpen} connections without a ClientHello outlived the ${timeoutS} s handshake timeout`);
+    if (!server.alive()) row.why.push('server died');
+  } finally {
+    flooding = false;
+    destroyAll();
+    await stopServer(server);
+  }
+  return done(row);
+}
+
 // --- attack 3: 1,000 slow readers of a 10 MB file ----------------------------------------------
 
-async function attackSlow(): Promise<Row> {
+/** The TLS rows' certificate, made once per soak. */
+let benchCert: BenchCert | null = null;
+const soakCert = (): BenchCert => (benchCert ??= makeBenchCert('ec'));
+
+/** tls.connect from a given source address (a socket.connect() option tls.connect passes on; its types omit it). */
+function tlsFrom(port: number, localAddress: string): TLSSocket {
+  const o: ConnectionOptions & { localAddress?: string } = { port, host: '127.0.0.1', localAddress, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
+  return tlsConnect(o);
+}
+
+async function attackSlow(tls = false): Promise<Row> {
   const readers = QUICK ? 300 : 1000;
   const holdS = QUICK ? 6 : 12;
   const big = randomBytes(10 * MB);
-  const server = await startServer({ site: { 'small.txt': Buffer.from('hello\n'), 'big.bin': big } });
-  const row = emptyRow(`slow readers: ${readers} x GET 10 MB, read 16 KB then stop (127.0.0.2)`, server.command);
+  const server = await startServer({ site: { 'small.txt': Buffer.from('hello\n'), 'big.bin': big }, ...(tls ? { tls: soakCert() } : {}) });
+  const row = emptyRow(`slow ${tls ? 'TLS ' : ''}readers: ${readers} x GET 10 MB${tls ? ' over HTTPS' : ''}, read 16 KB then stop (127.0.0.2)`, server.command);
   try {
     // Warm up (one whole read of the big file, a few small ones), then take the idle RSS.
-    await httpGet(server.httpPort, '/big.bin', { timeoutMs: 10_000 });
-    for (let i = 0; i < 20; i++) await httpGet(server.httpPort, '/small.txt');
+    const port = tls ? server.httpsPort : server.httpPort;
+    await httpGet(port, '/big.bin', { timeoutMs: 10_000, tls });
+    for (let i = 0; i < 20; i++) await httpGet(port, '/small.txt', { tls });
     await sleep(2000);
     row.idleRss = rssOf(server.pid);
     const idleFds = fdsOf(server.pid);
     const sampler = new Sampler(server);
-    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE);
+    const probe = await startRemoteProbe(server.httpPort, server.binaryPort, '/small.txt', CLIENT_CORE, tls ? server.httpsPort : undefined);
     let stalled = 0;
     const { sockets: slow, failed } = await openMany(readers, 100, () => {
-      const s = track(connect({ port: server.httpPort, host: '127.0.0.1', localAddress: '127.0.0.2' }));
+      const s = track(tls ? tlsFrom(port, '127.0.0.2') : connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }));
       let got = 0;
-      s.once('connect', () => s.write('GET /big.bin HTTP/1.1\r\nHost: soak\r\n\r\n'));
+      // Over TLS the request waits for the handshake; pause() then stops reading the TCP socket under it.
+      s.once(tls ? 'secureConnect' : 'connect', () => s.write('GET /big.bin HTTP/1.1\r\nHost: soak\r\n\r\n'));
       s.on('data', (c: Buffer) => {
         got += c.length;
         if (got >= 16 * 1024 && !s.isPaused()) {
@@ -590,8 +688,8 @@ function done(row: Row): Row {
   return row;
 }
 
-const RUNNERS: Record<AttackName, () => Promise<Row>> = { fd: attackFd, silent: attackSilent, slow: attackSlow, race: attackRace, disk: attackDisk };
-const DEADLINE_S: Record<AttackName, number> = { fd: 90, silent: 120, slow: 120, race: 90, disk: 60 };
+const RUNNERS: Record<AttackName, () => Promise<Row>> = { fd: attackFd, silent: attackSilent, slow: () => attackSlow(false), race: attackRace, disk: attackDisk, tls: attackTls, 'tls-slow': () => attackSlow(true) };
+const DEADLINE_S: Record<AttackName, number> = { fd: 90, silent: 120, slow: 120, race: 90, disk: 60, tls: 120, 'tls-slow': 150 };
 
 async function main(): Promise<void> {
   const stopAll = (): void => {
@@ -599,11 +697,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
-  // A last resort: the whole soak never runs past 8 minutes.
+  // A last resort: the whole soak never runs past 12 minutes (the TLS rows added about 2).
   const watchdog = setTimeout(() => {
     process.stderr.write('soak: overall deadline passed; stopping\n');
     stopAll();
-  }, 8 * 60_000);
+  }, 12 * 60_000);
   watchdog.unref();
 
   if (PIN) spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });

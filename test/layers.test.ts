@@ -13,7 +13,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const RULES: { folder: string; why: string; allowed: string[] }[] = [
   { folder: 'src/store', why: 'the store knows no protocol', allowed: ['src/store/', 'src/loop/coded-error.ts', 'src/loop/open-file.ts'] },
   { folder: 'src/chat', why: 'binary/ uses the chat, never the reverse', allowed: ['src/chat/', 'src/wire/', 'src/loop/'] },
-  { folder: 'src/client', why: 'the client pulls in no server code', allowed: ['src/client/', 'src/wire/', 'src/loop/coded-error.ts'] },
+  {
+    folder: 'src/client',
+    why: 'the client pulls in no server code; of src/ws only the pure client-side codec',
+    allowed: ['src/client/', 'src/wire/', 'src/loop/coded-error.ts', ...['keys', 'client-handshake', 'constants', 'mask', 'mx', 'queue', 'receiver', 'sender'].map((m) => `src/ws/${m}.ts`)],
+  },
 ];
 
 function sources(dir: string): string[] {

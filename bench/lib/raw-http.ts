@@ -1,7 +1,8 @@
 // One HTTP/1.1 request over a raw socket, reading exactly one response: used to check a server
 // before loading it, to fetch the ETag a revalidation load sends back, and to measure the exact
 // size of muxd's 1 KiB response so the fixed-response peers send as many bytes.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RawResponse {
   status: number;
@@ -10,9 +11,10 @@ export interface RawResponse {
   totalBytes: number;
 }
 
-export function rawGet(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', timeoutMs = 5000): Promise<RawResponse> {
+/** `secure`: over TLS (the bench's self-signed certificate is not verified). */
+export function rawGet(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', timeoutMs = 5000, secure = false): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket: Socket = secure ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }) : connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let received = 0;
     const fail = (e: Error): void => {
@@ -21,7 +23,7 @@ export function rawGet(port: number, path: string, headers: Record<string, strin
     };
     socket.setTimeout(timeoutMs, () => fail(new Error(`no full response to ${method} ${path} within ${timeoutMs} ms`)));
     socket.on('error', fail);
-    socket.on('connect', () => {
+    socket.on(secure ? 'secureConnect' : 'connect', () => {
       const lines = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
       socket.write(lines.join('\r\n') + '\r\n\r\n');
     });

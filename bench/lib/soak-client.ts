@@ -2,6 +2,7 @@
 // PING, in turn, every few ms, each with a timeout) and small one-shot helpers. Every operation
 // has a timeout, so nothing here can hang the soak.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { FrameScanner, MX, encodeFrame } from './mx.js';
 
 export interface Target {
@@ -11,6 +12,8 @@ export interface Target {
   timeoutMs?: number;
   /** Filled in as they happen (ms since the call): connected, first byte of the answer. */
   marks?: { connect?: number; firstByte?: number };
+  /** httpGet over TLS (a full handshake each time; the bench certificate is not verified). */
+  tls?: boolean;
 }
 
 export interface HttpAnswer {
@@ -36,7 +39,9 @@ export function parseHead(buf: Buffer): { status: number; headers: Record<string
 /** One GET over a fresh connection (Connection: close); rejects on timeout, reset or close before the whole body. */
 export function httpGet(port: number, path: string, t: Target = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const sock = connect({ port, host: t.host ?? '127.0.0.1', localAddress: t.localAddress });
+    // tls.connect passes socket.connect() options such as localAddress on (Node docs); its types omit them.
+    const tlsOptions: ConnectionOptions & { localAddress?: string } = { port, host: t.host ?? '127.0.0.1', localAddress: t.localAddress, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] };
+    const sock: Socket = t.tls ? tlsConnect(tlsOptions) : connect({ port, host: t.host ?? '127.0.0.1', localAddress: t.localAddress });
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (e: Error | null, a?: HttpAnswer): void => {
@@ -49,7 +54,8 @@ export function httpGet(port: number, path: string, t: Target = {}): Promise<Htt
     };
     const timer = setTimeout(() => finish(new Error('timeout')), t.timeoutMs ?? 2000);
     const t0 = performance.now();
-    sock.on('connect', () => {
+    // Over TLS "connected" is the end of the handshake.
+    sock.on(t.tls ? 'secureConnect' : 'connect', () => {
       if (t.marks) t.marks.connect = performance.now() - t0;
       sock.write(`GET ${path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n`);
     });
@@ -112,7 +118,7 @@ export interface ProbeResult {
   p99: number;
   max: number;
   /** The five slowest operations: which kind, when (s after the probe started), how long (ms). */
-  slowest: { kind: 'http' | 'mx'; at: number; ms: number; error?: string; connectMs?: number; firstByteMs?: number }[];
+  slowest: { kind: 'http' | 'mx' | 'https'; at: number; ms: number; error?: string; connectMs?: number; firstByteMs?: number }[];
 }
 
 /**
@@ -127,17 +133,21 @@ export class Probe {
   private readonly slowest: ProbeResult['slowest'] = [];
   private readonly loop: Promise<void>;
 
-  constructor(httpPort: number, binaryPort: number, path: string, gapMs = 20, target: Target = { localAddress: '127.0.0.1' }) {
+  /** With `httpsPort` every turn is an HTTPS GET there (a fresh connection and full handshake each). */
+  constructor(httpPort: number, binaryPort: number, path: string, gapMs = 20, target: Target = { localAddress: '127.0.0.1' }, httpsPort?: number) {
     this.loop = (async () => {
       let turn = 0;
       const start = performance.now();
       while (!this.stopped) {
         const t0 = performance.now();
-        const kind = turn % 2 === 0 ? 'http' : 'mx';
+        const kind = httpsPort !== undefined ? 'https' : turn % 2 === 0 ? 'http' : 'mx';
         let error: string | undefined;
         const marks: { connect?: number; firstByte?: number } = {};
         try {
-          if (turn++ % 2 === 0) {
+          if (httpsPort !== undefined) {
+            const a = await httpGet(httpsPort, path, { ...target, marks, tls: true });
+            if (a.status !== 200) throw new Error(`HTTPS ${a.status}`);
+          } else if (turn++ % 2 === 0) {
             const a = await httpGet(httpPort, path, { ...target, marks });
             if (a.status !== 200) throw new Error(`HTTP ${a.status}`);
           } else {

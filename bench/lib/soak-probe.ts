@@ -3,8 +3,9 @@
 // handlers), which say nothing about the server. It also asks the server for STATS every
 // 500 ms over one kept connection and reports the worst event-loop lag the server saw.
 //
-// Run as a child: node dist/bench/lib/soak-probe.js HTTP_PORT BINARY_PORT PATH (with an IPC
-// channel); it answers a 'stop' message with its result and exits.
+// Run as a child: node dist/bench/lib/soak-probe.js HTTP_PORT BINARY_PORT PATH [HTTPS_PORT] (with
+// an IPC channel); it answers a 'stop' message with its result and exits. With HTTPS_PORT every
+// request is an HTTPS GET over a fresh TLS connection (the TLS rows) instead of HTTP and MX/1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -65,9 +66,9 @@ export interface RemoteProbe {
 }
 
 /** Starts the probe in its own node process, pinned to `core` when taskset is there. */
-export async function startRemoteProbe(httpPort: number, binaryPort: number, path: string, core: number | null): Promise<RemoteProbe> {
+export async function startRemoteProbe(httpPort: number, binaryPort: number, path: string, core: number | null, httpsPort?: number): Promise<RemoteProbe> {
   const script = fileURLToPath(import.meta.url);
-  const node = [process.execPath, script, String(httpPort), String(binaryPort), path];
+  const node = [process.execPath, script, String(httpPort), String(binaryPort), path, ...(httpsPort !== undefined ? [String(httpsPort)] : [])];
   const [file, argv] = core === null ? [node[0]!, node.slice(1)] : ['taskset', ['-c', String(core), ...node]];
   const child: ChildProcess = spawn(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise<void>((resolve, reject) => {
@@ -91,7 +92,8 @@ export async function startRemoteProbe(httpPort: number, binaryPort: number, pat
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.send !== undefined) {
   const [httpPort, binaryPort] = [Number(process.argv[2]), Number(process.argv[3])];
-  const probe = new Probe(httpPort, binaryPort, process.argv[4] ?? '/');
+  const httpsPort = process.argv[5] !== undefined ? Number(process.argv[5]) : undefined;
+  const probe = new Probe(httpPort, binaryPort, process.argv[4] ?? '/', 20, { localAddress: '127.0.0.1' }, httpsPort);
   const lag = new LagWatch(binaryPort);
   process.on('message', (m) => {
     if (m !== 'stop') return;

@@ -19,12 +19,16 @@ export interface SoakServerOptions {
   core?: number | null;
   /** Files to put in the site root: name -> content. */
   site?: Record<string, Buffer>;
+  /** Adds the TLS listeners (--tls-cert/--tls-key, --https-port 0, --binary-tls-port 0). */
+  tls?: { cert: string; key: string };
 }
 
 export interface SoakServer {
   pid: number;
   httpPort: number;
   binaryPort: number;
+  /** With `tls`: the HTTPS port (else 0). */
+  httpsPort: number;
   dir: string;
   root: string;
   filesDir: string;
@@ -43,6 +47,7 @@ export async function startSoakServer(opts: SoakServerOptions = {}): Promise<Soa
   const filesDir = opts.filesDir ?? path.join(dir, 'files');
   mkdirSync(filesDir, { recursive: true });
   const args = ['serve', '--root', root, '--files-dir', filesDir, '--host', '127.0.0.1', '--http-port', '0', '--binary-port', '0', '--udp-port', 'off', ...(opts.flags ?? [])];
+  if (opts.tls) args.push('--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key, '--https-port', '0', '--binary-tls-port', '0');
   const pin = opts.core === undefined || opts.core === null ? [] : ['taskset', '-c', String(opts.core)];
   const quoted = [...pin, process.execPath, MUXD_ENTRY, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const script = opts.fdLimit !== undefined ? `ulimit -n ${opts.fdLimit} && exec ${quoted}` : `exec ${quoted}`;
@@ -70,11 +75,13 @@ export async function startSoakServer(opts: SoakServerOptions = {}): Promise<Soa
   for (;;) {
     const http = /muxd http listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/.exec(out);
     const bin = /muxd binary listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/.exec(out);
-    if (http && bin) {
+    const https = /muxd https listening on (?:https:\/\/)?127\.0\.0\.1:(\d+)/.exec(out);
+    if (http && bin && (https || !opts.tls)) {
       return {
         pid: child.pid!,
         httpPort: Number(http[1]),
         binaryPort: Number(bin[1]),
+        httpsPort: https ? Number(https[1]) : 0,
         dir,
         root,
         filesDir,

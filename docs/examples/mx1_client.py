@@ -21,17 +21,22 @@ Over UDP (protocol.md §11; chat and ping only, one frame per datagram):
 Command line:
 
     python3 mx1_client.py --host 127.0.0.1 --port 9000 --selfcheck
+    python3 mx1_client.py --host 127.0.0.1 --port 9443 --tls --ca ca.pem --selfcheck
     python3 mx1_client.py --host 127.0.0.1 --port 9000 --udp --selfcheck [--tcp-port 9000]
 
 The self-check talks to a live server, prints one "ok - ..." line per check and exits 0 only
 if every check passed. It needs a server whose chat room does not already hold "ada" or "张三"
 (over UDP: "udp-ada", "udp-张三", "tcp-bob"), and no admin token equal to "definitely-not-the-token".
 
-Standard library only: socket, struct, hashlib, json, sys, time.
+Over TLS (muxd's --binary-tls-port): Client(host, port, tls=True, ca='ca.pem'); the certificate
+is verified (against the system's CAs, or only those in `ca`), and ALPN offers "mx1".
+
+Standard library only: socket, ssl, struct, hashlib, json, sys, time.
 """
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -187,8 +192,19 @@ def decode_push(type_, payload):
 class Client:
     """One MX/1 connection. Replies are matched by id; pushes (id 0) are queued in .pushes."""
 
-    def __init__(self, host, port, timeout=10.0, max_incoming=DEFAULT_MAX_INCOMING):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=10.0, max_incoming=DEFAULT_MAX_INCOMING, tls=False, ca=None, servername=None):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:
+            # Verified by default: hostname and chain. With a cafile only that CA is trusted.
+            ctx = ssl.create_default_context(cafile=ca)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_alpn_protocols(['mx1'])
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=servername or host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.max_incoming = max_incoming
         self._next_id = 1
         self._frames = {}   # id -> list of (type, payload) received but not yet consumed
@@ -520,7 +536,7 @@ def expect_error(code, fn, what):
     raise CheckFailed('%s: expected error %d, got a normal reply %r' % (what, code, result))
 
 
-def selfcheck(host, port, state):
+def selfcheck(host, port, state, **tls):
     """Runs every check in order; state['step'] names the check in progress (for error reports)."""
     def ok(msg):
         print('ok - ' + msg, flush=True)
@@ -531,7 +547,7 @@ def selfcheck(host, port, state):
     conns = []
 
     def connect():
-        c = Client(host, port)
+        c = Client(host, port, **tls)
         conns.append(c)
         return c
 
@@ -780,7 +796,9 @@ def selfcheck_udp(host, port, tcp_port, state):
 
 def main(argv):
     host, port, check, udp, tcp_port = '127.0.0.1', None, False, False, None
-    usage = 'usage: mx1_client.py --host HOST --port PORT [--udp [--tcp-port PORT]] [--selfcheck]'
+    tls = {}
+    usage = ('usage: mx1_client.py --host HOST --port PORT [--udp [--tcp-port PORT]]'
+             ' [--tls [--ca FILE] [--servername NAME]] [--selfcheck]')
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -792,6 +810,12 @@ def main(argv):
             tcp_port = int(args.pop(0))
         elif arg == '--udp':
             udp = True
+        elif arg == '--tls':
+            tls['tls'] = True
+        elif arg == '--ca' and args:
+            tls['ca'] = args.pop(0)
+        elif arg == '--servername' and args:
+            tls['servername'] = args.pop(0)
         elif arg == '--selfcheck':
             check = True
         else:
@@ -800,13 +824,19 @@ def main(argv):
     if port is None:
         print(usage + '  (--port is required)', file=sys.stderr)
         return 2
+    if tls and 'tls' not in tls:
+        print(usage + '  (--ca and --servername need --tls)', file=sys.stderr)
+        return 2
+    if tls and udp:
+        print(usage + '  (UDP is plaintext: --udp does not go with --tls)', file=sys.stderr)
+        return 2
     if udp and not check:
         with UdpClient(host, port) as u:
             print('PING ->', u.ping(b'hello'))
             print('NAMES ->', u.names())
         return 0
     if not check:
-        with Client(host, port) as c:
+        with Client(host, port, **tls) as c:
             print('PING ->', c.ping(b'hello'))
             print('NAMES ->', c.names())
         return 0
@@ -816,7 +846,7 @@ def main(argv):
             # The UDP face listens on the MX/1 port number unless told otherwise.
             selfcheck_udp(host, port, tcp_port if tcp_port is not None else port, state)
         else:
-            selfcheck(host, port, state)
+            selfcheck(host, port, state, **tls)
     except CheckFailed as e:
         print('not ok - %s: %s' % (state['step'], e), flush=True)
         print('selfcheck FAILED at %s: %s' % (state['step'], e), file=sys.stderr)
@@ -824,6 +854,10 @@ def main(argv):
     except TimeoutError as e:
         print('not ok - %s: timed out waiting for the server (%s)' % (state['step'], e), flush=True)
         print('selfcheck FAILED at %s: timed out waiting for a reply or push' % state['step'], file=sys.stderr)
+        return 1
+    except ssl.SSLCertVerificationError as e:
+        print('not ok - %s: the server certificate could not be verified: %s (give its CA with --ca FILE)' % (state['step'], e.verify_message), flush=True)
+        print('selfcheck FAILED at %s: certificate not verified: %s' % (state['step'], e.verify_message), file=sys.stderr)
         return 1
     except (MX1Error, ProtocolError, ConnectionClosed, OSError) as e:
         print('not ok - %s: %s: %s' % (state['step'], type(e).__name__, e), flush=True)

@@ -7,6 +7,7 @@ import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
 import type { ListenTls } from '../loop/tls.js';
 import type { Metrics, MetricsSnapshot } from '../loop/metrics.js';
+import type { BytePipe } from '../loop/pipe.js';
 import { FileStore, type StoreIo } from '../store/files.js';
 import { encodeFrame } from '../wire/frame.js';
 import { encodeError } from '../wire/payloads.js';
@@ -70,6 +71,12 @@ export interface BinaryServer {
   transfers: SlotBudget;
   /** Pushes an ANNOUNCEMENT to every joined user; returns the number of recipients. */
   announce(text: string): number;
+  /**
+   * Runs MX/1 on a pipe another listener accepted (a WebSocket upgraded on the HTTP port), with
+   * this server's room, store, budgets, hello and idle timeouts and --max-output: its peer is an
+   * ordinary connection and chat member. The caller's listener sweeps and drains the result.
+   */
+  adopt(pipe: BytePipe): StreamConnection;
   close(): Promise<void>;
 }
 
@@ -144,6 +151,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     store,
     transfers,
     announce: (text) => room.announce(text),
+    adopt: (pipe) => new StreamConnection(pipe, ctx),
     close: () => listener.close(),
   };
 }

@@ -1,9 +1,11 @@
 // The MX/1 client commands of `muxd`: ping, stats, chat, put, get, ls, announce.
 // Exit status: 0 success, 1 a protocol or connection error, 2 a bad command line.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { LocalCode, MuxError, type ConnectOptions } from '../client/index.js';
+import { LocalCode, MuxError, type ConnectOptions, type TlsOptions } from '../client/index.js';
+import { parseWsUrl } from '../client/dial.js';
 import { DEFAULT_MAX_PAYLOAD } from '../wire/protocol.js';
 import { MAX_DATAGRAM_PAYLOAD } from '../wire/udp.js';
 import { runChat } from './client-chat.js';
@@ -32,6 +34,11 @@ const COMMON: Options = {
   port: { type: 'string' },
   socket: { type: 'string' },
   timeout: { type: 'string' },
+  url: { type: 'string' },
+  tls: { type: 'boolean' },
+  ca: { type: 'string' },
+  servername: { type: 'string' },
+  insecure: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -41,7 +48,14 @@ const COMMON_USAGE = `Connection flags (all commands):
   --socket PATH   connect to a Unix socket instead
   --udp           ping, stats, chat: MX/1 over UDP (port: --port, else env MUXD_UDP_PORT,
                   else MUXD_BINARY_PORT, else 9000)
-  --timeout MS    per-request timeout; for put/get, per stretch without progress (default 10000)`;
+  --url URL       MX/1 over WebSocket instead: ws://HOST:PORT/.well-known/muxd/mx, or wss://
+                  for WebSocket over TLS (muxd's HTTP or HTTPS port); not with --host/--port/--socket
+  --tls           MX/1 over TLS (port: --port, else env MUXD_BINARY_TLS_PORT, else 9443)
+  --ca FILE       trust the CA certificates in FILE (PEM) for --tls or wss:// (default: the system's)
+  --servername N  the name the server's certificate must carry, sent as SNI (default: the host)
+  --insecure      do not verify the server's certificate (prints a warning each time; tests only)
+  --timeout MS    per-request timeout; for put/get, per stretch without progress (default 10000)
+UDP (--udp) is always plaintext: it does not combine with --url or --tls.`;
 
 const COMMANDS: Record<string, CommandSpec> = {
   ping: {
@@ -144,13 +158,40 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   if (positionals.length < min) throw new UsageError('missing argument');
   if (positionals.length > max) throw new UsageError(`unexpected argument "${positionals[max]}"`);
 
-  const ctx: CommandContext = { io, values, positionals, conn: {}, udp: values.udp === true, where: '' };
+  const ctx: CommandContext = { io, values, positionals, conn: {}, udp: values.udp === true, where: '', via: '' };
   const timeoutMs = intFlag(stringFlag(ctx, 'timeout'), 'timeout', 1, 24 * 3600 * 1000) ?? 10_000;
   const socket = stringFlag(ctx, 'socket');
   // Replies are at most the server's --max-frame (1 MiB by default); accept servers configured
   // higher, within a bound that still protects us from a hostile length.
   const conn: ConnectOptions = { timeoutMs, maxFrame: CLI_MAX_RECEIVE_FRAME };
-  if (socket !== undefined) {
+  const url = stringFlag(ctx, 'url');
+  const wantTls = boolFlag(ctx, 'tls');
+  if (ctx.udp && (url !== undefined || wantTls)) throw new UsageError(`--udp is plaintext only: it does not go with ${url !== undefined ? '--url' : '--tls'}`);
+  let secure = wantTls;
+  if (url !== undefined) {
+    for (const other of ['host', 'port', 'socket']) {
+      if (ctx.values[other] !== undefined) throw new UsageError(`--url and --${other} do not go together: the url says where to connect`);
+    }
+    let parsed: ReturnType<typeof parseWsUrl>;
+    try {
+      parsed = parseWsUrl(url);
+    } catch (err) {
+      throw new UsageError(`--url: ${(err as Error).message}`);
+    }
+    if (wantTls && !parsed.secure) throw new UsageError('--tls with a ws:// url: use wss:// for WebSocket over TLS');
+    secure = parsed.secure;
+    conn.url = url;
+    ctx.where = url;
+    ctx.via = secure ? ' over WebSocket/TLS' : ' over WebSocket';
+  } else if (wantTls) {
+    if (socket !== undefined) throw new UsageError('--tls and --socket do not go together: TLS needs --host and --port');
+    ctx.via = ' over TLS';
+  }
+  const tlsOpts = tlsFlags(ctx, secure);
+  if (tlsOpts !== null) conn.tls = tlsOpts;
+  if (url !== undefined) {
+    // where and the url are set above.
+  } else if (socket !== undefined) {
     if (socket === '') throw new UsageError('--socket needs a path');
     if (ctx.udp) throw new UsageError('--udp and --socket do not go together: UDP needs --host and --port');
     conn.path = socket;
@@ -158,7 +199,8 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   } else {
     const host = stringFlag(ctx, 'host') ?? (io.env.MUXD_HOST || '127.0.0.1');
     // The UDP face listens on the MX/1 port number unless the server was told otherwise.
-    const portText = stringFlag(ctx, 'port') ?? ((ctx.udp ? io.env.MUXD_UDP_PORT : undefined) || io.env.MUXD_BINARY_PORT || '9000');
+    const portText = stringFlag(ctx, 'port') ??
+      (wantTls ? io.env.MUXD_BINARY_TLS_PORT || '9443' : ((ctx.udp ? io.env.MUXD_UDP_PORT : undefined) || io.env.MUXD_BINARY_PORT || '9000'));
     const port = intFlag(portText, 'port', 1, 65535)!;
     conn.host = host;
     conn.port = port;
@@ -166,6 +208,41 @@ function parseCommandLine(spec: CommandSpec, argv: string[], io: ClientIO): Comm
   }
   ctx.conn = conn;
   return ctx;
+}
+
+/**
+ * --ca, --servername and --insecure as TLS options (null without TLS; then they are a usage
+ * error). --insecure warns on stderr every time: a connection nobody verified can be read and
+ * changed by anyone on the path.
+ */
+function tlsFlags(ctx: CommandContext, secure: boolean): TlsOptions | null {
+  const ca = stringFlag(ctx, 'ca');
+  const servername = stringFlag(ctx, 'servername');
+  const insecure = boolFlag(ctx, 'insecure');
+  if (!secure) {
+    const given = ca !== undefined ? '--ca' : servername !== undefined ? '--servername' : insecure ? '--insecure' : null;
+    if (given !== null) throw new UsageError(`${given} needs --tls or a wss:// --url`);
+    return null;
+  }
+  const opts: TlsOptions = {};
+  if (ca !== undefined) {
+    if (ca === '') throw new UsageError('--ca needs a file');
+    try {
+      opts.ca = readFileSync(ca);
+    } catch (err) {
+      throw new UsageError(`--ca ${ca}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
+  if (servername !== undefined) {
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(servername)) throw new UsageError(`--servername must be a DNS name, got "${servername}"`);
+    opts.servername = servername;
+  }
+  if (insecure) {
+    if (ca !== undefined) throw new UsageError('--insecure and --ca do not go together: --insecure verifies nothing');
+    opts.rejectUnauthorized = false;
+    ctx.io.stderr.write("muxd: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this connection\n");
+  }
+  return opts;
 }
 
 // --- ping --------------------------------------------------------------------------------
@@ -178,7 +255,7 @@ async function runPing(ctx: CommandContext): Promise<number> {
   // Over UDP each ping is one probe, as ping(8)'s: a lost one is reported, not resent.
   return withChatClient(ctx, async (client) => {
     const payload = randomBytes(size);
-    out.write(`PING ${ctx.where} (MX/1${ctx.udp ? ' over UDP' : ''}): ${size} bytes\n`);
+    out.write(`PING ${ctx.where} (MX/1${ctx.udp ? ' over UDP' : ctx.via}): ${size} bytes\n`);
     const rtts: number[] = [];
     const began = performance.now();
     for (let seq = 1; seq <= count; seq++) {

@@ -23,6 +23,8 @@ export interface CommandContext {
   udp: boolean;
   /** "host:port" or the socket path, for messages. */
   where: string;
+  /** " over TLS", " over WebSocket", " over WebSocket/TLS", or "" (plain TCP, Unix, UDP): for messages. */
+  via: string;
 }
 
 /**

@@ -13,7 +13,8 @@ Server:
   serve                  HTTP static site (default :8080) and MX/1 (default :9000); muxd serve --help
   compress DIR           write .gz and .br beside compressible files, for precompressed serving
 
-MX/1 clients (all take --host, --port, --socket, --timeout):
+MX/1 clients (all take --host, --port, --socket, --timeout, --url ws://…|wss://…,
+  --tls, --ca FILE, --servername NAME, --insecure; muxd <command> --help):
   ping [--count N] [--size BYTES]
   stats [--json]
   chat --name NAME       interactive chat; Ctrl-D leaves

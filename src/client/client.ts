@@ -1,8 +1,9 @@
-// The MX/1 client: one socket, requests matched to replies by id (so callers may pipeline),
-// pushes turned into events, uploads and downloads streamed with backpressure both ways.
+// The MX/1 client: one connection, requests matched to replies by id (so callers may pipeline),
+// pushes turned into events, uploads and downloads streamed with backpressure both ways. The
+// connection is a Transport (./transport.ts): TCP, Unix, TLS or WebSocket, the same client above.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FrameDecoder, encodeFrame, WireError, type Frame } from '../wire/frame.js';
+import { encodeFrame, WireError, type Frame } from '../wire/frame.js';
 import {
   decodeError,
   decodeFileInfo,
@@ -15,17 +16,14 @@ import {
   encodeStr16,
 } from '../wire/payloads.js';
 import { DEFAULT_MAX_PAYLOAD, Type } from '../wire/protocol.js';
+import { dial, type DialOptions } from './dial.js';
 import { LocalCode, MuxError } from './errors.js';
 import { decodePush } from './pushes.js';
 import { bufferSource, fileSource, type UploadSource } from './source.js';
+import { StreamTransport, type Transport } from './transport.js';
 
-export interface ConnectOptions {
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Default 9000. */
-  port?: number;
-  /** A Unix socket path, used instead of host/port. */
-  path?: string;
+/** Where and how to connect (DialOptions: host/port, path, url, tls, origin), and the client's own settings. */
+export interface ConnectOptions extends DialOptions {
   /**
    * Per request and for connecting; for put/get, per stretch without progress (a reply, or a
    * DATA frame sent or received). A GET_OK may wait for the server to hash the whole file
@@ -88,8 +86,7 @@ interface Pending {
  * socket error never crashes the process; pending requests are rejected either way.
  */
 export class MuxClient extends EventEmitter {
-  private readonly socket: net.Socket;
-  private readonly decoder: FrameDecoder;
+  private readonly transport: Transport;
   private readonly timeoutMs: number;
   private readonly pending = new Map<number, Pending>();
   private lastId = 0;
@@ -99,26 +96,32 @@ export class MuxClient extends EventEmitter {
   private failure: MuxError | null = null;
   private closed = false;
   private drainWait: Promise<void> | null = null;
+  private drainResolve: (() => void) | null = null;
+  private closeWaiters: (() => void)[] = [];
   private readonly token: string | undefined;
   /** The token the server last accepted with AUTH_OK on this connection. */
   private authedWith: string | null = null;
 
-  constructor(socket: net.Socket, opts: ConnectOptions = {}) {
+  /** `connection`: a connected Transport (what connect() makes), or a connected net.Socket carrying MX/1 as a byte stream. */
+  constructor(connection: Transport | net.Socket, opts: ConnectOptions = {}) {
     super();
-    this.socket = socket;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.token = opts.token;
-    this.decoder = new FrameDecoder(opts.maxFrame ?? DEFAULT_MAX_PAYLOAD);
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.decoder.push(chunk);
-      this.pump();
+    this.transport = connection instanceof net.Socket
+      ? new StreamTransport(connection, opts.maxFrame ?? DEFAULT_MAX_PAYLOAD, opts.path ?? `${opts.host ?? '127.0.0.1'}:${opts.port ?? 9000}`)
+      : connection;
+    this.transport.start({
+      frame: (frame) => this.dispatch(frame),
+      error: (cause, failure) => {
+        this.failure ??= failure;
+        this.emitError(cause);
+      },
+      ended: (failure) => {
+        this.failure ??= failure;
+      },
+      drain: () => this.onDrain(),
+      close: (hadError) => this.onClose(hadError),
     });
-    socket.on('error', (err: Error) => {
-      this.failure ??= new MuxError(LocalCode.CLOSED, `connection error: ${err.message}`);
-      this.emitError(err);
-    });
-    socket.on('close', (hadError: boolean) => this.onClose(hadError));
   }
 
   ping(payload: Uint8Array = EMPTY): Promise<Buffer> {
@@ -249,10 +252,10 @@ export class MuxClient extends EventEmitter {
    * buffer. Past ABANDON_PAD_MAX the connection is closed instead.
    */
   private abandonUpload(id: number, missing: number): void {
-    if (this.closed || this.socket.destroyed) return;
+    if (this.closed || this.transport.destroyed) return;
     if (missing > ABANDON_PAD_MAX) {
       this.failure ??= new MuxError(LocalCode.CLOSED, `connection closed to abandon an upload ${missing} bytes short`);
-      this.socket.destroy();
+      this.transport.destroy();
       return;
     }
     const pad = (zeros ??= Buffer.alloc(PAD_CHUNK + 1));
@@ -346,16 +349,15 @@ export class MuxClient extends EventEmitter {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const force = setTimeout(() => this.socket.destroy(), this.timeoutMs);
+      const force = setTimeout(() => this.transport.destroy(), this.timeoutMs);
       force.unref();
-      this.socket.once('close', () => {
+      this.closeWaiters.push(() => {
         clearTimeout(force);
         resolve();
       });
       this.failure ??= new MuxError(LocalCode.CLOSED, 'connection closed by the client');
-      this.socket.end();
-      // A paused socket never sees the server's FIN; reading is needed for 'close'.
-      this.socket.resume();
+      // A FIN, or the WebSocket closing handshake; either keeps reading until the server's end.
+      this.transport.end();
     });
   }
 
@@ -368,7 +370,7 @@ export class MuxClient extends EventEmitter {
 
   private request<T>(type: number, payload: Uint8Array, expect: number, decode: (p: Buffer) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.closed || this.socket.destroyed) {
+      if (this.closed || this.transport.destroyed) {
         reject(this.closedError());
         return;
       }
@@ -457,70 +459,45 @@ export class MuxClient extends EventEmitter {
   }
 
   private assertOpen(): void {
-    if (this.closed || this.socket.destroyed) throw this.closedError();
+    if (this.closed || this.transport.destroyed) throw this.closedError();
   }
 
   private closedError(): MuxError {
     return this.failure ?? new MuxError(LocalCode.CLOSED, 'connection closed');
   }
 
-  /** Writes one frame, header and payload in one writev; false when the socket buffer is full. */
+  /** Sends one frame (one writev, or one WebSocket message); false when the write buffer is full. */
   private send(type: number, id: number, payload: Uint8Array): boolean {
     this.assertOpen();
-    const parts = encodeFrame(type, id, payload);
-    this.socket.cork();
-    let flushed = true;
-    for (const part of parts) flushed = this.socket.write(part);
-    this.socket.uncork();
-    return flushed;
+    return this.transport.send(encodeFrame(type, id, payload));
   }
 
-  /** Resolves on the socket's next 'drain' (or its close); shared by every waiting upload. */
+  /** Resolves on the transport's next drain (or its close); shared by every waiting upload. */
   private drained(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.drainWait ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        this.drainWait = null;
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
+      this.drainResolve = resolve;
     });
     return this.drainWait;
   }
 
+  private onDrain(): void {
+    const resolve = this.drainResolve;
+    this.drainWait = null;
+    this.drainResolve = null;
+    resolve?.();
+  }
+
   // --- receiving ------------------------------------------------------------------------
 
+  /** A download's sink is full: the transport stops delivering frames and reading until every sink drained. */
   private holdSink(): void {
-    if (this.sinkWaits++ === 0) this.socket.pause();
+    if (this.sinkWaits++ === 0) this.transport.pause();
   }
 
   private releaseSink(): void {
-    if (--this.sinkWaits === 0) {
-      this.pump();
-      // pump() may have paused again for another slow sink.
-      if (this.sinkWaits === 0 && !this.closed) this.socket.resume();
-    }
-  }
-
-  /** Decodes and dispatches frames until the buffer is empty or a sink asks us to wait. */
-  private pump(): void {
-    while (this.sinkWaits === 0) {
-      let frame: Frame | null;
-      try {
-        frame = this.decoder.next();
-      } catch (err) {
-        // The server's byte stream can no longer be framed: give up on the connection.
-        const code = err instanceof WireError ? err.code : LocalCode.PROTOCOL;
-        this.failure ??= new MuxError(code, `bad frame from server: ${(err as Error).message}`);
-        this.emitError(this.failure);
-        this.socket.destroy();
-        return;
-      }
-      if (frame === null) return;
-      this.dispatch(frame);
-    }
+    // resume() delivers the frames held back, which may pause again for another slow sink.
+    if (--this.sinkWaits === 0 && !this.closed) this.transport.resume();
   }
 
   private dispatch(frame: Frame): void {
@@ -567,6 +544,10 @@ export class MuxClient extends EventEmitter {
     this.closed = true;
     const err = this.closedError();
     for (const id of [...this.pending.keys()]) this.failRequest(id, err);
+    this.onDrain();
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
     this.emit('close', hadError);
   }
 
@@ -594,27 +575,12 @@ function asProtocolError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-/** Opens a connection; rejects with the socket's error (e.g. code ECONNREFUSED) or a TIMEOUT MuxError. */
-export function connect(opts: ConnectOptions = {}): Promise<MuxClient> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new Promise<MuxClient>((resolve, reject) => {
-    const socket = opts.path !== undefined
-      ? net.connect({ path: opts.path })
-      : net.connect({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 9000 });
-    const where = opts.path ?? `${opts.host ?? '127.0.0.1'}:${opts.port ?? 9000}`;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new MuxError(LocalCode.TIMEOUT, `connecting to ${where} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      reject(err);
-    };
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(new MuxClient(socket, opts));
-    });
-  });
+/**
+ * Opens a connection: TCP (host, port), a Unix socket (path), TLS (tls), or a WebSocket (url:
+ * ws:// or wss://). Rejects with the socket's error (e.g. code ECONNREFUSED) or a MuxError:
+ * TIMEOUT, TLS (an unverifiable certificate, a failed handshake), PROTOCOL (a refused WebSocket
+ * handshake), LOCAL (a bad url).
+ */
+export async function connect(opts: ConnectOptions = {}): Promise<MuxClient> {
+  return new MuxClient(await dial(opts), opts);
 }

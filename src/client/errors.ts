@@ -12,6 +12,8 @@ export const LocalCode = {
   PROTOCOL: -3,
   /** A local input problem found before anything was sent (a file that changed while it was being uploaded, ...). */
   LOCAL: -4,
+  /** TLS failed: the server's certificate could not be verified or names another host, or the handshake failed. */
+  TLS: -5,
 } as const;
 
 /** `code`: the server's MX/1 error code (1..65535) or one of LocalCode (negative). */

@@ -16,6 +16,7 @@ import { statsSource } from '../binary/stats.js';
 import { MAX_SAY_BYTES } from '../wire/protocol.js';
 import { MAX_DATAGRAM } from '../wire/udp.js';
 import type { ServeOptions } from './options.js';
+import { WS_UPGRADE, withWsRoute, wsUpgrade } from './ws-route.js';
 import type { ListenTls } from '../loop/tls.js';
 import { httpDate } from '../loop/clock.js';
 import { plainHttpOnHttpsPort, withHsts, withHttpsRedirect } from '../http/https.js';
@@ -78,12 +79,27 @@ export interface ListenerRow {
   start(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started>;
 }
 
-async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void, tls?: ListenTls): Promise<Started> {
+/** What differs between the HTTP rows: how requests reach them (and, for HTTPS, TLS on each connection). */
+export interface HttpRowOptions {
+  /** 'https' on a TLS listener: the WebSocket route's own origin is https://Host. */
+  scheme: 'http' | 'https';
+  tls?: ListenTls;
+}
+
+async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void, row: HttpRowOptions = { scheme: 'http' }): Promise<Started> {
   const { opts } = ctx;
+  // MX/1 over WebSocket on every HTTP listener (--ws-path off: none).
+  const ws = opts.ws.path;
+  const handler = ws === null ? ctx.handler : withWsRoute(ctx.handler, { path: ws, scheme: row.scheme, origins: opts.ws.origins });
+  const upgrades =
+    ws === null
+      ? undefined
+      : new Map([[WS_UPGRADE, wsUpgrade({ binary: () => ctx.binary, metrics: ctx.metrics, maxPayload: opts.mx.maxFrame, pingIntervalMs: opts.ws.pingIntervalMs })]]);
   const http = await startHttpServer({
     endpoint: at.endpoint,
-    handler: httpHandler(ctx, tls !== undefined),
-    tls,
+    handler: httpHandler(ctx, row.tls !== undefined, handler),
+    upgrades,
+    tls: row.tls,
     parserFactory: parserFactory(opts.http.parser),
     limits: { maxRequestLine: opts.http.maxRequestLine, maxHeadBytes: opts.http.maxHead, maxHeaders: opts.http.maxHeaders, maxBodyBytes: opts.http.maxBody },
     maxConnections: opts.listen.maxConnections,
@@ -101,18 +117,21 @@ async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: stri
     metrics: ctx.metrics,
     log,
   });
-  if (tls !== undefined) ctx.httpsPort = http.listener.port;
+  if (row.tls !== undefined) ctx.httpsPort = http.listener.port;
   return { listener: http.listener, port: http.listener.port, drain: () => undefined, close: () => http.close() };
 }
 
 // --- TLS (issue 16): the HTTPS and MX/1-over-TLS rows start the same faces over src/loop/tls.ts.
 
-/** The site for one HTTP listener: HSTS on HTTPS, the 308 redirect on plain HTTP, each when asked. */
-function httpHandler(ctx: ServerContext, secure: boolean): ServerContext['handler'] {
+/**
+ * Around one HTTP listener's handler (the site, the stats and WebSocket routes): HSTS on HTTPS, the
+ * 308 redirect on plain HTTP (a ws:// upgrade included: it must move to wss:// too), each when asked.
+ */
+function httpHandler(ctx: ServerContext, secure: boolean, inner: ServerContext['handler']): ServerContext['handler'] {
   const t = ctx.opts.tls;
-  if (secure) return t.hsts === null ? ctx.handler : withHsts(ctx.handler, t.hsts);
-  if (!t.httpsRedirect || ctx.tls === null) return ctx.handler;
-  return withHttpsRedirect(ctx.handler, { httpsPort: () => ctx.httpsPort, statsPath: ctx.opts.http.statsPath });
+  if (secure) return t.hsts === null ? inner : withHsts(inner, t.hsts);
+  if (!t.httpsRedirect || ctx.tls === null) return inner;
+  return withHttpsRedirect(inner, { httpsPort: () => ctx.httpsPort, statsPath: ctx.opts.http.statsPath });
 }
 
 function listenTls(ctx: ServerContext, alpn: string, handshakeTimeoutMs: number, onPlaintext?: ListenTls['onPlaintext']): ListenTls {
@@ -128,7 +147,7 @@ function startHttps(at: NamedEndpoint, ctx: ServerContext, log: (line: string) =
   const tls = listenTls(ctx, 'http/1.1', Math.min(opts.tls.handshakeTimeoutMs, opts.http.headTimeoutMs), (socket, first) => {
     socket.end(plainHttpOnHttpsPort(first, host, ctx.httpsPort, httpDate()));
   });
-  return startHttp(at, ctx, log, tls);
+  return startHttp(at, ctx, log, { scheme: 'https', tls });
 }
 
 function startBinaryTls(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
@@ -204,8 +223,8 @@ function tcp(flag: string, o: ServeOptions, port: number): NamedEndpoint {
 
 /** In the order their ready lines print. */
 export const LISTENERS: readonly ListenerRow[] = [
-  { face: 'http', transport: 'unix', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket === null ? null : { flag: '--http-socket', endpoint: { path: o.listen.httpSocket } }) },
-  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: startHttp, endpoint: (o) => (o.listen.httpSocket !== null || o.listen.httpPort === null ? null : tcp('--http-port', o, o.listen.httpPort)) },
+  { face: 'http', transport: 'unix', name: 'http', stage: 'first', start: (at, ctx, log) => startHttp(at, ctx, log, { scheme: 'http' }), endpoint: (o) => (o.listen.httpSocket === null ? null : { flag: '--http-socket', endpoint: { path: o.listen.httpSocket } }) },
+  { face: 'http', transport: 'tcp', name: 'http', stage: 'first', start: (at, ctx, log) => startHttp(at, ctx, log, { scheme: 'http' }), endpoint: (o) => (o.listen.httpSocket !== null || o.listen.httpPort === null ? null : tcp('--http-port', o, o.listen.httpPort)) },
   { face: 'http', transport: 'tls', name: 'https', stage: 'first', start: startHttps, endpoint: (o) => tlsEndpoint('--https-port', o, o.tls.httpsPort) },
   { face: 'binary', transport: 'unix', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket === null ? null : { flag: '--binary-socket', endpoint: { path: o.listen.binarySocket } }) },
   { face: 'binary', transport: 'tcp', name: 'binary', stage: 'first', start: startBinary, endpoint: (o) => (o.listen.binarySocket !== null || o.listen.binaryPort === null ? null : tcp('--binary-port', o, o.listen.binaryPort)) },

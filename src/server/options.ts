@@ -2,6 +2,7 @@
 // place of its value in the grouped options (group and field), so parsing, validation, --help
 // and the ServeOptions type can never disagree: the type below is derived from the table.
 import { defaultRoot } from './default-root.js';
+import { normalizeOrigin } from '../ws/handshake.js';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -76,6 +77,12 @@ const KINDS = {
     if (n < MIN_MAX_FRAME || n > 0xffffffff) bad.say(`must be between 64KiB and 4GiB-1, got ${n} bytes`);
     return n;
   },
+  /** A duration where 0 turns the thing off. */
+  ms0: (raw: string, bad: Complaint): number => {
+    const m = /^(\d+)\s*(ms|s|m)?$/.exec(raw);
+    if (!m) return bad.expected('a duration such as 500ms, 30s or 0 (off)');
+    return Number(m[1]) * TIME_UNITS[m[2] ?? '']!;
+  },
   ms: (raw: string, bad: Complaint): number => {
     const m = /^(\d+)\s*(ms|s|m)?$/.exec(raw);
     if (!m) return bad.expected('a duration such as 500ms, 10s or 5m');
@@ -89,6 +96,24 @@ const KINDS = {
     if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) bad.expected('a path such as /stats.json or "off"');
     return raw;
   },
+  /** null = no WebSocket route. */
+  'ws-path': (raw: string, bad: Complaint): string | null => {
+    if (raw === 'off') return null;
+    if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) bad.expected('a path such as /.well-known/muxd/mx or "off"');
+    return raw;
+  },
+  /** '*' = any Origin; a list of scheme://host[:port] origins besides our own. */
+  origins: (raw: string, bad: Complaint): readonly string[] | '*' => {
+    if (raw.trim() === '*') return '*';
+    const out: string[] = [];
+    for (const part of raw.split(',')) {
+      const t = part.trim();
+      if (t === '') continue;
+      if (normalizeOrigin(t) === null || t === 'null') bad.expected('comma-separated origins such as https://app.example:8443, or *');
+      out.push(t);
+    }
+    return out;
+  },
   /** An empty value (MUXD_CHAT_REDIS=) is no Redis. */
   'redis-url': (raw: string, bad: Complaint): string | null => {
     if (raw === '') return null;
@@ -100,7 +125,7 @@ const KINDS = {
 type Kind = keyof typeof KINDS;
 
 /** The concerns the options are grouped by; each part of the server takes only its groups. */
-export type Group = 'listen' | 'limits' | 'http' | 'mx' | 'files' | 'chat' | 'cluster' | 'tls';
+export type Group = 'listen' | 'limits' | 'http' | 'ws' | 'mx' | 'files' | 'chat' | 'cluster' | 'tls';
 
 interface FlagSpec {
   group: Group;
@@ -157,6 +182,9 @@ const FLAGS = {
   'cache-control-immutable': { group: 'http', field: 'cacheControlImmutable', kind: 'string', default: 'public, max-age=31536000, immutable', help: 'Cache-Control for fingerprinted names (app.3f9a2c.js)' },
   'cache-control-other': { group: 'http', field: 'cacheControlOther', kind: 'string', default: 'public, max-age=300', help: 'Cache-Control for everything else' },
   'stats-path': { group: 'http', field: 'statsPath', kind: 'stats-path', default: '/.well-known/muxd/stats', help: 'HTTP path of the live metrics JSON shown on the landing page ("off" disables it)' },
+  'ws-path': { group: 'ws', field: 'path', kind: 'ws-path', default: '/.well-known/muxd/mx', help: 'HTTP path where MX/1 over WebSocket is upgraded ("off" disables it)' },
+  'ws-origins': { group: 'ws', field: 'origins', kind: 'origins', default: null, help: 'Origins besides our own that may open the WebSocket (comma-separated, or *); requests without Origin are always allowed (default: own origin only)' },
+  'ws-ping-interval': { group: 'ws', field: 'pingIntervalMs', kind: 'ms0', default: '30s', help: 'WebSocket ping interval; a peer silent for two intervals is closed (0 = no pings, no idle close)' },
   'access-log': { group: 'http', field: 'accessLog', kind: 'string', default: null, help: 'Combined Log Format access log: a file, or - for stdout (off by default)' },
   'max-frame': { group: 'mx', field: 'maxFrame', kind: 'frame-size', default: '1MiB', help: 'largest MX/1 frame payload, 64KiB..4GiB-1 (ERROR 2 and close beyond)' },
   'max-upload': { group: 'files', field: 'maxUpload', kind: 'bytes', default: '1GiB', help: 'largest MX/1 upload (ERROR 22 beyond)' },
@@ -228,7 +256,7 @@ export function parseServeOptions(argv: string[], env: Environment, cwd: string 
     const def: FlagSpec['default'] = FLAGS[flag].default;
     return def === null || typeof def === 'string' ? def : rawText(def.from as FlagName);
   };
-  const grouped: Record<Group, Record<string, unknown>> = { listen: {}, limits: {}, http: {}, mx: {}, files: {}, chat: {}, cluster: {}, tls: {} };
+  const grouped: Record<Group, Record<string, unknown>> = { listen: {}, limits: {}, http: {}, ws: {}, mx: {}, files: {}, chat: {}, cluster: {}, tls: {} };
   for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const raw = rawText(flag);
     const complaint: Complaint = {

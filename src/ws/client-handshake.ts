@@ -1,7 +1,7 @@
 // The client side of the opening handshake (RFC 6455 §4.1), sans-IO, for the client library:
 // the request head to write, and the judgement of the server's response head. No socket; the
 // 16 random key bytes come from an injected source like the client frame encoder's mask keys.
-import { MX_SUBPROTOCOL, WS_VERSION, acceptKey } from './handshake.js';
+import { MX_SUBPROTOCOL, WS_VERSION, acceptKey } from './keys.js';
 import type { RandomSource } from './sender.js';
 
 export interface ClientHandshakeOptions {

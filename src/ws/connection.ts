@@ -14,7 +14,7 @@ import { binaryHeader, encodeClose, encodePing, encodePong, fitCloseReason } fro
 
 export type WsAction =
   /** An MX/1 frame for the core; `payload` is a view of the received bytes (the codec never writes to it again). */
-  | { kind: 'frame'; type: number; id: number; payload: Buffer }
+  | { kind: 'frame'; type: number; id: number; payload: Buffer; /** The whole message: header and payload (what a byte-stream driver hands on). */ message: Buffer }
   /** Bytes to write, in order (writev them; nothing is copied). */
   | { kind: 'write'; data: Buffer[] }
   /** Everything queued is written: end the connection (FIN after the last write). */
@@ -91,12 +91,20 @@ export class WsServerConnection {
     }
   }
 
+  /**
+   * The next action already decided (a ping or close from onTimer, the close of close()), without
+   * decoding any received bytes: for a driver whose reader is paused but whose timers still run.
+   */
+  pollQueued(): WsAction | null {
+    return this.actions.shift() ?? null;
+  }
+
   private handle(e: WsEvent): WsAction | null {
     switch (e.kind) {
       case 'message': {
         if (this.current !== 'open') return null; // after our close, nothing more is delivered
         const m = checkMxMessage(e.data, this.maxPayload);
-        if (m.ok) return { kind: 'frame', type: m.type, id: m.id, payload: m.payload };
+        if (m.ok) return { kind: 'frame', type: m.type, id: m.id, payload: m.payload, message: e.data };
         this.write(...encodeMessage(encodeFrame(Type.ERROR, 0, encodeError(m.code, m.message))));
         this.fail(CloseCode.PROTOCOL_ERROR, m.message);
         return null;

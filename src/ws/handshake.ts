@@ -7,13 +7,11 @@
 // No extension is ever accepted: a permessage-deflate offer is declined by not answering it
 // (compressing attacker-chosen bytes next to secrets leaks them, CRIME/BREACH; inflating lets a
 // small frame become a huge message). The subprotocol mx1 is selected when the client offers it.
-import { createHash } from 'node:crypto';
 import type { RequestHead } from '../http/types.js';
+import { MX_SUBPROTOCOL, WS_VERSION, acceptKey } from './keys.js';
 
-/** RFC 6455 §1.3: appended to the client's key before hashing. */
-export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-export const WS_VERSION = '13';
-export const MX_SUBPROTOCOL = 'mx1';
+// The shared constants and acceptKey live in the leaf ./keys.js (the client imports that one).
+export { WS_GUID, WS_VERSION, MX_SUBPROTOCOL, acceptKey } from './keys.js';
 
 export interface UpgradeRequest {
   /** As sent (case-sensitive, RFC 9110 §9). */
@@ -82,11 +80,6 @@ const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 
 export function isValidKey(key: string): boolean {
   return KEY_PATTERN.test(key);
-}
-
-/** Sec-WebSocket-Accept for a client key (RFC 6455 §4.2.2 item 5.4). */
-export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + WS_GUID, 'latin1').digest('base64');
 }
 
 /**

@@ -160,7 +160,7 @@ describe('abandoned uploads release their server slot (--max-transfers 1)', () =
       // Let the server read what the abandoned upload left in flight (its padding is all queued
       // at once) before the next put's 300 ms start: that put waits on nothing else, so a loaded
       // machine chewing megabytes cannot time it out.
-      const clientSide = (c as unknown as { socket: Socket }).socket;
+      const clientSide = (c as unknown as { transport: { socket: Socket } }).transport.socket;
       await waitFor(() => clientSide.writableLength === 0 && serverSide.bytesRead >= clientSide.bytesWritten, {
         what: 'the server to read the abandoned upload',
         detail: () => `read ${serverSide.bytesRead} of ${clientSide.bytesWritten}`,

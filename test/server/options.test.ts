@@ -57,6 +57,7 @@ test('defaults, grouped by concern, with an empty environment', () => {
       statsPath: '/.well-known/muxd/stats',
       accessLog: null,
     },
+    ws: { path: '/.well-known/muxd/mx', origins: null, pingIntervalMs: 30_000 },
     mx: { udpMemberTimeoutMs: 60_000, adminToken: null, maxFrame: 1 << 20, helloTimeoutMs: 10_000, idleTimeoutMs: 300_000 },
     files: { dir: './data/files', maxUpload: 1 << 30, maxTransfers: 16, maxTransfersTotal: 256, transferTimeoutMs: 30_000, uploadToken: null },
     chat: { redis: null },
@@ -163,6 +164,13 @@ const invalid: { argv: string[]; message: string }[] = [
   { argv: ['--shutdown-timeout', '0s'], message: '--shutdown-timeout: expected a duration of at least 1 ms, got "0s"' },
   { argv: ['--stats-path', 'stats'], message: '--stats-path: expected a path such as /stats.json or "off", got "stats"' },
   { argv: ['--stats-path', '/a?b'], message: '--stats-path: expected a path such as /stats.json or "off", got "/a?b"' },
+  { argv: ['--ws-path', 'mx'], message: '--ws-path: expected a path such as /.well-known/muxd/mx or "off", got "mx"' },
+  { argv: ['--ws-path', '/mx?x=1'], message: '--ws-path: expected a path such as /.well-known/muxd/mx or "off", got "/mx?x=1"' },
+  { argv: ['--ws-origins', 'app.example'], message: '--ws-origins: expected comma-separated origins such as https://app.example:8443, or *, got "app.example"' },
+  { argv: ['--ws-origins', 'https://a.example,https://b.example/path'], message: '--ws-origins: expected comma-separated origins such as https://app.example:8443, or *, got "https://a.example,https://b.example/path"' },
+  { argv: ['--ws-origins', 'null'], message: '--ws-origins: expected comma-separated origins such as https://app.example:8443, or *, got "null"' },
+  { argv: ['--ws-ping-interval=-1s'], message: '--ws-ping-interval: expected a duration such as 500ms, 30s or 0 (off), got "-1s"' },
+  { argv: ['--ws-ping-interval', '1h'], message: '--ws-ping-interval: expected a duration such as 500ms, 30s or 0 (off), got "1h"' },
   { argv: ['--chat-redis', 'http://x'], message: '--chat-redis: expected a URL such as redis://127.0.0.1:6379, got "http://x"' },
 ];
 
@@ -171,6 +179,22 @@ for (const c of invalid) {
     assert.equal(usageError(c.argv), c.message);
   });
 }
+
+test('the WebSocket flags: --ws-path (off), --ws-origins (a list or *), --ws-ping-interval (0 = off), and their env vars', () => {
+  const o = parse(['--ws-path', '/mx', '--ws-origins', ' https://app.example , http://localhost:3000 ', '--ws-ping-interval', '0']);
+  assert.equal(o.ws.path, '/mx');
+  assert.deepEqual(o.ws.origins, ['https://app.example', 'http://localhost:3000']);
+  assert.equal(o.ws.pingIntervalMs, 0);
+  assert.equal(parse(['--ws-path', 'off']).ws.path, null);
+  assert.equal(parse(['--ws-origins', '*']).ws.origins, '*');
+  assert.equal(parse(['--ws-ping-interval', '250ms']).ws.pingIntervalMs, 250);
+  const env = parse([], { MUXD_WS_PATH: 'off', MUXD_WS_ORIGINS: '*', MUXD_WS_PING_INTERVAL: '5s' });
+  assert.deepEqual(env.ws, { path: null, origins: '*', pingIntervalMs: 5000 });
+  assert.equal(parse(['--ws-path', '/a'], { MUXD_WS_PATH: '/b' }).ws.path, '/a');
+  assert.match(serveUsage(), /--ws-path .*\(default \/\.well-known\/muxd\/mx\)\n\s+env MUXD_WS_PATH/);
+  assert.match(serveUsage(), /--ws-origins .*\n\s+env MUXD_WS_ORIGINS/);
+  assert.match(serveUsage(), /--ws-ping-interval .*\(default 30s\)\n\s+env MUXD_WS_PING_INTERVAL/);
+});
 
 test('an unknown flag, a stray argument and a missing value are usage errors; --help is help', () => {
   assert.match(usageError(['--no-such-flag']), /no-such-flag/);
@@ -193,7 +217,7 @@ test('every flag has one group and field, and lands there', () => {
   const strings = rows.filter((r) => r.kind === 'string');
   const marked = parse(strings.flatMap((r) => [`--${r.flag}`, `mark-${r.flag}`])) as unknown as Record<string, Record<string, unknown>>;
   for (const r of strings) assert.equal(marked[r.group]![r.field], `mark-${r.flag}`, r.flag);
-  assert.deepEqual(Object.keys(defaults), ['listen', 'limits', 'http', 'mx', 'files', 'chat', 'cluster', 'tls']);
+  assert.deepEqual(Object.keys(defaults), ['listen', 'limits', 'http', 'ws', 'mx', 'files', 'chat', 'cluster', 'tls']);
 });
 
 test('--help lists every flag of the table in order, with its env var and default', () => {
