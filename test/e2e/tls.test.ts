@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { unsentLimitProblem } from '../../src/loop/unsent-limit.js';
+import { connect } from '../../src/client/index.js';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -178,6 +179,40 @@ test('MX/1 over TLS: PING answered with and without ALPN; plain MX/1 on the TLS 
     const plain = await rawExchange(m.ports.binaryTls, Buffer.concat(encodeFrame(Type.PING, 1)));
     assert.equal(plain.closedBy, 'server');
     assert.equal(plain.got.length, 0);
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('the client library over both TLS listeners: MX/1 over TLS (verified against the CA) and wss:// on the HTTPS port; both in one chat room', async () => {
+  const m = await startTls(['--hsts', '60']);
+  try {
+    const overTls = await connect({ host: 'localhost', port: m.ports.binaryTls, tls: { ca: ca.ca } });
+    const overWss = await connect({ url: `wss://localhost:${m.ports.https}/.well-known/muxd/mx`, tls: { ca: ca.ca } });
+    try {
+      await overTls.ping();
+      await overWss.ping();
+      const stats = await overWss.stats();
+      assert.ok(JSON.stringify(stats).includes('binary-tls'), 'STATS counts the MX/1-over-TLS listener');
+      // One room for the plain, TLS and wss listeners (they start together and share it).
+      const plain = await connect({ host: '127.0.0.1', port: m.ports.binary });
+      try {
+        await plain.join('plain');
+        await overTls.join('tls');
+        const roster = await overWss.join('wss');
+        assert.deepEqual([...roster].sort(), ['plain', 'tls', 'wss']);
+        const heard = new Promise<[string, string]>((resolve) => plain.on('message', (from: string, text: string) => resolve([from, text])));
+        await overWss.say('over wss');
+        assert.deepEqual(await heard, ['wss', 'over wss']);
+      } finally {
+        await plain.close();
+      }
+      // An unverified certificate is refused by default.
+      await assert.rejects(connect({ host: 'localhost', port: m.ports.binaryTls, tls: true }));
+    } finally {
+      await overTls.close();
+      await overWss.close();
+    }
   } finally {
     assert.equal(await m.stop(), 0);
   }
