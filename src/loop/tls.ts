@@ -35,6 +35,10 @@ export function initTlsCounters(metrics: Metrics, name: string): void {
   for (const k of TLS_COUNTERS) metrics.counters[`${name}.tls.${k}`] = 0;
 }
 
+function discard(): void {
+  // Bytes after a plaintext request on a TLS port: dropped.
+}
+
 function isLetter(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 }
@@ -48,10 +52,12 @@ export function startHandshake(socket: Socket, tls: ListenTls, name: string, met
   const count = (k: (typeof TLS_COUNTERS)[number]): void => {
     metrics.counters[`${name}.tls.${k}`]!++;
   };
+  let answered = false;
   const conn: Connection = {
     deadline: coarseNow() + tls.handshakeTimeoutMs,
     onDeadline: () => {
-      count('handshakeTimeouts');
+      // A plaintext request was answered: its client just did not close; not a handshake timeout.
+      if (!answered) count('handshakeTimeouts');
       socket.destroy();
     },
     drain: () => socket.destroy(),
@@ -75,7 +81,12 @@ export function startHandshake(socket: Socket, tls: ListenTls, name: string, met
     if (first[0] !== TLS_HANDSHAKE) {
       if (tls.onPlaintext !== undefined && isLetter(first[0]!)) {
         count('plaintext');
-        // The deadline keeps running: it bounds how long that answer may take to leave.
+        answered = true;
+        // The rest of the request is read and dropped: closing with unread bytes would send an
+        // RST that can destroy the answer before the client reads it (nginx's lingering close).
+        // The deadline keeps running: it bounds how long this may take.
+        socket.on('data', discard);
+        socket.resume();
         tls.onPlaintext(socket, first);
       } else {
         count('notTls');

@@ -128,6 +128,15 @@ test('tls handshake: plaintext goes to onPlaintext, garbage and a bad record are
     await waitFor(plain.closed, { what: 'the plaintext answer and close' });
     assert.equal(plain.got().toString('latin1'), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     assert.deepEqual(seen, ['G']);
+    // A request in several pieces, with more bytes after it: the whole answer arrives, then the close.
+    const split = await rawConnect(port);
+    split.sock.write('GET / HTTP/1.1\r\n');
+    await waitFor(() => seen.length === 2, { what: 'the first piece' });
+    split.sock.write('Host: x\r\n\r\n' + 'x'.repeat(100_000));
+    await waitFor(split.closed, { what: 'the close after the answer' });
+    assert.equal(split.got().toString('latin1'), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // The server lets go of both once their clients close, well before the 10 s deadline.
+    await waitFor(() => opts.metrics.open['https'] === 0, { what: 'both plaintext connections to be let go', timeoutMs: 3000 });
     for (const bytes of [Buffer.from([0x00]), Buffer.from([0xff, 0xfe, 0x7f]), Buffer.from('\r\n')]) {
       const g = await rawConnect(port);
       g.sock.write(bytes);
@@ -139,7 +148,8 @@ test('tls handshake: plaintext goes to onPlaintext, garbage and a bad record are
     bad.sock.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x03, 0x00, 0x04]), Buffer.from([0xde, 0xad, 0xbe, 0xef])]));
     await waitFor(bad.closed, { what: 'a close after a bad ClientHello' });
     assert.ok(bad.got().length === 0 || bad.got()[0] === 0x15, bad.got().toString('hex'));
-    assert.equal(opts.metrics.counters['https.tls.plaintext'], 1);
+    assert.equal(opts.metrics.counters['https.tls.plaintext'], 2);
+    assert.equal(opts.metrics.counters['https.tls.handshakeTimeouts'], 0);
     assert.equal(opts.metrics.counters['https.tls.notTls'], 3);
     assert.equal(opts.metrics.counters['https.tls.handshakeErrors'], 1);
     // A real client still gets through.
