@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { unsentLimitProblem } from '../../src/loop/unsent-limit.js';
 import { connect } from '../../src/client/index.js';
+import { REPO_ROOT, runMuxd } from '../helpers/muxd-process.js';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -213,6 +214,22 @@ test('the client library over both TLS listeners: MX/1 over TLS (verified agains
       await overTls.close();
       await overWss.close();
     }
+  } finally {
+    assert.equal(await m.stop(), 0);
+  }
+});
+
+test('the CLI with --tls --ca and --url wss://, and the Python client with --tls --ca, against the real TLS listeners', async () => {
+  const m = await startTls([]);
+  try {
+    const ping = await runMuxd(['ping', '--host', 'localhost', '--port', String(m.ports.binaryTls), '--tls', '--ca', ca.caFile, '--count', '2', '--interval', '0']);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    const wss = await runMuxd(['ping', '--url', `wss://localhost:${m.ports.https}/.well-known/muxd/mx`, '--ca', ca.caFile, '--count', '2', '--interval', '0']);
+    assert.equal(wss.code, 0, wss.stdout + wss.stderr);
+    const untrusted = await runMuxd(['ping', '--host', 'localhost', '--port', String(m.ports.binaryTls), '--tls', '--count', '1']);
+    assert.notEqual(untrusted.code, 0, 'the certificate is verified by default');
+    const py = spawnSync('python3', [path.join(REPO_ROOT, 'docs/examples/mx1_client.py'), '--host', '127.0.0.1', '--port', String(m.ports.binaryTls), '--tls', '--ca', ca.caFile, '--selfcheck'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(py.status, 0, py.stdout + py.stderr);
   } finally {
     assert.equal(await m.stop(), 0);
   }
