@@ -124,6 +124,8 @@ export interface WsUpgradeOptions {
   maxPayload: number;
   /** --ws-ping-interval in ms. */
   pingIntervalMs: number;
+  /** The HTTP listener's name in the metrics: an upgraded connection moves from its figure to `ws`. */
+  listener: string;
 }
 
 /** The protocol the HTTP server switches a 101'd connection to: MX/1 over WebSocket. */
@@ -137,10 +139,15 @@ export function wsUpgrade(opts: WsUpgradeOptions): UpgradeProtocol {
     if (binary === null) throw new Error('MX/1 over WebSocket needs the MX/1 face');
     const pipe = new WsPipe(socket, { maxPayload: opts.maxPayload, pingIntervalMs: opts.pingIntervalMs });
     const stream = binary.adopt(pipe);
+    // Its own figure, not also an HTTP one (sums over connections count each socket once). The
+    // listener takes it off its own figure when the socket closes, after this has put it back.
+    const from = opts.listener;
+    metrics.open[from] = (metrics.open[from] ?? 1) - 1;
     metrics.open.ws!++;
     metrics.accepted.ws!++;
     pipe.on('close', () => {
       metrics.open.ws!--;
+      metrics.open[from] = (metrics.open[from] ?? 0) + 1;
     });
     pipe.start(leftover);
     return new WsMember(pipe, stream);
