@@ -271,3 +271,22 @@ test('graceful shutdown: a WebSocket member gets the ANNOUNCEMENT, then close 10
     await own.stop();
   }
 });
+
+for (const parser of ['muxd', 'llhttp'] as const) {
+  test(`--parser ${parser}: handshake, a first frame and FIN in one packet: 101, the reply, then the server ends too`, async () => {
+    const own = parser === 'muxd' ? srv : await serveInProcess(['--parser', 'llhttp']);
+    try {
+      const c = await RawWs.open(own.httpPort, Buffer.concat([Buffer.from(upgradeRequest(), 'latin1'), bin(mx(Type.PING, 3, 'half'))]));
+      c.socket.end();
+      assert.match(await c.head(), /^HTTP\/1\.1 101 /);
+      const e = await c.event(0);
+      assert.ok(e.kind === 'message' && e.data.equals(mx(Type.PING_OK, 3, 'half')));
+      await c.waitEnded();
+      c.destroy();
+      // The refusals are the same on either parser.
+      assertRefusal(await refusal(upgradeRequest({ headers: { 'Sec-WebSocket-Version': '12' } }), own.httpPort), 426, [/\r\nSec-WebSocket-Version: 13\r\n/]);
+    } finally {
+      if (own !== srv) await own.stop();
+    }
+  });
+}
