@@ -290,3 +290,18 @@ for (const parser of ['muxd', 'llhttp'] as const) {
     }
   });
 }
+
+test('the handshake is an HTTP request for every HTTP limit: --max-head (431), and upgraded connections count in --max-connections-per-ip (503)', async () => {
+  const own = await serveInProcess(['--max-head', '2KiB', '--max-connections-per-ip', '2']);
+  try {
+    const big = await refusal(upgradeRequest({ headers: { 'X-Pad': 'a'.repeat(3000) } }), own.httpPort);
+    assert.match(big, /^HTTP\/1\.1 431 /);
+    const a = await RawWs.upgraded(own.httpPort);
+    const b = await RawWs.upgraded(own.httpPort);
+    const third = await RawWs.open(own.httpPort, upgradeRequest());
+    assert.match(await third.response(), /^HTTP\/1\.1 503 /);
+    for (const c of [a, b, third]) c.destroy();
+  } finally {
+    await own.stop();
+  }
+});
