@@ -144,3 +144,22 @@ test('ws: PUT needs AUTH with --upload-token; PUT/GET/LIST of a multi-frame file
     c.close();
   }
 });
+
+for (const workers of ['1', '2']) {
+  test(`ws: SIGTERM (--workers ${workers}): a WebSocket member gets the ANNOUNCEMENT, then close 1001, and the server exits 0`, async () => {
+    const own = await startMuxd(['--files-dir', path.join(tmp, `files-term-${workers}`), '--udp-port', 'off', '--workers', workers]);
+    const c = await WsMxClient.connect(own.httpPort);
+    try {
+      await c.request(Type.JOIN, 1, Buffer.from('until-the-end'));
+      const exited = new Promise<number | null>((resolve) => own.proc.once('exit', (code) => resolve(code)));
+      own.proc.kill('SIGTERM');
+      assert.match(P.decodeText((await c.push(Type.ANNOUNCEMENT)).payload), /shutting down/);
+      const close = await c.waitClose();
+      assert.equal(close.code, 1001);
+      assert.equal(await exited, 0);
+    } finally {
+      c.close();
+      await own.stop();
+    }
+  });
+}
