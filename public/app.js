@@ -202,6 +202,20 @@ function workersTable(section) {
 function startLiveStats() {
   const panel = document.getElementById('live-stats');
   if (!panel) return;
+  // WebSocket members (MX/1 over WebSocket on the HTTP port) are their own figure, next to MX/1's.
+  if (!panel.querySelector('dd[data-stat="ws"]')) {
+    const binaryRow = panel.querySelector('dd[data-stat="binary"]')?.parentElement;
+    if (binaryRow) {
+      const row = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = 'WebSocket connections';
+      const dd = document.createElement('dd');
+      dd.dataset.stat = 'ws';
+      dd.textContent = '–';
+      row.append(dt, dd);
+      binaryRow.after(row);
+    }
+  }
   const cells = {};
   for (const dd of panel.querySelectorAll('dd[data-stat]')) {
     const key = dd.dataset.stat;
@@ -242,9 +256,13 @@ function startLiveStats() {
     const datagrams = (counters['udp.datagramsIn'] || 0) + (counters['udp.datagramsOut'] || 0);
     const http = stats.connections?.http ?? 0;
     const binary = stats.connections?.binary ?? 0;
+    const ws = stats.connections?.ws;
     const chat = stats.chatUsers ?? stats.gauges?.chatUsers ?? 0;
     set('http', String(http), http);
     set('binary', String(binary), binary);
+    // Absent when the server runs with --ws-path off.
+    if (ws === undefined) set('ws', 'off');
+    else set('ws', String(ws), ws);
     set('chat', String(chat), chat);
     if (stats.gauges && 'udpMembers' in stats.gauges) set('udp', String(stats.gauges.udpMembers), stats.gauges.udpMembers);
     else set('udp', 'off');

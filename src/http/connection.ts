@@ -140,6 +140,8 @@ export class HttpConnection implements Timed {
   private draining = false;
   /** No request will follow the queued ones: the client half-closed, or a body's framing broke. */
   private inputDone = false;
+  /** The peer half-closed ('end' came to us): an upgrade's protocol must hear it too. */
+  private peerEnded = false;
   /**
    * Queued output past which we stop parsing. Never below the socket's high-water mark, so
    * whenever we stop for output, write() has returned false and a 'drain' is due to wake us.
@@ -507,6 +509,9 @@ export class HttpConnection implements Timed {
       return;
     }
     this.opts.onUpgrade?.(next);
+    // The client half-closed while its upgrade was decided: that 'end' came to us, and a socket
+    // emits it once. The new protocol has its listeners on now; it hears it after its leftover.
+    if (this.peerEnded && !pipe.destroyed) pipe.emit('end');
     // Shutdown began while the 101 was leaving: the new protocol drains too.
     if (this.draining) next.drain?.();
   }
@@ -615,6 +620,7 @@ export class HttpConnection implements Timed {
     // The client half-closed (the listener allows half-open sockets): answer what it
     // already asked for, then close our side.
     this.inputDone = true;
+    this.peerEnded = true;
     this.finishIfDone();
   }
 

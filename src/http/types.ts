@@ -161,7 +161,9 @@ export function isUpgrade(answer: Answer): answer is Upgrade {
  * Takes over a connection after its 101: `pipe` (paused: resume it once your 'data' listener
  * is on; the HTTP connection has removed all of its own listeners and deadlines), `leftover`
  * (the bytes that arrived right behind the head, never parsed as HTTP; may be empty) and the
- * request's head. The returned Connection is swept, drained and aborted by the listener.
+ * request's head. The returned Connection is swept, drained and aborted by the listener. A
+ * client that half-closed before the handover gets its 'end' emitted on the pipe again right
+ * after this returns (the socket emits it only once, and it came while HTTP still listened).
  */
 export type UpgradeProtocol = (pipe: BytePipe, leftover: Buffer, head: RequestHead) => Connection;
 

@@ -20,6 +20,8 @@ export interface BytePipe extends OutboxSocket {
   off(event: 'data', listener: (chunk: Buffer) => void): this;
   off(event: 'drain' | 'end' | 'close', listener: () => void): this;
   off(event: 'error', listener: (err: Error) => void): this;
+  /** Delivers an 'end' again: the HTTP face hands a half-closed peer's upgrade on (src/http/types.ts UpgradeProtocol). */
+  emit(event: 'end'): boolean;
   /** Stop / restart delivering 'data' (backpressure from the protocol to the peer). */
   pause(): this;
   resume(): this;

@@ -94,7 +94,7 @@ async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: stri
   const upgrades =
     ws === null
       ? undefined
-      : new Map([[WS_UPGRADE, wsUpgrade({ binary: () => ctx.binary, metrics: ctx.metrics, maxPayload: opts.mx.maxFrame, pingIntervalMs: opts.ws.pingIntervalMs })]]);
+      : new Map([[WS_UPGRADE, wsUpgrade({ binary: () => ctx.binary, metrics: ctx.metrics, maxPayload: opts.mx.maxFrame, pingIntervalMs: opts.ws.pingIntervalMs, listener: row.scheme })]]);
   const http = await startHttpServer({
     endpoint: at.endpoint,
     handler: httpHandler(ctx, row.tls !== undefined, handler),

@@ -124,6 +124,29 @@ export interface WsUpgradeOptions {
   maxPayload: number;
   /** --ws-ping-interval in ms. */
   pingIntervalMs: number;
+  /** The HTTP listener's name in the metrics: an upgraded connection moves from its figure to `ws`. */
+  listener: string;
+}
+
+const openPipes = new WeakMap<Metrics, Set<WsPipe>>();
+
+/**
+ * The open WebSockets of one server (one Metrics, whichever HTTP listeners upgrade), and the
+ * gauge wsRetainedBytes: what their codecs hold for messages still arriving. Each is bounded
+ * (--max-frame + 12, a control frame, one paused read), so the gauge shows the bound holds.
+ */
+function openPipesOf(metrics: Metrics): Set<WsPipe> {
+  let pipes = openPipes.get(metrics);
+  if (pipes === undefined) {
+    const set = (pipes = new Set<WsPipe>());
+    openPipes.set(metrics, set);
+    metrics.gauge('wsRetainedBytes', () => {
+      let n = 0;
+      for (const p of set) n += p.retained;
+      return n;
+    });
+  }
+  return pipes;
 }
 
 /** The protocol the HTTP server switches a 101'd connection to: MX/1 over WebSocket. */
@@ -132,15 +155,23 @@ export function wsUpgrade(opts: WsUpgradeOptions): UpgradeProtocol {
   // WebSocket connections are their own figure (connections.ws), also while there are none.
   metrics.open.ws ??= 0;
   metrics.accepted.ws ??= 0;
+  const open = openPipesOf(metrics);
   return (socket, leftover) => {
     const binary = opts.binary();
     if (binary === null) throw new Error('MX/1 over WebSocket needs the MX/1 face');
     const pipe = new WsPipe(socket, { maxPayload: opts.maxPayload, pingIntervalMs: opts.pingIntervalMs });
     const stream = binary.adopt(pipe);
+    // Its own figure, not also an HTTP one (sums over connections count each socket once). The
+    // listener takes it off its own figure when the socket closes, after this has put it back.
+    const from = opts.listener;
+    metrics.open[from] = (metrics.open[from] ?? 1) - 1;
     metrics.open.ws!++;
     metrics.accepted.ws!++;
+    open.add(pipe);
     pipe.on('close', () => {
+      open.delete(pipe);
       metrics.open.ws!--;
+      metrics.open[from] = (metrics.open[from] ?? 0) + 1;
     });
     pipe.start(leftover);
     return new WsMember(pipe, stream);

@@ -24,7 +24,7 @@ const MX_LENGTH_AT = 8;
 
 /** While 'data' is paused, keep taking socket bytes into the codec until it holds this much. */
 const PAUSED_READ_HIGH = 64 * 1024;
-/** After the codec said "end", output still owed (the rest of a message) may take this long. */
+/** After the codec said "end": how long the rest of a message and the peer's FIN may take. */
 const END_GRACE_MS = 2000;
 const EMPTY = Buffer.alloc(0);
 
@@ -153,10 +153,13 @@ export class WsPipe extends EventEmitter implements BytePipe {
     }
   }
 
-  /** Reading stops while 'data' is paused and the codec holds enough, or once the codec ended. */
+  /**
+   * Reading stops while 'data' is paused and the codec holds enough. After the codec ended it
+   * goes on, so the peer's FIN is seen: what arrives then is counted, never held.
+   */
   private updateSocketPause(): void {
     const s = this.socket;
-    const stop = this.conn.state === 'closed' || (this.paused && this.conn.retained >= PAUSED_READ_HIGH);
+    const stop = this.paused && this.conn.state === 'open' && this.conn.retained >= PAUSED_READ_HIGH;
     if (stop && !this.socketPaused) {
       this.socketPaused = true;
       s.pause();
@@ -173,8 +176,10 @@ export class WsPipe extends EventEmitter implements BytePipe {
     this.ended = true;
     // The peer sends nothing more: the protocol above completes what it owes, then ends too.
     this.emit('end');
+    // Owed output (the rest of a message) and then the peer's FIN get this long; a peer that
+    // keeps its side open after the close handshake is cut.
+    this.endDeadline = coarseNow() + END_GRACE_MS;
     if (this.remaining === 0) this.socket.end();
-    else this.endDeadline = coarseNow() + END_GRACE_MS;
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -307,11 +312,7 @@ export class WsPipe extends EventEmitter implements BytePipe {
       this.waiting = [];
       for (const parts of w) this.writeParts(parts);
     }
-    if (this.endPending && !this.socket.writableEnded) {
-      this.endDeadline = 0;
-      this.socket.end();
-      this.rearm();
-    }
+    if (this.endPending && !this.socket.writableEnded) this.socket.end();
   }
 
   private writePieces(pieces: Buffer[], done: Done | undefined): boolean {

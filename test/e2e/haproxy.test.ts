@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, MuxError } from '../../src/client/index.js';
-import { ErrorCode } from '../../src/wire/protocol.js';
+import { ErrorCode, Type } from '../../src/wire/protocol.js';
+import { decodeMessage, decodeText } from '../../src/wire/payloads.js';
+import { WsMxClient } from '../helpers/ws-mx.js';
 import { MUXD_BIN, runMuxd, startMuxd, type MuxdProcess } from '../helpers/muxd-process.js';
 import { freePort, redisSkipReason, startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -188,6 +190,27 @@ test('CLI chat clients that land on different servers behind HAProxy talk to eac
   await waitFor('ann hears bob', () => (/<bob> and hello back/.test(ann.out()) ? true : undefined));
   ann.proc.stdin!.end();
   bob.proc.stdin!.end();
+  await waitFor('both left', async () => ((await held(a)) + (await held(b)) === 0 ? true : undefined));
+});
+
+test("MX/1 over WebSocket through HAProxy's HTTP frontend: the upgrade passes, members on both servers chat", { skip }, async () => {
+  // A browser on the proxy's own origin: Host and Origin name the proxy, which muxd sees as its own.
+  const origin = `http://127.0.0.1:${ports.http}`;
+  const ann = await WsMxClient.connect(ports.http, { origin });
+  const bob = await WsMxClient.connect(ports.http, { origin });
+  try {
+    assert.equal(ann.ws.protocol, 'mx1');
+    await ann.request(Type.JOIN, 1, Buffer.from('ws-ann'));
+    await bob.request(Type.JOIN, 1, Buffer.from('ws-bob'));
+    // Round-robin put them on different servers: each holds one name.
+    assert.deepEqual([await held(a), await held(b)], [1, 1]);
+    assert.equal(decodeText((await ann.push(Type.USER_JOINED)).payload), 'ws-bob');
+    await bob.request(Type.SAY, 2, Buffer.from('through the proxy'));
+    assert.deepEqual(decodeMessage((await ann.push(Type.MESSAGE)).payload), { from: 'ws-bob', text: 'through the proxy' });
+  } finally {
+    ann.close();
+    bob.close();
+  }
   await waitFor('both left', async () => ((await held(a)) + (await held(b)) === 0 ? true : undefined));
 });
 

@@ -193,6 +193,11 @@ test('the client library over both TLS listeners: MX/1 over TLS (verified agains
     try {
       await overTls.ping();
       await overWss.ping();
+      // The wss:// connection moves from the https figure to ws (each socket counted once).
+      const counts = (JSON.parse((await httpsGet(m.ports.https, '/.well-known/muxd/stats')).body) as { connections: Record<string, number> }).connections;
+      assert.equal(counts.ws, 1, JSON.stringify(counts));
+      assert.equal(counts.https, 1, `only this stats request: ${JSON.stringify(counts)}`);
+      assert.equal(counts.http, 0, JSON.stringify(counts));
       const stats = await overWss.stats();
       assert.ok(JSON.stringify(stats).includes('binary-tls'), 'STATS counts the MX/1-over-TLS listener');
       // One room for the plain, TLS and wss listeners (they start together and share it).

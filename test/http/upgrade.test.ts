@@ -10,6 +10,8 @@ import type { BytePipe } from '../../src/loop/pipe.js';
 import { statusLine } from '../../src/http/status.js';
 import type { Handler, RequestHead, UpgradeProtocol } from '../../src/http/types.js';
 import { testServerOptions, textReply } from '../helpers/http-scripted.js';
+import { parserFactory } from '../../src/http/parsers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Echoes every byte back, prefixed by the leftover; its Connection is what the listener keeps. */
 const echo: UpgradeProtocol = (pipe: BytePipe, leftover: Buffer, _head: RequestHead): Connection => {
@@ -90,3 +92,59 @@ test('upgrade: an unregistered protocol name is answered 500 and the connection 
     await server.close();
   }
 });
+
+// Issue 14 leftovers: a client that half-closes while its upgrade is still being decided, and the
+// upgrade path on llhttp as well as on our parser.
+for (const parser of ['muxd', 'llhttp'] as const) {
+  test(`upgrade (${parser}): a client half-closes while the upgrade is held; the 101, the leftover and the end still reach the new protocol`, async () => {
+    let release: () => void = () => {};
+    const decided = new Promise<void>((r) => (release = r));
+    const slow: Handler = {
+      async handle(head) {
+        await decided;
+        return handler.handle(head);
+      },
+    };
+    let ended = false;
+    const protocols = new Map([
+      [
+        'echo',
+        ((pipe, leftover, head) => {
+          pipe.on('end', () => (ended = true));
+          return echo(pipe, leftover, head);
+        }) as UpgradeProtocol,
+      ],
+    ]);
+    const server = await startHttpServer(testServerOptions(slow, { upgrades: protocols, parserFactory: parserFactory(parser) }));
+    const socket = net.connect(server.listener.port, '127.0.0.1');
+    let got = '';
+    let closed = false;
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    try {
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      // The head, the first bytes of the new protocol, then FIN, all before the handler answers.
+      socket.end(UP + 'first bytes');
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      await waitFor(() => closed, { what: 'the connection to close after the echo ended', timeoutMs: 5000, detail: () => JSON.stringify(got) });
+      assert.match(got, /^HTTP\/1\.1 101 /);
+      assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), 'first bytes');
+      assert.ok(ended, "the new protocol saw the client's end");
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+  });
+
+  test(`upgrade (${parser}): bytes in the same packet as the head are leftover, not parsed`, async () => {
+    const server = await startHttpServer(testServerOptions(handler, { upgrades: new Map([['echo', echo]]), parserFactory: parserFactory(parser) }));
+    try {
+      const got = await exchange(server.listener.port, [UP + 'GET /b HTTP/1.1\r\n\r\n'], 'GET /b HTTP/1.1\r\n\r\n');
+      assert.match(got, /^HTTP\/1\.1 101 /);
+      assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), 'GET /b HTTP/1.1\r\n\r\n');
+    } finally {
+      await server.close();
+    }
+  });
+}

@@ -233,3 +233,24 @@ test('the timer: a ping every interval, the idle close after two silent ones (in
     setTestClock(null);
   }
 });
+
+test('after the close handshake the socket is read on (the FIN is seen) and a peer that never ends its side is cut after 2 s', () => {
+  const t0 = 2_000_000;
+  setTestClock(t0);
+  try {
+    const { sock, pipe } = make();
+    sock.emit('data', frame({ opcode: 8, payload: closeBody(1000) }));
+    assert.equal(sock.writableEnded, true);
+    assert.equal(sock.paused, false, 'still reading: the peer FIN must arrive');
+    // Bytes after the close are counted, never held.
+    sock.emit('data', Buffer.alloc(100_000));
+    assert.equal(pipe.retained, 0);
+    assert.equal(pipe.deadline, t0 + 2000);
+    pipe.onDeadline(t0 + 1999);
+    assert.equal(sock.destroyed, false);
+    pipe.onDeadline(t0 + 2000);
+    assert.equal(sock.destroyed, true);
+  } finally {
+    setTestClock(null);
+  }
+});
