@@ -8,6 +8,8 @@ export interface RunningServer {
   name: string;
   port: number;
   pid: number;
+  /** muxd started for its HTTP face: its MX/1 TCP port as well. */
+  binaryPort?: number;
   /** Peak RSS (VmHWM) of the server's process tree; read it before stop(). */
   peakRss(): number;
   stop(): Promise<void>;
@@ -44,17 +46,29 @@ export interface MuxdOptions {
   extraArgs?: string[];
 }
 
+/** The --files-dir startMuxd gives muxd (uploads land there). */
+export function muxdFilesDir(ctx: ServerContext): string {
+  return path.join(ctx.tmpDir, 'muxd-files');
+}
+
 export async function startMuxd(ctx: ServerContext, opts: MuxdOptions): Promise<RunningServer> {
-  const filesDir = path.join(ctx.tmpDir, 'muxd-files');
+  const filesDir = muxdFilesDir(ctx);
   mkdirSync(filesDir, { recursive: true });
   const args = [MUXD_ENTRY, 'serve', '--root', opts.root, '--http-port', '0', '--binary-port', '0', '--host', '127.0.0.1', '--files-dir', filesDir];
   if (opts.parser) args.push('--parser', opts.parser);
   args.push(...(opts.extraArgs ?? []));
   const pc = spawnPinned(process.execPath, args, { core: ctx.core });
   const name = opts.parser === 'llhttp' ? 'muxd-llhttp' : 'muxd';
-  const ready = opts.face === 'http' ? /muxd http listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/ : /muxd binary listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/;
-  return started(name, pc, ready);
+  const ready = opts.face === 'http' ? HTTP_READY : BINARY_READY;
+  const server = await started(name, pc, ready);
+  if (opts.face === 'binary') return server;
+  // The binary line may come before or after the HTTP one; both are out once `serve` is up.
+  const other = pc.stdout().match(BINARY_READY) ?? (await waitForLine(pc, BINARY_READY).catch(() => null));
+  return other === null ? server : { ...server, binaryPort: Number(other[1]) };
 }
+
+const HTTP_READY = /muxd http listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/;
+const BINARY_READY = /muxd binary listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/;
 
 /** A compiled peer from bench/peers (raw-net, node-http, serve-static, ping-server). */
 export async function startPeer(ctx: ServerContext, peer: string, args: string[] = []): Promise<RunningServer> {
