@@ -4,7 +4,7 @@
 // there too), by bench/binary.ts's transfer load:
 //   node dist/bench/lib/ceilings.js --dir DIR --size BYTES      -> one JSON line
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -92,7 +92,8 @@ export function measureCeilings(dir: string, size: number): Ceilings {
   return { diskMBps: disk[1]!.mbps, diskCpuSeconds: disk[1]!.cpuSeconds, sha256MBps: sha256Rate(content) };
 }
 
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Run as a script (argv[1] may reach this file through a symlink; import.meta.url is the real path).
+if (process.argv[1] !== undefined && realpathSync(path.resolve(process.argv[1])) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { dir: { type: 'string' }, size: { type: 'string', default: String(64 * 1024 * 1024) } } });
   if (values.dir === undefined) {
     process.stderr.write('Usage: node dist/bench/lib/ceilings.js --dir DIR [--size BYTES]\n');
