@@ -523,8 +523,10 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
     for (const [b, c] of r.deliveryHist ?? []) delivery[b] = c;
     deliveryHist.merge(Array.from(delivery, (c) => c ?? 0));
     if (o.mode === 'transfer') {
-      put = (r.putBytes ?? o.size) / 1e6 / r.putSeconds;
-      get = (r.getBytes ?? o.size) / 1e6 / r.getSeconds;
+      // The operation a repeated transfer did not time reports no seconds (NaN reaches JSON as null): n/a, not Infinity.
+      const rate = (bytes: number | undefined, seconds: number | null): number => (seconds !== null && seconds > 0 ? (bytes ?? o.size) / 1e6 / seconds : NaN);
+      put = rate(r.putBytes, r.putSeconds);
+      get = rate(r.getBytes, r.getSeconds);
     }
   }
   const secs = o.durationSeconds;
@@ -618,7 +620,8 @@ async function cli(): Promise<void> {
   };
   const r = await runMxLoad(o, Number(values.core));
   const us = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(3)} ms` : 'n/a');
-  if (o.mode === 'transfer') process.stdout.write(`PUT ${r.putMBps.toFixed(1)} MB/s, GET ${r.getMBps.toFixed(1)} MB/s (server CPU ${(r.serverCpu * 100).toFixed(0)}%)\n`);
+  const mbps = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(1)} MB/s` : 'n/a');
+  if (o.mode === 'transfer') process.stdout.write(`PUT ${mbps(r.putMBps)}, GET ${mbps(r.getMBps)}${Number.isFinite(r.serverCpu) ? ` (server CPU ${(r.serverCpu * 100).toFixed(0)}%)` : ''}\n`);
   else if (o.mode === 'fanout') process.stdout.write(`SAY ${r.opsPerSecond.toFixed(0)}/s, delivered ${r.deliveredPerSecond.toFixed(0)} messages/s (delivery p99 ${us(r.deliveryP99Micros)}), SAY p50 ${us(r.p50Micros)} p99 ${us(r.p99Micros)}\n`);
   else process.stdout.write(`PING ${r.opsPerSecond.toFixed(0)} ops/s, p50 ${us(r.p50Micros)}, p99 ${us(r.p99Micros)}\n`);
   if (r.errors > 0) process.stdout.write(`errors: ${r.errors} (first: ${r.firstError})\n`);
