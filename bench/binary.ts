@@ -3,14 +3,19 @@
 // core 0 and generators on core 1; medians of N runs, ratios computed inside each run. The same
 // generator also speaks MX/1 over WebSocket (muxd's HTTP port, and a minimal server on the `ws`
 // package) and over TLS (muxd's --binary-tls-port), each compared with muxd's own TCP rate.
+// `--loads transfer` adds a table of its own: MX/1 GET and PUT of 64 MiB against HTTP's 10 MiB
+// rate, the disk's write+fsync rate and SHA-256.
 import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sleep } from './lib/proc.js';
+import { hasTool, sleep, spawnPinned, stopChild } from './lib/proc.js';
 import { bottleneck, medianSample, type LoadSample } from './lib/sample.js';
 import { median } from './lib/stats.js';
-import { startMuxd, startPeer, startRedis, type RunningServer, type ServerContext } from './lib/servers.js';
+import { muxdFilesDir, startMuxd, startPeer, startRedis, type RunningServer, type ServerContext } from './lib/servers.js';
+import { makeFixtures, type Fixtures } from './lib/fixtures.js';
+import { runHttpLoad, type HttpTool } from './lib/http-load.js';
+import { oneCoreCeiling, putCeiling, type Ceilings } from './lib/ceilings.js';
 import { fmtMB, fmtMs, fmtRate, fmtRatio, headerLines, renderTable, writeJson } from './lib/report.js';
 import { runMxLoad, DEFAULTS, type MxLoadOptions, type MxTransport } from './mx-load.js';
 import { runRedisBenchmark } from './lib/redis-load.js';
@@ -29,6 +34,7 @@ const { values: flags } = parseArgs({
     procs: { type: 'string', default: '1' },
     'ws-path': { type: 'string', default: DEFAULT_WS_PATH },
     'cert-key': { type: 'string', default: 'ec' },
+    'http-tool': { type: 'string' },
     quick: { type: 'boolean', default: false },
     markdown: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -68,7 +74,13 @@ const LOADS: LoadSpec[] = [
   // Issue 16: MX/1 over TLS (--binary-tls-port) against the plaintext rate.
   { key: 'tls-d1', label: 'TLS PING c50 depth 1, 0 B', mode: 'ping', transport: 'tls', tcpTwin: 'd1', depth: 1, payload: 0, servers: ['muxd'], unit: 'ops/s' },
   { key: 'tls-d16', label: 'TLS PING c50 depth 16, 0 B', mode: 'ping', transport: 'tls', tcpTwin: 'd16', depth: 16, payload: 0, servers: ['muxd'], unit: 'ops/s' },
+  // Issue 14: its own table (transferReport): HTTP 10 MiB, MX/1 GET and PUT repeated, the disk and SHA-256.
+  { key: 'transfer', label: 'transfers against HTTP, the disk and SHA-256', mode: 'transfer', transport: 'tcp', depth: 1, payload: 0, servers: ['muxd'], unit: 'MB/s' },
 ];
+/** Issue 14 part 5: GET >= 0.7x HTTP's 10 MiB rate, PUT >= 0.8x what the disk and SHA-256 allow. */
+const GET_TARGET = 0.7;
+const PUT_TARGET = 0.8;
+const TRANSFER_SIZE = 64 * 1024 * 1024;
 /** `against` a server: muxd / that server on the same load; 'tcp': muxd on this load / muxd on its tcpTwin. */
 const TARGETS: { load: string; against: ServerName | 'tcp'; min: number; text: string }[] = [
   { load: 'd1', against: 'ping-server', min: 0.9, text: '>= 0.9x minimal' },
@@ -96,7 +108,12 @@ interface Row {
 }
 
 function usage(): string {
-  return `Usage: node dist/bench/binary.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--loads ${LOADS.map((l) => l.key).join(',')}] [--procs N] [--ws-path PATH] [--cert-key ${CERT_KEY_TYPES.join('|')}] [--quick] [--markdown]`;
+  return [
+    `Usage: node dist/bench/binary.js [--duration S] [--runs N] [--only ${SERVERS.join(',')}] [--loads ${LOADS.map((l) => l.key).join(',')}] [--procs N] [--ws-path PATH] [--cert-key ${CERT_KEY_TYPES.join('|')}] [--http-tool wrk|autocannon] [--quick] [--markdown]`,
+    '  --loads transfer: one muxd per run; HTTP 10 MiB over one connection (wrk when installed, else autocannon;',
+    '    --http-tool picks), MX/1 GET and PUT of 64 MiB repeated for --duration each, then the disk\'s write+fsync',
+    '    rate and SHA-256 on the server core; ratios GET/HTTP (target >= 0.7x) and PUT/min(disk, SHA-256) (>= 0.8x).',
+  ].join('\n');
 }
 
 function listFlag<T extends string>(raw: string | undefined, all: readonly T[], what: string): T[] {
@@ -179,25 +196,32 @@ async function main(): Promise<number> {
       if (twin !== undefined && !picked.includes(twin)) picked.push(twin);
     }
   }
-  const loads = LOADS.filter((l) => picked.includes(l.key));
+  // `transfer` is not a row of the MX/1 table but a table of its own, from its own muxd.
+  const loads = LOADS.filter((l) => picked.includes(l.key) && l.key !== 'transfer');
+  const transfer = picked.includes('transfer') && servers.includes('muxd');
+  const httpTool = pickHttpTool(flags['http-tool']);
   const keyType = flags['cert-key'] as CertKeyType;
   if (!CERT_KEY_TYPES.includes(keyType)) throw new Error(`--cert-key must be one of ${CERT_KEY_TYPES.join(', ')}`);
   const cert = servers.includes('muxd') && loads.some((l) => l.transport === 'tls' || l.transport === 'wss') ? makeBenchCert(keyType) : null;
   const base = mkdtempSync(path.join(tmpdir(), 'muxd-bench-mx-'));
   const ctx: ServerContext = { core: SERVER_CORE, tmpDir: base };
   const rows: Row[] = [];
+  const transferRuns: TransferRun[] = [];
+  let fixtures: Fixtures | null = null;
   let current: RunningServer | null = null;
   const onSignal = (): void => {
     void (current?.stop() ?? Promise.resolve()).finally(() => {
       rmSync(base, { recursive: true, force: true });
+      fixtures?.cleanup();
       process.exit(130);
     });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (transfer) fixtures = makeFixtures();
     for (let run = 1; run <= runs; run++) {
-      for (const name of servers) {
+      for (const name of loads.length > 0 ? servers : []) {
         // muxd: the plaintext loads on a server without a certificate, the TLS loads on one with it.
         const secure = (l: LoadSpec): boolean => l.transport === 'tls' || l.transport === 'wss';
         const phases = name === 'muxd' ? [loads.filter((l) => !secure(l)), loads.filter(secure)].filter((p) => p.length > 0) : [loads];
@@ -221,14 +245,151 @@ async function main(): Promise<number> {
           }
         }
       }
+      if (transfer) {
+        process.stderr.write(`run ${run}/${runs}: transfers (muxd, HTTP by ${httpTool})\n`);
+        const t = await transferRun(ctx, fixtures!, duration, httpTool, (s) => (current = s));
+        current = null;
+        transferRuns.push(t);
+      }
     }
-    process.stdout.write(report(rows, servers, loads, runs) + '\n');
-    const file = writeJson('binary', { machine: headerLines(false), duration, runs, procs, certKey: cert?.keyType ?? null, rows });
+    if (loads.length > 0) process.stdout.write(report(rows, servers, loads, runs) + '\n');
+    if (transfer) process.stdout.write(transferReport(transferRuns, runs, httpTool, loads.length === 0) + '\n');
+    const file = writeJson('binary', { machine: headerLines(false), duration, runs, procs, certKey: cert?.keyType ?? null, rows, transferRuns });
     process.stderr.write(`bench: results written to ${file}\n`);
   } finally {
     rmSync(base, { recursive: true, force: true });
+    fixtures?.cleanup();
   }
   return 0;
+}
+
+// ---------------------------------------------------------------- transfers (issue 14 part 5)
+
+function pickHttpTool(raw: string | undefined): HttpTool {
+  if (raw === 'autocannon' || raw === 'wrk') return raw;
+  if (raw !== undefined) throw new Error(`unknown --http-tool "${raw}" (wrk or autocannon)`);
+  return hasTool('wrk') ? 'wrk' : 'autocannon';
+}
+
+/** One run's figures: rates in MB/s (10^6 bytes), CPU samples for the bottleneck notes. */
+interface TransferRun {
+  http: number;
+  get: number;
+  put: number;
+  disk: number;
+  /** CPU seconds of the disk figure's write + fsync (page-cache copies). */
+  diskCpu: number;
+  sha256: number;
+  samples: Partial<Record<'http' | 'get' | 'put', LoadSample>>;
+  errors: string[];
+}
+
+/**
+ * One muxd (pinned to the server core) serves HTTP 10 MiB over one connection, then MX/1 GETs
+ * and PUTs of 64 MiB (one connection, repeated for `duration` each, generator on its core). With
+ * the server stopped, the disk's write+fsync rate in the same --files-dir file system and
+ * SHA-256 are measured on the server core: what an upload there can reach at most.
+ */
+async function transferRun(ctx: ServerContext, fx: Fixtures, duration: number, tool: HttpTool, track: (s: RunningServer | null) => void): Promise<TransferRun> {
+  const out: TransferRun = { http: NaN, get: NaN, put: NaN, disk: NaN, diskCpu: NaN, sha256: NaN, samples: {}, errors: [] };
+  const note = (what: string, e: unknown): void => {
+    out.errors.push(`${what}: ${(e as Error).message}`);
+    process.stderr.write(` failed: ${(e as Error).message}\n`);
+  };
+  // HTTP on `port`, MX/1 over TCP from its ready line (startMuxd fails if that listener never comes up).
+  const server = await startMuxd(ctx, { root: fx.dir, face: 'http', alsoFaces: ['binary'] });
+  track(server);
+  try {
+    const binaryPort = server.ports?.binary;
+    if (binaryPort === undefined) throw new Error('muxd reported no binary listener');
+    process.stderr.write(`  HTTP 10 MiB c1 (${tool}) ...`);
+    try {
+      const r = await runHttpLoad({ url: `http://127.0.0.1:${server.port}/10m.bin`, connections: 1, pipelining: 1, durationSeconds: duration }, { tool, core: GENERATOR_CORE, serverPid: server.pid, tmpDir: fx.tmp });
+      if (r.errors > 0) throw new Error(`${r.errors} errors`);
+      out.http = r.bytesPerSecond / 1e6;
+      out.samples.http = r;
+      process.stderr.write(` ${out.http.toFixed(0)} MB/s ${bottleneck(r)}\n`);
+    } catch (e) {
+      note('http', e);
+    }
+    for (const op of ['get', 'put'] as const) {
+      await sleep(300);
+      process.stderr.write(`  MX/1 ${op.toUpperCase()} 64 MiB ...`);
+      try {
+        const o: MxLoadOptions = { ...DEFAULTS, port: binaryPort, mode: 'transfer', transfer: op, size: TRANSFER_SIZE, durationSeconds: duration, procs: 1 };
+        const r = await runMxLoad(o, GENERATOR_CORE, server.pid);
+        if (r.errors > 0) throw new Error(r.firstError || `${r.errors} errors`);
+        out[op] = op === 'get' ? r.getMBps : r.putMBps;
+        out.samples[op] = r;
+        process.stderr.write(` ${out[op].toFixed(0)} MB/s ${bottleneck(r)}\n`);
+      } catch (e) {
+        note(op, e);
+      }
+    }
+  } finally {
+    await server.stop();
+    track(null);
+  }
+  process.stderr.write('  disk write+fsync and SHA-256 of 64 MiB on the server core ...');
+  try {
+    const c = await measureCeilingsPinned(muxdFilesDir(ctx), TRANSFER_SIZE);
+    out.disk = c.diskMBps;
+    out.diskCpu = c.diskCpuSeconds;
+    out.sha256 = c.sha256MBps;
+    process.stderr.write(` disk ${c.diskMBps.toFixed(0)} MB/s, SHA-256 ${c.sha256MBps.toFixed(0)} MB/s\n`);
+  } catch (e) {
+    note('ceilings', e);
+  }
+  return out;
+}
+
+async function measureCeilingsPinned(dir: string, size: number): Promise<Ceilings> {
+  const script = path.resolve('dist/bench/lib/ceilings.js');
+  const pc = spawnPinned(process.execPath, [script, '--dir', dir, '--size', String(size)], { core: SERVER_CORE, keepAllStdout: true });
+  const killer = setTimeout(() => void stopChild(pc), 120_000);
+  const code = await pc.exited;
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`ceilings exited with ${code}: ${pc.stderr().slice(0, 300)}`);
+  return JSON.parse(pc.stdout().trim().split('\n').pop() ?? '') as Ceilings;
+}
+
+function transferReport(runs: TransferRun[], n: number, tool: HttpTool, withHeader: boolean): string {
+  const md = flags.markdown === true;
+  const med = (f: (r: TransferRun) => number): number => median(runs.map(f));
+  const mb = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+  const perRun = (f: (r: TransferRun) => number, fmt: (x: number) => string): string => runs.map((r) => fmt(f(r))).join(' / ');
+  const note = (k: 'http' | 'get' | 'put'): string => {
+    const ok = runs.map((r) => r.samples[k]).filter((x): x is LoadSample => x !== undefined);
+    return ok.length ? bottleneck(medianSample(ok)) : '';
+  };
+  const ceiling = (r: TransferRun): number => putCeiling(r.disk, r.sha256).overlapped;
+  const oneCore = (r: TransferRun): number => oneCoreCeiling({ diskMBps: r.disk, diskCpuSeconds: r.diskCpu, sha256MBps: r.sha256 }, TRANSFER_SIZE);
+  const getRatio = (r: TransferRun): number => r.get / r.http;
+  const putRatio = (r: TransferRun): number => r.put / ceiling(r);
+  const putOneCore = (r: TransferRun): number => r.put / oneCore(r);
+  const pct = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+  const verdict = (x: number, min: number): string => (Number.isFinite(x) ? (x >= min ? 'PASS' : 'FAIL') : 'n/a');
+  const table: string[][] = [
+    ['figure', `median of ${n}`, 'each run', 'target', 'bottleneck'],
+    [`HTTP 10 MiB file c1 (${tool}, MB/s)`, mb(med((r) => r.http)), perRun((r) => r.http, mb), '', note('http')],
+    ['MX/1 GET 64 MiB (MB/s)', mb(med((r) => r.get)), perRun((r) => r.get, mb), '', note('get')],
+    ['MX/1 PUT 64 MiB (MB/s)', mb(med((r) => r.put)), perRun((r) => r.put, mb), '', note('put')],
+    ['disk write+fsync 64 MiB (MB/s)', mb(med((r) => r.disk)), perRun((r) => r.disk, mb), '', `CPU ${pct(med((r) => (r.diskCpu * r.disk) / (TRANSFER_SIZE / 1e6)))} of its time`],
+    ['SHA-256, one core (MB/s)', mb(med((r) => r.sha256)), perRun((r) => r.sha256, mb), '', ''],
+    ['PUT ceiling = min(disk, SHA-256)', mb(med(ceiling)), perRun(ceiling, mb), '', ''],
+    ['(serial: 1/(1/disk + 1/SHA-256))', mb(med((r) => putCeiling(r.disk, r.sha256).serial)), perRun((r) => putCeiling(r.disk, r.sha256).serial, mb), '', ''],
+    ['(one core: disk, SHA-256 + disk CPU)', mb(med(oneCore)), perRun(oneCore, mb), '', ''],
+    ['GET / HTTP 10 MiB', fmtRatio(med(getRatio)), perRun(getRatio, fmtRatio), `>= ${GET_TARGET}x: ${verdict(med(getRatio), GET_TARGET)}`, ''],
+    ['PUT / ceiling', fmtRatio(med(putRatio)), perRun(putRatio, fmtRatio), `>= ${PUT_TARGET}x: ${verdict(med(putRatio), PUT_TARGET)}`, ''],
+    ['(PUT / one-core ceiling)', fmtRatio(med(putOneCore)), perRun(putOneCore, fmtRatio), `(>= ${PUT_TARGET}x: ${verdict(med(putOneCore), PUT_TARGET)})`, ''],
+  ];
+  const lines = withHeader ? [...headerLines(md), ''] : [];
+  lines.push(md ? `Transfers (issue 14 part 5), median of ${n} run${n === 1 ? '' : 's'}; ratios computed within each run.` : `== Transfers (median of ${n} run${n === 1 ? '' : 's'}; ratios within each run) ==`, '');
+  lines.push(renderTable(table, md), '');
+  lines.push('One muxd per run on core 0, generators on core 1. GET/PUT: one connection, 64 MiB transfers repeated for --duration each (bench/mx-load.js, 256 KiB DATA frames); MB/s = 10^6 bytes/s. The disk and SHA-256 are measured on core 0 with the server stopped; the ceiling is min() because the store overlaps hashing (main thread) with writing (thread pool) and fsyncs once. On one core the writes\' page-cache copies still compete with hashing for the CPU: the one-core line bounds that (the disk\'s CPU time added to the hashing time).');
+  const errs = runs.flatMap((r) => r.errors);
+  if (errs.length) lines.push(`errors: ${errs.join('; ')}`);
+  return lines.join('\n');
 }
 
 function isMeasured(c: Cell | undefined): c is Measured {

@@ -44,6 +44,11 @@ export interface MxLoadOptions {
   ports?: number[];
   /** transfer: bytes PUT then GET. */
   size: number;
+  /**
+   * transfer: 'once' PUTs then GETs one file once; 'put' repeats PUTs of `size` bytes and 'get'
+   * repeats GETs of one file (PUT first, untimed) for `durationSeconds` (at least one each).
+   */
+  transfer?: 'once' | 'put' | 'get';
   warmupMs: number;
   transport: MxTransport;
   /** ws/wss: the request target of the upgrade. */
@@ -78,6 +83,12 @@ interface WorkerReport {
   delivered: number;
   putSeconds: number;
   getSeconds: number;
+  /** transfer: bytes moved in putSeconds / getSeconds (several transfers when repeated). */
+  putBytes?: number;
+  getBytes?: number;
+  /** transfer: the timed part, in Date.now() milliseconds (for the CPU sample's window). */
+  windowFrom?: number;
+  windowTo?: number;
   firstError: string;
 }
 
@@ -345,7 +356,11 @@ async function fanoutWorker(o: MxLoadOptions, members: number, sender: boolean, 
   return report;
 }
 
-/** PUT `size` bytes then GET them back over one connection; seconds for each. */
+/**
+ * PUT `size` bytes then GET them back over one connection; seconds for each. With
+ * `transfer: 'put' | 'get'`, repeats that one operation for `durationSeconds` (GET first PUTs
+ * its file, untimed) and reports the bytes and seconds of all of them.
+ */
 async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
   const report: WorkerReport = { completed: 0, errors: 0, windowMs: 0, hist: [], deliveryHist: [], delivered: 0, putSeconds: NaN, getSeconds: NaN, firstError: '' };
   const content = patterned(o.size);
@@ -355,6 +370,7 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
   const conn = await open(o);
   const socket = conn.socket;
   const waiting = new Map<number, (type: number, body: Buffer | null) => void>();
+  let getId = 0;
   let getBytes = 0;
   let onGetData: (() => void) | null = null;
   const scanner = new FrameScanner({
@@ -367,7 +383,7 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
       }
     },
     data(id, bytes) {
-      if (id === 2) {
+      if (id === getId) {
         getBytes += bytes;
         onGetData?.();
       }
@@ -375,36 +391,67 @@ async function transferWorker(o: MxLoadOptions): Promise<WorkerReport> {
   });
   conn.attach(scanner);
   socket.on('data', (chunk: Buffer) => conn.read(chunk));
-  try {
-    // PUT: u64 size + 32-byte SHA-256 + rest:name, then DATA frames with the same id.
+  let nextId = 1;
+  // PUT: u64 size + 32-byte SHA-256 + rest:name, then DATA frames with the same id.
+  const putOnce = async (): Promise<number> => {
+    const id = nextId++;
     const put = Buffer.alloc(8 + 32 + name.length);
     writeU64(put, 0, o.size);
     digest.copy(put, 8);
     name.copy(put, 40);
     const t0 = performance.now();
-    const done = request(conn, waiting, encodeFrame(MX.PUT, 1, put), 1);
+    const done = request(conn, waiting, encodeFrame(MX.PUT, id, put), id);
     const CHUNK = 256 * 1024;
     for (let off = 0; off < o.size; off += CHUNK) {
       const part = content.subarray(off, Math.min(o.size, off + CHUNK));
       const head = Buffer.allocUnsafe(MX_HEADER);
-      writeHeader(head, 0, MX.DATA, 1, part.length);
+      writeHeader(head, 0, MX.DATA, id, part.length);
       socket.write(head);
       if (!socket.write(part)) await new Promise<void>((r) => socket.once('drain', r));
     }
     await done;
-    report.putSeconds = (performance.now() - t0) / 1000;
-
-    // GET: u64 offset + rest:name -> GET_OK (u64 size + SHA-256), then DATA frames with id 2.
+    return (performance.now() - t0) / 1000;
+  };
+  // GET: u64 offset + rest:name -> GET_OK (u64 size + SHA-256), then DATA frames with its id.
+  const getOnce = async (): Promise<number> => {
+    const id = (getId = nextId++);
+    getBytes = 0;
     const get = Buffer.alloc(8 + name.length);
     writeU64(get, 0, 0);
     name.copy(get, 8);
     const t1 = performance.now();
-    const info = await request(conn, waiting, encodeFrame(MX.GET, 2, get), 2);
+    const info = await request(conn, waiting, encodeFrame(MX.GET, id, get), id);
     const size = info && info.length >= 8 ? readU64(info, 0) : o.size;
     if (size !== o.size) throw new Error(`GET_OK announced ${size} bytes, PUT sent ${o.size}`);
     if (getBytes < size) await new Promise<void>((r) => (onGetData = () => getBytes >= size && r()));
-    report.getSeconds = (performance.now() - t1) / 1000;
-    report.completed = 2;
+    onGetData = null;
+    return (performance.now() - t1) / 1000;
+  };
+  try {
+    const op = o.transfer ?? 'once';
+    if (op === 'once') {
+      report.putSeconds = await putOnce();
+      report.getSeconds = await getOnce();
+      report.completed = 2;
+    } else {
+      if (op === 'get') await putOnce();
+      const run = op === 'put' ? putOnce : getOnce;
+      const until = Date.now() + o.durationSeconds * 1000;
+      let seconds = 0;
+      report.windowFrom = Date.now();
+      do {
+        seconds += await run();
+        report.completed++;
+      } while (Date.now() < until);
+      report.windowTo = Date.now();
+      if (op === 'put') {
+        report.putSeconds = seconds;
+        report.putBytes = report.completed * o.size;
+      } else {
+        report.getSeconds = seconds;
+        report.getBytes = report.completed * o.size;
+      }
+    }
   } catch (e) {
     report.errors++;
     report.firstError = (e as Error).message;
@@ -445,7 +492,11 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
   const killer = setTimeout(() => workers.forEach((w) => void stopChild(w)), limitMs);
   await Promise.all(workers.map((w) => w.exited));
   clearTimeout(killer);
-  const sample = meter?.stop(o.mode === 'transfer' ? undefined : { from: fromPerf, to: fromPerf + o.durationSeconds * 1000 }) ?? { serverCpu: NaN, generatorCpu: NaN, serverPeakRss: NaN, wallSeconds: NaN };
+  // A repeated transfer reports its timed part in Date.now() time; the meter counts in performance.now().
+  const reports = workers.map((w) => parseReport(w.stdout()));
+  const first = reports[0];
+  const timed = o.mode === 'transfer' && first?.windowFrom !== undefined && first.windowTo !== undefined ? { from: first.windowFrom - performance.timeOrigin, to: first.windowTo - performance.timeOrigin } : undefined;
+  const sample = meter?.stop(o.mode === 'transfer' ? timed : { from: fromPerf, to: fromPerf + o.durationSeconds * 1000 }) ?? { serverCpu: NaN, generatorCpu: NaN, serverPeakRss: NaN, wallSeconds: NaN };
   const hist = new Histogram();
   const deliveryHist = new Histogram();
   let completed = 0;
@@ -454,12 +505,9 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
   let firstError = '';
   let put = NaN;
   let get = NaN;
-  for (const w of workers) {
-    const line = w.stdout().trim().split('\n').pop() ?? '';
-    let r: WorkerReport;
-    try {
-      r = JSON.parse(line) as WorkerReport;
-    } catch {
+  for (const [i, w] of workers.entries()) {
+    const r = reports[i];
+    if (r === undefined) {
       errors++;
       firstError ||= `worker printed no report: ${w.stderr().slice(0, 300)}`;
       continue;
@@ -475,8 +523,10 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
     for (const [b, c] of r.deliveryHist ?? []) delivery[b] = c;
     deliveryHist.merge(Array.from(delivery, (c) => c ?? 0));
     if (o.mode === 'transfer') {
-      put = r.putSeconds;
-      get = r.getSeconds;
+      // The operation a repeated transfer did not time reports no seconds (NaN reaches JSON as null): n/a, not Infinity.
+      const rate = (bytes: number | undefined, seconds: number | null): number => (seconds !== null && seconds > 0 ? (bytes ?? o.size) / 1e6 / seconds : NaN);
+      put = rate(r.putBytes, r.putSeconds);
+      get = rate(r.getBytes, r.getSeconds);
     }
   }
   const secs = o.durationSeconds;
@@ -490,9 +540,18 @@ export async function runMxLoad(o: MxLoadOptions, core: number, serverPid?: numb
     deliveryP99Micros: deliveryHist.quantile(0.99),
     errors,
     firstError,
-    putMBps: o.size / 1e6 / put,
-    getMBps: o.size / 1e6 / get,
+    putMBps: put,
+    getMBps: get,
   };
+}
+
+/** A worker's last stdout line as its report; undefined when it printed none. */
+function parseReport(stdout: string): WorkerReport | undefined {
+  try {
+    return JSON.parse(stdout.trim().split('\n').pop() ?? '') as WorkerReport;
+  } catch {
+    return undefined;
+  }
 }
 
 async function worker(spec: string): Promise<void> {
@@ -518,6 +577,7 @@ async function cli(): Promise<void> {
       procs: { type: 'string', default: String(DEFAULTS.procs) },
       members: { type: 'string', default: String(DEFAULTS.members) },
       size: { type: 'string', default: String(DEFAULTS.size) },
+      transfer: { type: 'string', default: 'once' },
       core: { type: 'string', default: '1' },
       transport: { type: 'string', default: DEFAULTS.transport },
       'ws-path': { type: 'string', default: DEFAULTS.wsPath },
@@ -527,11 +587,12 @@ async function cli(): Promise<void> {
   if (values.help) {
     process.stdout.write(
       'Usage: node dist/bench/mx-load.js [--host H] [--port P] [--mode ping|fanout|transfer] [--connections N] [--depth N]\n' +
-        '         [--payload BYTES] [--duration S] [--procs N] [--members N] [--size BYTES] [--core C]\n' +
+        '         [--payload BYTES] [--duration S] [--procs N] [--members N] [--size BYTES] [--transfer once|put|get] [--core C]\n' +
         '         [--transport tcp|tls|ws|wss] [--ws-path PATH]\n' +
         'The MX/1 load generator against a server already running: ping (PING ops/s and latency),\n' +
         'fanout (SAY to --members joined members, delivered messages/s) or transfer (PUT and GET of\n' +
-        '--size bytes, MB/s). Pinned to core --core (taskset); --procs splits the connections.\n' +
+        '--size bytes, MB/s; --transfer put or get repeats that one for --duration). Pinned to core\n' +
+        '--core (taskset); --procs splits the connections.\n' +
         `Defaults: ${DEFAULTS.host}:${DEFAULTS.port}, ${DEFAULTS.mode}, ${DEFAULTS.connections} connections, depth ${DEFAULTS.depth}, ` +
         `${DEFAULTS.payload} B, ${DEFAULTS.durationSeconds} s, ${DEFAULTS.procs} process, ${DEFAULTS.members} members, ${DEFAULTS.size} B, core 1.\n`,
     );
@@ -540,6 +601,7 @@ async function cli(): Promise<void> {
   if (values.worker !== undefined) return worker(values.worker);
   if (!TRANSPORTS.includes(values.transport as MxTransport)) throw new Error(`--transport must be one of ${TRANSPORTS.join(', ')}`);
   if (values.mode !== 'ping' && values.mode !== 'fanout' && values.mode !== 'transfer') throw new Error('--mode must be ping, fanout or transfer');
+  if (values.transfer !== 'once' && values.transfer !== 'put' && values.transfer !== 'get') throw new Error('--transfer must be once, put or get');
   const o: MxLoadOptions = {
     ...DEFAULTS,
     host: values.host,
@@ -552,12 +614,14 @@ async function cli(): Promise<void> {
     procs: Number(values.procs),
     members: Number(values.members),
     size: Number(values.size),
+    transfer: values.transfer,
     transport: values.transport as MxTransport,
     wsPath: values['ws-path'],
   };
   const r = await runMxLoad(o, Number(values.core));
   const us = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(3)} ms` : 'n/a');
-  if (o.mode === 'transfer') process.stdout.write(`PUT ${r.putMBps.toFixed(1)} MB/s, GET ${r.getMBps.toFixed(1)} MB/s\n`);
+  const mbps = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(1)} MB/s` : 'n/a');
+  if (o.mode === 'transfer') process.stdout.write(`PUT ${mbps(r.putMBps)}, GET ${mbps(r.getMBps)}${Number.isFinite(r.serverCpu) ? ` (server CPU ${(r.serverCpu * 100).toFixed(0)}%)` : ''}\n`);
   else if (o.mode === 'fanout') process.stdout.write(`SAY ${r.opsPerSecond.toFixed(0)}/s, delivered ${r.deliveredPerSecond.toFixed(0)} messages/s (delivery p99 ${us(r.deliveryP99Micros)}), SAY p50 ${us(r.p50Micros)} p99 ${us(r.p99Micros)}\n`);
   else process.stdout.write(`PING ${r.opsPerSecond.toFixed(0)} ops/s, p50 ${us(r.p50Micros)}, p99 ${us(r.p99Micros)}\n`);
   if (r.errors > 0) process.stdout.write(`errors: ${r.errors} (first: ${r.firstError})\n`);

@@ -61,8 +61,13 @@ const READY: Record<MuxdFace, RegExp> = {
   'binary-tls': /muxd binary-tls listening on (?:[a-z0-9]+:\/\/)?127\.0\.0\.1:(\d+)/,
 };
 
+/** The --files-dir startMuxd gives muxd (uploads land there). */
+export function muxdFilesDir(ctx: ServerContext): string {
+  return path.join(ctx.tmpDir, 'muxd-files');
+}
+
 export async function startMuxd(ctx: ServerContext, opts: MuxdOptions): Promise<RunningServer> {
-  const filesDir = path.join(ctx.tmpDir, 'muxd-files');
+  const filesDir = muxdFilesDir(ctx);
   mkdirSync(filesDir, { recursive: true });
   const args = [MUXD_ENTRY, 'serve', '--root', opts.root, '--http-port', '0', '--binary-port', '0', '--host', '127.0.0.1', '--files-dir', filesDir];
   if (opts.parser) args.push('--parser', opts.parser);

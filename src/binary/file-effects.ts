@@ -2,10 +2,11 @@
 // feeds their results back as events. Shared by every MX/1 driver that has files (the stream
 // driver for TCP and Unix sockets; a WebSocket driver next): they only move bytes, this moves
 // files. DATA for downloads goes through the shared file sender (src/loop/file-sender.ts, the
-// one HTTP bodies use): pooled chunks with the 12-byte header in front of the payload, one write
-// per frame, the next read once the peer took the last chunk.
+// one HTTP bodies use): pooled chunks of up to four 64 KiB frames, the 12-byte header in front
+// of each payload, one read per chunk, one write per frame, the next frame once the peer took
+// the last.
 import type { ByteBudget } from '../loop/budget.js';
-import { ChunkPool, CHUNK_MIN } from '../loop/chunk-pool.js';
+import { ChunkPool, CHUNK_FULL, CHUNK_MIN } from '../loop/chunk-pool.js';
 import { coarseNow } from '../loop/clock.js';
 import { FileSender } from '../loop/file-sender.js';
 import type { OpenFile } from '../loop/open-file.js';
@@ -15,17 +16,20 @@ import { HEADER_SIZE, MAGIC, Type, VERSION } from '../wire/protocol.js';
 import type { FileEffect, FileEvent, Transfers } from './transfers.js';
 
 /**
- * Largest pooled chunk for DATA: header and payload in one 64 KiB buffer. A slow reader holds
- * at most one such frame beyond what its kernel took (the slow-reader tests bound it by
- * 64 KiB + 12), so these chunks never grow past it the way HTTP's do.
+ * Largest DATA frame a download writes: header and payload in 64 KiB. The socket holds at most
+ * one such frame beyond what the kernel took (the slow-reader tests bound it by 64 KiB + 12);
+ * a chunk (read at once, held by the server, counted in the output budget) holds up to
+ * CHUNK_FULL / DOWNLOAD_CHUNK of them and grows and shrinks as HTTP's do.
  */
 export const DOWNLOAD_CHUNK = 64 * 1024;
+/** Largest pooled chunk for downloads: four frames per read (the same size as HTTP's). */
+export const DOWNLOAD_READ = CHUNK_FULL;
 /** Smallest download chunk, once the server holds --max-output-total of unsent output. */
 export const DOWNLOAD_CHUNK_MIN = CHUNK_MIN;
 
 /** The read buffers of MX/1 downloads, counted in the server-wide output budget. */
 export function downloadPool(budget: ByteBudget): ChunkPool {
-  return new ChunkPool(budget, DOWNLOAD_CHUNK, DOWNLOAD_CHUNK_MIN);
+  return new ChunkPool(budget, DOWNLOAD_READ, DOWNLOAD_CHUNK_MIN);
 }
 
 export interface FileEffectsOptions {
@@ -153,6 +157,7 @@ export class FileEffects {
       start: position,
       end,
       headerRoom: HEADER_SIZE,
+      maxPayload: DOWNLOAD_CHUNK - HEADER_SIZE,
       frame: (chunk, length) => writeDataHeader(chunk, id, length),
       onChunk: (bytes) => {
         this.files.handle({ kind: 'queued', t, bytes }, coarseNow());

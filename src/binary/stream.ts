@@ -4,9 +4,10 @@
 // Frames are handled strictly in arrival order. Backpressure both ways: no further frame is
 // taken while our unsent output (LIST replies being built counted at their largest) is over
 // the limit, the rest waits in the decoder and reading pauses until 'drain'; reading also
-// pauses while queued upload bytes are high; a download reads its next chunk only once the
-// socket took the last one (the shared file sender), so a slow reader costs at most one read
-// chunk beyond what the kernel has taken (issue 8), not half the output limit.
+// pauses while queued upload bytes are high; a download writes its next DATA frame only once the
+// socket took the last one and reads its next chunk only once it took them all (the shared file
+// sender), so a slow reader costs at most one read chunk beyond what the kernel has taken
+// (issue 8), not half the output limit.
 import { coarseNow } from '../loop/clock.js';
 import type { ChunkPool } from '../loop/chunk-pool.js';
 import { Outbox } from '../loop/outbox.js';

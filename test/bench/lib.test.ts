@@ -13,6 +13,10 @@ import { nginxConf } from '../../bench/lib/servers.js';
 import { cpuTicksFromStat, bottleneck } from '../../bench/lib/sample.js';
 import { share } from '../../bench/mx-load.js';
 import { renderTable } from '../../bench/lib/report.js';
+import { diskRate, diskRun, oneCoreCeiling, putCeiling, sha256Rate } from '../../bench/lib/ceilings.js';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const REQ = 'GET /1k.txt HTTP/1.1\r\nHost: a\r\n\r\n';
 
@@ -181,4 +185,31 @@ test('share spreads connections over workers', () => {
 test('renderTable: markdown escapes pipes and right-aligns numbers', () => {
   const md = renderTable([['load', 'muxd'], ['a|b', '1k']], true);
   assert.equal(md, '| load | muxd |\n|:--|--:|\n| a\\|b | 1k |');
+});
+
+test('putCeiling: min() when the store overlaps hashing and writing, the serial sum otherwise', () => {
+  assert.deepEqual(putCeiling(300, 1500), { overlapped: 300, serial: 250 });
+  assert.equal(putCeiling(2000, 1000).overlapped, 1000);
+});
+
+test('sha256Rate and diskRate measure something positive', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'muxd-ceil-'));
+  try {
+    const content = Buffer.alloc(1 << 20, 1);
+    assert.ok(sha256Rate(content) > 0);
+    assert.ok(diskRate(dir, content) > 0);
+    const run = diskRun(dir, content);
+    assert.ok(run.mbps > 0 && run.cpuSeconds >= 0);
+    assert.deepEqual(await readdir(dir), [], 'the probe file is removed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('oneCoreCeiling: the disk\'s time, or hashing plus the disk\'s CPU time when that is longer', () => {
+  const size = 100e6; // 100 MB
+  // Disk 1 s wall of which 0.2 s CPU, SHA-256 0.5 s: hashing + copies take 0.7 s < 1 s, the disk bounds.
+  assert.equal(oneCoreCeiling({ diskMBps: 100, diskCpuSeconds: 0.2, sha256MBps: 200 }, size), 100);
+  // Disk 0.1 s wall, all of it CPU, SHA-256 0.1 s: 0.2 s on one core.
+  assert.equal(Math.round(oneCoreCeiling({ diskMBps: 1000, diskCpuSeconds: 0.1, sha256MBps: 1000 }, size)), 500);
 });

@@ -187,6 +187,15 @@ function fullDiskIo(code: string, after: number): StoreIo {
               return target.write(buf, offset, length);
             };
           }
+          // The store writes what queued up during a write in one writev: it fills the disk the same way.
+          if (prop === 'writev') {
+            return async (bufs: Buffer[]) => {
+              const length = bufs.reduce((n, b) => n + b.length, 0);
+              if (written + length > after) throw Object.assign(new Error(`${code}: no space left on device, write`), { code });
+              written += length;
+              return target.writev(bufs);
+            };
+          }
           const v = Reflect.get(target, prop, receiver) as unknown;
           return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
         },

@@ -124,6 +124,7 @@ const scenarios: Scenario[] = [
           const h = await open(p, 'wx', 0o644);
           // Every write fails as a full disk would.
           h.write = (() => Promise.reject(Object.assign(new Error('no space'), { code: 'ENOSPC' }))) as typeof h.write;
+          h.writev = (() => Promise.reject(Object.assign(new Error('no space'), { code: 'ENOSPC' }))) as typeof h.writev;
           return h;
         },
       },

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { fstatSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,6 +166,162 @@ test('frames: headerRoom bytes in front of every payload, filled by frame() befo
   }
   assert.equal(Buffer.concat(payloads).equals(data), true);
   assert.deepEqual(lasts, lasts.map((_, i) => i === lasts.length - 1));
+});
+
+/** A socket whose kernel takes every write at once (a fast reader), keeping what it took. */
+class EagerSocket implements OutboxSocket {
+  readonly writableHighWaterMark = 16 * 1024;
+  readonly writableLength = 0;
+  readonly writableNeedDrain = false;
+  destroyed = false;
+  readonly received: Buffer[] = [];
+  write(buf: Uint8Array, cb?: (err?: Error | null) => void): boolean {
+    this.received.push(Buffer.from(buf));
+    if (cb) process.nextTick(cb, null);
+    return true;
+  }
+  end(): void {}
+}
+
+/** Splits `frames` written by the framed tests: 8 bytes 0xee, u32 payload length, payload. */
+function framePayloads(writes: Buffer[], header: number, maxPayload: number): Buffer[] {
+  return writes.map((w) => {
+    assert.ok(w.subarray(0, 8).every((b) => b === 0xee), 'header filled in place');
+    const n = w.readUInt32BE(8);
+    assert.ok(n > 0 && n <= maxPayload, `payload ${n} within 1..${maxPayload}`);
+    assert.equal(w.length, header + n, 'one write is exactly one frame');
+    return w.subarray(header);
+  });
+}
+
+test('framed: a fast reader gets chunks of several frames (one read each), written one frame per write, in order', async () => {
+  const data = randomBytes(3 * CHUNK_FULL + 777);
+  const { file, closes } = countedFile(tempFile(data));
+  const budget = new ByteBudget(1 << 30);
+  const socket = new EagerSocket();
+  const HEADER = 12;
+  const MAX = 64 * 1024 - HEADER;
+  const lasts: boolean[] = [];
+  const chunkBytes: number[] = [];
+  let done: Error | null | undefined;
+  new FileSender(new ChunkPool(budget), new Outbox(socket), {
+    file,
+    start: 5,
+    end: data.length,
+    headerRoom: HEADER,
+    maxPayload: MAX,
+    frame: (chunk, n, isLast) => {
+      chunk.fill(0xee, 0, 8);
+      chunk.writeUInt32BE(n, 8);
+      lasts.push(isLast);
+    },
+    onChunk: (n) => chunkBytes.push(n),
+    onDone: (err) => (done = err),
+  }).start();
+  await until(() => done !== undefined, 'the end');
+  assert.equal(done, null);
+  const payloads = framePayloads(socket.received, HEADER, MAX);
+  assert.equal(Buffer.concat(payloads).equals(data.subarray(5)), true, 'every byte, in order');
+  assert.deepEqual(chunkBytes, payloads.map((p) => p.length), 'onChunk once per frame, with its payload length');
+  assert.deepEqual(lasts, lasts.map((_, i) => i === lasts.length - 1), 'isLast on the last frame only');
+  // The chunk grew past one frame: most frames are full, far fewer reads than frames.
+  assert.ok(payloads.filter((p) => p.length === MAX).length >= payloads.length - 4, 'frames are full but at chunk ends');
+  assert.equal(closes(), 1);
+  await until(() => budget.used === 0, 'every chunk back');
+});
+
+/** A scripted socket that takes every write at once while `eager`, and only on take() after. */
+class TurningSocket extends ScriptedSocket {
+  eager = true;
+  override write(buf: Uint8Array, cb?: (err?: Error | null) => void): boolean {
+    if (!this.eager) return super.write(buf, cb);
+    this.received.push(Buffer.from(buf));
+    this.writes.push(buf.length);
+    if (cb) process.nextTick(cb, null);
+    return true;
+  }
+}
+
+test('framed: a fast reader that stops taking holds one frame in the socket; the rest of its chunk waits in the sender, and abort gives every byte back', async () => {
+  const data = randomBytes(4 * 1024 * 1024);
+  const p = tempFile(data);
+  const { file, closes } = countedFile(p);
+  const budget = new ByteBudget(1 << 30);
+  const socket = new TurningSocket();
+  const outbox = new Outbox(socket);
+  const HEADER = 12;
+  const MAX = 64 * 1024 - HEADER;
+  let frames = 0;
+  let done: Error | null | undefined;
+  const sender = new FileSender(new ChunkPool(budget), outbox, {
+    file,
+    start: 0,
+    end: data.length,
+    headerRoom: HEADER,
+    maxPayload: MAX,
+    frame: (chunk, n) => {
+      chunk.fill(0xee, 0, 8);
+      chunk.writeUInt32BE(n, 8);
+      // The reader stops right after the first frame of a full-size chunk.
+      if (++frames === 9) socket.eager = false;
+    },
+    onDone: (err) => (done = err),
+  });
+  sender.start();
+  await until(() => socket.pending.length > 0, 'a frame the kernel did not take');
+  await new Promise((r) => setTimeout(r, 10));
+  // Chunks grew (64, 128, then 256 KiB: frames 1, 2-3, 4-7, 8-11): frame 9 is the second of a four-frame chunk.
+  assert.equal(budget.used, CHUNK_FULL, 'the sender holds the rest of one full chunk, read at once');
+  assert.equal(socket.pending.length, 1, 'one frame beyond what the kernel took');
+  assert.ok(socket.writableLength <= 64 * 1024, `the socket holds one frame: ${socket.writableLength}`);
+  // The file changes now: frames 10 and 11 were read with frame 9 (one read), the next chunk is read after.
+  const fd = openSync(p, 'r+');
+  writeSync(fd, Buffer.alloc(data.length - 9 * MAX), 0, data.length - 9 * MAX, 9 * MAX);
+  closeSync(fd);
+  // Taken one at a time: the rest of that chunk follows a frame at a time, and chunks shrink.
+  for (let i = 0; i < 6; i++) {
+    socket.take();
+    await until(() => socket.pending.length > 0, 'the next frame');
+    await new Promise((r) => setTimeout(r, 2));
+    assert.equal(socket.pending.length, 1, 'still one frame beyond what the kernel took');
+    assert.ok(budget.used <= CHUNK_FULL, `one chunk at most: ${budget.used}`);
+  }
+  sender.abort();
+  assert.equal(closes(), 1, 'no read in flight: the file goes at once');
+  socket.take();
+  assert.equal(budget.used, 0, 'frames never written and the written one: all given back');
+  assert.equal(done, undefined);
+  const got = framePayloads(socket.received, HEADER, MAX);
+  assert.equal(got.length, 15);
+  assert.equal(Buffer.concat(got.slice(0, 11)).equals(data.subarray(0, 11 * MAX)), true, 'frames 1-11 as the file was when their chunks were read');
+  assert.equal(Buffer.concat(got.slice(11)).every((b) => b === 0), true, 'frames 12-15 read after the change');
+});
+
+test('framed: a file shorter than its range fails once its frames are out, whatever frame the read ended in', async () => {
+  for (const size of [64 * 1024 * 2 + 100, 64 * 1024 * 3 - 36]) {
+    const data = randomBytes(size);
+    const { file, closes } = countedFile(tempFile(data));
+    const budget = new ByteBudget(1 << 30);
+    const socket = new EagerSocket();
+    let done: Error | null | undefined;
+    new FileSender(new ChunkPool(budget), new Outbox(socket), {
+      file,
+      start: 0,
+      end: size + 50_000,
+      headerRoom: 12,
+      maxPayload: 64 * 1024 - 12,
+      frame: (chunk, n) => {
+        chunk.fill(0xee, 0, 8);
+        chunk.writeUInt32BE(n, 8);
+      },
+      onDone: (err) => (done = err),
+    }).start();
+    await until(() => done !== undefined, 'the end');
+    assert.ok(done instanceof Error, `size ${size}`);
+    assert.equal(Buffer.concat(framePayloads(socket.received, 12, 64 * 1024 - 12)).equals(data), true);
+    assert.equal(closes(), 1);
+    await until(() => budget.used === 0, 'every chunk back');
+  }
 });
 
 test('an empty range is done at once, inside start(), and releases the file', () => {
