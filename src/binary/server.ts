@@ -54,6 +54,8 @@ export interface BinaryServerOptions {
   /** What STATS reports (default: metrics.snapshot(); a cluster worker reports the whole server). */
   snapshot?: () => MetricsSnapshot;
   log?: (line: string) => void;
+  /** false: the listener prints no ready line (see ListenOptions.printReady). */
+  printReady?: boolean;
   /** The chat room; default a LocalRoom of this process. */
   room?: Room;
   /** Test seam: how the store opens temp files (inject ENOSPC). */
@@ -134,6 +136,7 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxConnections: opts.maxConnections,
     metrics,
     log: opts.log,
+    printReady: opts.printReady,
     // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
     // The test hook names the socket: each connection then gets its own context.

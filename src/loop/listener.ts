@@ -84,12 +84,16 @@ export interface ListenOptions {
   tls?: ListenTls;
   /** Where the ready line goes; default stdout. */
   log?: (line: string) => void;
+  /** false: no ready line (the caller announces Listener.display itself, or not at all). Default true. */
+  printReady?: boolean;
 }
 
 export interface Listener {
   readonly name: string;
   /** "127.0.0.1:8080", "[::1]:8080" or a Unix socket path. */
   readonly address: string;
+  /** The address as the ready line shows it (ListenOptions.display applied), e.g. "http://127.0.0.1:8080". */
+  readonly display: string;
   readonly port: number;
   /** The Unix socket path, or null on TCP. */
   readonly path: string | null;
@@ -331,7 +335,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const address = formatAddress(info);
   const port = info !== null && typeof info === 'object' ? info.port : 0;
   const display = opts.display ? opts.display(address) : address;
-  (opts.log ?? ((line: string) => process.stdout.write(line + '\n')))(`muxd ${name} listening on ${display}`);
+  if (opts.printReady !== false) (opts.log ?? ((line: string) => process.stdout.write(line + '\n')))(`muxd ${name} listening on ${display}`);
 
   let accepting = true;
   const stopAccepting = (): void => {
@@ -345,6 +349,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   return {
     name,
     address,
+    display,
     port,
     path: socketPath,
     sockets,
