@@ -78,8 +78,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     printReady: opts.printReady,
     createServer: opts.createServer,
     tls: opts.tls,
-    onConnection: (socket: Socket, handoff: Handoff, acceptedAt: number) =>
-      new HttpConnection(socket, {
+    onConnection: (pipe, handoff: Handoff, acceptedAt: number) =>
+      new HttpConnection(pipe, {
         handler: opts.handler,
         parserFactory: opts.parserFactory,
         limits: opts.limits,

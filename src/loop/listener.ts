@@ -18,6 +18,7 @@ import { Sweeper, type Timed } from './sweeper.js';
 import { coarseNow } from './clock.js';
 import { limitUnsent } from './unsent-limit.js';
 import { initTlsCounters, startHandshake, type ListenTls } from './tls.js';
+import type { BytePipe } from './pipe.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
 
@@ -62,16 +63,19 @@ export interface ListenOptions {
   socketMode?: number;
   metrics: Metrics;
   /**
-   * Called once per accepted connection (after its handshake, on TLS) with its pipe: a
-   * net.Socket, or a tls.TLSSocket; drivers take it as a BytePipe (src/loop/pipe.ts), and
-   * `acceptedAt` (coarseNow() at TCP accept: a deadline from accept includes the handshake). A
-   * returned Connection gets its deadlines swept and is drained at shutdown; `handoff` replaces
-   * it with another protocol's Connection on the same pipe (an HTTP upgrade), which the listener
-   * then sweeps, drains and aborts instead.
+   * Called once per accepted connection (after its handshake, on TLS) with its pipe (a
+   * net.Socket, or a tls.TLSSocket, taken as the BytePipe every driver reads and writes through:
+   * a protocol never needs the socket itself), and `acceptedAt` (coarseNow() at TCP accept: a
+   * deadline from accept includes the handshake). A returned Connection gets its deadlines swept
+   * and is drained at shutdown; `handoff` replaces it with another protocol's Connection on the
+   * same pipe (an HTTP upgrade), which the listener then sweeps, drains and aborts instead. The
+   * listener keeps the socket itself (Listener.sockets) for what only a socket has.
    */
-  onConnection(socket: Socket, handoff: Handoff, acceptedAt: number): Connection | void;
+  onConnection(pipe: BytePipe, handoff: Handoff, acceptedAt: number): Connection | void;
   /** Called instead of onConnection when a cap is reached: answer briefly, then end. Plain
-   *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). */
+   *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). It
+   *  gets the net.Socket, not a pipe: no protocol runs on it, and its one answer goes out with
+   *  end(data), which a BytePipe does not have. */
   onRefuse(socket: Socket, refusal: Refusal): void;
   /** Keep our side writable after the peer half-closes, to finish answering it. */
   allowHalfOpen?: boolean;
