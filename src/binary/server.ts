@@ -1,7 +1,6 @@
 // The MX/1 server: a listener (src/loop) whose connections each get a StreamConnection (the
 // stream driver around an MxCore); one chat room, one file store and one transfer budget
 // shared by all of them.
-import type { Socket } from 'node:net';
 import { ByteBudget, SlotBudget } from '../loop/budget.js';
 import type { Endpoint, Listener } from '../loop/listener.js';
 import { listen } from '../loop/listener.js';
@@ -54,12 +53,14 @@ export interface BinaryServerOptions {
   /** What STATS reports (default: metrics.snapshot(); a cluster worker reports the whole server). */
   snapshot?: () => MetricsSnapshot;
   log?: (line: string) => void;
+  /** false: the listener prints no ready line (see ListenOptions.printReady). */
+  printReady?: boolean;
   /** The chat room; default a LocalRoom of this process. */
   room?: Room;
   /** Test seam: how the store opens temp files (inject ENOSPC). */
   storeIo?: StoreIo;
-  /** Test hook: a download is waiting for 'drain' because the socket holds its high-water mark. */
-  onDownloadPaused?: (socket: Socket) => void;
+  /** Test hook: a download is waiting for 'drain' because the pipe holds its high-water mark. */
+  onDownloadPaused?: (pipe: BytePipe) => void;
   /** MX/1 over TLS (src/loop/tls.ts): the listener is then named "binary-tls". */
   tls?: ListenTls;
 }
@@ -134,10 +135,11 @@ export async function startBinaryServer(opts: BinaryServerOptions): Promise<Bina
     maxConnections: opts.maxConnections,
     metrics,
     log: opts.log,
+    printReady: opts.printReady,
     // A client may half-close after its last request and still read every reply (StreamConnection.onEnd).
     allowHalfOpen: true,
     // The test hook names the socket: each connection then gets its own context.
-    onConnection: (socket) => new StreamConnection(socket, paused === undefined ? ctx : { ...ctx, onDownloadPaused: () => paused(socket) }),
+    onConnection: (pipe) => new StreamConnection(pipe, paused === undefined ? ctx : { ...ctx, onDownloadPaused: () => paused(pipe) }),
     maxConnectionsPerIp: opts.maxConnectionsPerIp,
     tcpNotsentLowat: opts.tcpNotsentLowat,
     backlog: opts.backlog,

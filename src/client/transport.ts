@@ -45,21 +45,58 @@ export interface Transport {
 }
 
 /**
+ * What both drivers share: a socket beneath (TCP, Unix or TLS) and frames delivered by pump(),
+ * which stops while a handler has paused delivery (a download sink is full). resume() delivers
+ * what is already decoded before the socket reads again, so frames keep their order.
+ */
+export abstract class SocketTransport implements Transport {
+  protected readonly socket: Socket;
+  protected handlers: TransportHandlers | null = null;
+  protected paused = false;
+  readonly where: string;
+
+  constructor(socket: Socket, where: string) {
+    this.socket = socket;
+    this.where = where;
+    socket.setNoDelay(true);
+  }
+
+  abstract start(handlers: TransportHandlers): void;
+  abstract send(parts: readonly Buffer[]): boolean;
+  abstract end(): void;
+  abstract destroy(): void;
+  abstract get destroyed(): boolean;
+  /** Delivers frames until none is complete, or until a handler pauses us (see more()). */
+  protected abstract pump(): void;
+
+  /** pump()'s loop condition: delivery is not paused and the socket is still there. */
+  protected more(): boolean {
+    return !this.paused && !this.socket.destroyed;
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+    // A frame handler may have paused again.
+    if (this.more()) this.socket.resume();
+  }
+}
+
+/**
  * MX/1 over a byte stream (net.Socket or tls.TLSSocket): the frame decoder from src/wire cuts
  * frames out of the stream; one writev per frame.
  */
-export class StreamTransport implements Transport {
-  private readonly socket: Socket;
+export class StreamTransport extends SocketTransport {
   private readonly decoder: FrameDecoder;
-  private handlers: TransportHandlers | null = null;
-  private paused = false;
-  readonly where: string;
 
   constructor(socket: Socket, maxFrame: number, where: string) {
-    this.socket = socket;
-    this.where = where;
+    super(socket, where);
     this.decoder = new FrameDecoder(maxFrame);
-    socket.setNoDelay(true);
   }
 
   start(handlers: TransportHandlers): void {
@@ -89,18 +126,6 @@ export class StreamTransport implements Transport {
     return flushed;
   }
 
-  pause(): void {
-    this.paused = true;
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.paused = false;
-    this.pump();
-    // A frame handler may have paused again.
-    if (!this.paused && !this.socket.destroyed) this.socket.resume();
-  }
-
   end(): void {
     this.socket.end();
     // A paused socket never sees the server's FIN; reading is needed for 'close'.
@@ -112,10 +137,10 @@ export class StreamTransport implements Transport {
   }
 
   /** Delivers decoded frames until none is complete, or until a handler pauses us. */
-  private pump(): void {
+  protected pump(): void {
     const h = this.handlers;
     if (h === null) return;
-    while (!this.paused && !this.socket.destroyed) {
+    while (this.more()) {
       let frame: Frame | null;
       try {
         frame = this.decoder.next();

@@ -13,7 +13,7 @@ import { checkMxMessage } from '../ws/mx.js';
 import { WsReceiver } from '../ws/receiver.js';
 import { ClientFrameEncoder, fitCloseReason, serverFrameHeader, type RandomSource } from '../ws/sender.js';
 import { LocalCode, MuxError } from './errors.js';
-import type { Transport, TransportHandlers } from './transport.js';
+import { SocketTransport, type TransportHandlers } from './transport.js';
 
 /** The server's handshake response head may be at most this long (ours is ~200 bytes). */
 export const MAX_RESPONSE_HEAD = 16 * 1024;
@@ -241,8 +241,7 @@ export interface WsTransportOptions {
  * message received must be exactly one MX/1 frame. Pings are answered; a close frame from the
  * server is echoed, and its code decides whether the end is an error (anything but 1000, 1001).
  */
-export class WsTransport implements Transport {
-  private readonly socket: Socket;
+export class WsTransport extends SocketTransport {
   private readonly receiver: WsReceiver;
   private readonly encoder: ClientFrameEncoder;
   private readonly random: RandomSource;
@@ -250,25 +249,20 @@ export class WsTransport implements Transport {
   private readonly closeTimeoutMs: number;
   private readonly key = new Uint8Array(4);
   private readonly rotated = new Uint8Array(4);
-  private handlers: TransportHandlers | null = null;
   private pending: Buffer | null;
-  private paused = false;
   /** 'open'; 'closing': we sent a close and await the server's; 'closed': no frame goes out any more. */
   private state: 'open' | 'closing' | 'closed' = 'open';
   private sawClose = false;
   private hardFailure = false;
-  readonly where: string;
 
   constructor(socket: Socket, rest: Buffer, where: string, opts: WsTransportOptions) {
-    this.socket = socket;
+    super(socket, where);
     this.pending = rest.length > 0 ? rest : null;
-    this.where = where;
     this.maxFrame = opts.maxFrame;
     this.closeTimeoutMs = opts.closeTimeoutMs;
     this.random = opts.random;
     this.encoder = new ClientFrameEncoder(opts.random);
     this.receiver = new WsReceiver({ role: 'client', maxMessage: opts.maxFrame + HEADER_SIZE });
-    socket.setNoDelay(true);
   }
 
   start(handlers: TransportHandlers): void {
@@ -337,17 +331,6 @@ export class WsTransport implements Transport {
     return this.socket.write(out);
   }
 
-  pause(): void {
-    this.paused = true;
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.paused = false;
-    this.pump();
-    if (!this.paused && !this.socket.destroyed) this.socket.resume();
-  }
-
   /** Starts the closing handshake (1000); the server's close frame, then its FIN, end it. */
   end(): void {
     if (this.state === 'open') {
@@ -366,10 +349,10 @@ export class WsTransport implements Transport {
     this.socket.destroy();
   }
 
-  private pump(): void {
+  protected pump(): void {
     const h = this.handlers;
     if (h === null) return;
-    while (!this.paused && !this.socket.destroyed) {
+    while (this.more()) {
       const e = this.receiver.next();
       if (e === null) return;
       switch (e.kind) {

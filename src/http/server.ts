@@ -39,6 +39,8 @@ export interface HttpServerOptions {
   accessLog: string | null;
   metrics: Metrics;
   log?: (line: string) => void;
+  /** false: the listener prints no ready line (see ListenOptions.printReady). */
+  printReady?: boolean;
   /**
    * Protocols a handler may switch a connection to (an answer { upgrade: name, reply: 101 }),
    * by name. HTTP knows none itself; src/server registers them. An upgrade to a name not here
@@ -73,10 +75,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     metrics,
     allowHalfOpen: true,
     log: opts.log,
+    printReady: opts.printReady,
     createServer: opts.createServer,
     tls: opts.tls,
-    onConnection: (socket: Socket, handoff: Handoff, acceptedAt: number) =>
-      new HttpConnection(socket, {
+    onConnection: (pipe, handoff: Handoff, acceptedAt: number) =>
+      new HttpConnection(pipe, {
         handler: opts.handler,
         parserFactory: opts.parserFactory,
         limits: opts.limits,

@@ -18,6 +18,7 @@ import { Sweeper, type Timed } from './sweeper.js';
 import { coarseNow } from './clock.js';
 import { limitUnsent } from './unsent-limit.js';
 import { initTlsCounters, startHandshake, type ListenTls } from './tls.js';
+import type { BytePipe } from './pipe.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
 
@@ -62,16 +63,19 @@ export interface ListenOptions {
   socketMode?: number;
   metrics: Metrics;
   /**
-   * Called once per accepted connection (after its handshake, on TLS) with its pipe: a
-   * net.Socket, or a tls.TLSSocket; drivers take it as a BytePipe (src/loop/pipe.ts), and
-   * `acceptedAt` (coarseNow() at TCP accept: a deadline from accept includes the handshake). A
-   * returned Connection gets its deadlines swept and is drained at shutdown; `handoff` replaces
-   * it with another protocol's Connection on the same pipe (an HTTP upgrade), which the listener
-   * then sweeps, drains and aborts instead.
+   * Called once per accepted connection (after its handshake, on TLS) with its pipe (a
+   * net.Socket, or a tls.TLSSocket, taken as the BytePipe every driver reads and writes through:
+   * a protocol never needs the socket itself), and `acceptedAt` (coarseNow() at TCP accept: a
+   * deadline from accept includes the handshake). A returned Connection gets its deadlines swept
+   * and is drained at shutdown; `handoff` replaces it with another protocol's Connection on the
+   * same pipe (an HTTP upgrade), which the listener then sweeps, drains and aborts instead. The
+   * listener keeps the socket itself (Listener.sockets) for what only a socket has.
    */
-  onConnection(socket: Socket, handoff: Handoff, acceptedAt: number): Connection | void;
+  onConnection(pipe: BytePipe, handoff: Handoff, acceptedAt: number): Connection | void;
   /** Called instead of onConnection when a cap is reached: answer briefly, then end. Plain
-   *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). */
+   *  (non-TLS) listeners only: a TLS one closes the connection (see the top of this file). It
+   *  gets the net.Socket, not a pipe: no protocol runs on it, and its one answer goes out with
+   *  end(data), which a BytePipe does not have. */
   onRefuse(socket: Socket, refusal: Refusal): void;
   /** Keep our side writable after the peer half-closes, to finish answering it. */
   allowHalfOpen?: boolean;
@@ -84,12 +88,16 @@ export interface ListenOptions {
   tls?: ListenTls;
   /** Where the ready line goes; default stdout. */
   log?: (line: string) => void;
+  /** false: no ready line (the caller announces Listener.display itself, or not at all). Default true. */
+  printReady?: boolean;
 }
 
 export interface Listener {
   readonly name: string;
   /** "127.0.0.1:8080", "[::1]:8080" or a Unix socket path. */
   readonly address: string;
+  /** The address as the ready line shows it (ListenOptions.display applied), e.g. "http://127.0.0.1:8080". */
+  readonly display: string;
   readonly port: number;
   /** The Unix socket path, or null on TCP. */
   readonly path: string | null;
@@ -331,7 +339,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const address = formatAddress(info);
   const port = info !== null && typeof info === 'object' ? info.port : 0;
   const display = opts.display ? opts.display(address) : address;
-  (opts.log ?? ((line: string) => process.stdout.write(line + '\n')))(`muxd ${name} listening on ${display}`);
+  if (opts.printReady !== false) (opts.log ?? ((line: string) => process.stdout.write(line + '\n')))(`muxd ${name} listening on ${display}`);
 
   let accepting = true;
   const stopAccepting = (): void => {
@@ -345,6 +353,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   return {
     name,
     address,
+    display,
     port,
     path: socketPath,
     sockets,

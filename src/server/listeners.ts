@@ -52,6 +52,8 @@ export interface ServerContext {
   tls: TlsState | null;
   /** The HTTPS listener's port once it listens (the --https-redirect target). */
   httpsPort: number;
+  /** false: listeners print no ready line (serve()'s caller prints them, from Started.display). */
+  printReady: boolean;
 }
 
 /** A listener that is up, as its row's start reports it. */
@@ -59,6 +61,8 @@ export interface Started {
   /** A stream listener, drained at shutdown; null for a datagram socket. */
   listener: Listener | null;
   port: number;
+  /** Its address as its ready line shows it (http://127.0.0.1:8080, a socket path, ...). */
+  display: string;
   /** Graceful stop of what drainListeners() cannot drain (UDP members hear the server is going). */
   drain(): void;
   close(): Promise<void>;
@@ -116,9 +120,10 @@ async function startHttp(at: NamedEndpoint, ctx: ServerContext, log: (line: stri
     accessLog: opts.http.accessLog,
     metrics: ctx.metrics,
     log,
+    printReady: ctx.printReady,
   });
   if (row.tls !== undefined) ctx.httpsPort = http.listener.port;
-  return { listener: http.listener, port: http.listener.port, drain: () => undefined, close: () => http.close() };
+  return { listener: http.listener, port: http.listener.port, display: http.listener.display, drain: () => undefined, close: () => http.close() };
 }
 
 // --- TLS (issue 16): the HTTPS and MX/1-over-TLS rows start the same faces over src/loop/tls.ts.
@@ -191,9 +196,10 @@ async function startBinary(at: NamedEndpoint, ctx: ServerContext, log: (line: st
     snapshot: ctx.snapshot,
     room: ctx.room,
     log,
+    printReady: ctx.printReady,
   });
   ctx.binary ??= binary;
-  return { listener: binary.listener, port: binary.listener.port, drain: () => undefined, close: () => binary.close() };
+  return { listener: binary.listener, port: binary.listener.port, display: binary.listener.display, drain: () => undefined, close: () => binary.close() };
 }
 
 async function startUdp(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {
@@ -213,8 +219,9 @@ async function startUdp(at: NamedEndpoint, ctx: ServerContext, log: (line: strin
     memberTimeoutMs: opts.mx.udpMemberTimeoutMs,
     maxMembers: opts.listen.maxConnections,
     log,
+    printReady: ctx.printReady,
   });
-  return { listener: null, port: udp.port, drain: () => udp.drain(), close: () => udp.close() };
+  return { listener: null, port: udp.port, display: udp.address, drain: () => udp.drain(), close: () => udp.close() };
 }
 
 function tcp(flag: string, o: ServeOptions, port: number): NamedEndpoint {

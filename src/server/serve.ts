@@ -13,7 +13,7 @@ import { withStatsRoute } from '../http/stats-route.js';
 import type { Room } from '../chat/room.js';
 import type { SingleProcessRelay } from '../chat/single-process.js';
 import { activeListeners, type ListenerRow, type NamedEndpoint, type ServerContext, type Started } from './listeners.js';
-import { readyLine, type ReadyListener } from './ready.js';
+import type { ReadyListener } from './ready.js';
 import { describeListenError, preflight } from './preflight.js';
 import type { ServeOptions } from './options.js';
 import { loadTlsMaterial, newTicketKeys, TlsState, validityWarning, type TlsMaterial } from './tls.js';
@@ -98,18 +98,11 @@ interface StageResult {
  * Starts the rows of one stage together. Each row's lines wait in its own buffer until
  * release(), so a half-started server never looks ready and the ready lines print in table order.
  */
-async function startStage(rows: { row: ListenerRow; at: NamedEndpoint }[], ctx: ServerContext, log: (line: string) => void, printReady: boolean): Promise<StageResult> {
+async function startStage(rows: { row: ListenerRow; at: NamedEndpoint }[], ctx: ServerContext, log: (line: string) => void): Promise<StageResult> {
   const results = await Promise.allSettled(
     rows.map(async ({ row, at }) => {
       let held: string[] | null = [];
-      // The face's listener prints its ready line; what it shows is the listener's display.
-      const prefix = readyLine({ name: row.name, display: '' });
-      let display: string | null = null;
       const started = await row.start(at, ctx, (line) => {
-        if (display === null && line.startsWith(prefix)) {
-          display = line.slice(prefix.length);
-          if (!printReady) return;
-        }
         if (held !== null) held.push(line);
         else log(line);
       });
@@ -118,7 +111,7 @@ async function startStage(rows: { row: ListenerRow; at: NamedEndpoint }[], ctx: 
         held = null;
         for (const line of lines) log(line);
       };
-      return { started: { ...started, row, ready: { name: row.name, display: display ?? String(started.port) } }, release };
+      return { started: { ...started, row, ready: { name: row.name, display: started.display } }, release };
     }),
   );
   const up: StageResult['up'] = [];
@@ -183,6 +176,7 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
     binary: null,
     tls,
     httpsPort: opts.tls.httpsPort,
+    printReady: hooks.printReady !== false,
   };
 
   // Rows that join another's state start once the first stage is up; a failure anywhere closes
@@ -195,7 +189,6 @@ export async function serve(opts: ServeOptions, log: (line: string) => void = (l
       active.filter((l) => l.row.stage === stage),
       ctx,
       log,
-      hooks.printReady !== false,
     );
     up.push(...result.up);
     failed.push(...result.failed);

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { Metrics } from '../../src/loop/metrics.js';
 import { startBinaryServer, type BinaryServer, type BinaryServerOptions } from '../../src/binary/server.js';
 import { FrameDecoder, encodeFrame, type Frame } from '../../src/wire/frame.js';
-import { decodeError } from '../../src/wire/payloads.js';
-import { Type } from '../../src/wire/protocol.js';
+import { MxRequests } from '../helpers/mx-requests.js';
 
 export interface TestServer {
   server: BinaryServer;
@@ -46,7 +45,7 @@ export async function startTestServer(overrides: Partial<BinaryServerOptions> = 
 }
 
 /** Frames received, with waiters for the next frame that matches a predicate. */
-export class RawClient {
+export class RawClient extends MxRequests {
   readonly socket: net.Socket;
   readonly frames: Frame[] = [];
   closed = false;
@@ -55,6 +54,7 @@ export class RawClient {
   private closeWaiters: (() => void)[] = [];
 
   private constructor(socket: net.Socket) {
+    super();
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk);
@@ -101,26 +101,6 @@ export class RawClient {
     if (k >= 0) return Promise.resolve(this.frames.splice(k, 1)[0]);
     if (this.closed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => this.waiters.push({ match, resolve, reject }));
-  }
-
-  reply(id: number): Promise<Frame> {
-    return this.next((f) => f.id === id && f.type !== Type.DATA);
-  }
-
-  /** Sends a request and waits for the frame with its id (reply or error). */
-  async request(type: number, id: number, payload?: Buffer): Promise<Frame> {
-    this.send(type, id, payload);
-    return this.reply(id);
-  }
-
-  async expectError(type: number, id: number, payload?: Buffer): Promise<{ code: number; message: string }> {
-    const f = await this.request(type, id, payload);
-    if (f.type !== Type.ERROR) throw new Error(`expected ERROR, got type 0x${f.type.toString(16)}`);
-    return decodeError(f.payload);
-  }
-
-  push(type: number): Promise<Frame> {
-    return this.next((f) => f.type === type && f.id === 0);
   }
 
   waitClose(): Promise<void> {

@@ -10,6 +10,8 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FrameDecoder, encodeFrame } from '../../src/wire/frame.js';
+import { testCerts } from '../helpers/tls-certs.js';
+import { startRealServer, type RealServer } from './real-server.js';
 
 export const WS_PATH = '/.well-known/muxd/mx';
 
@@ -132,4 +134,31 @@ export async function startTlsBridge(mxPort: number, creds: { cert: string; key:
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return bridge;
+}
+
+/** The real MX/1 core (./real-server.ts) behind a ws://, a wss:// and a TLS bridge: what the client tests run against. */
+export interface Bridged {
+  real: RealServer;
+  wsb: WsBridge;
+  wssb: WsBridge;
+  tlsb: TlsBridge;
+  stop(): Promise<void>;
+}
+
+export async function startBridged(): Promise<Bridged> {
+  const certs = testCerts();
+  const real = await startRealServer();
+  const wsb = await startWsBridge(real.port);
+  const wssb = await startWsBridge(real.port, { tls: certs });
+  const tlsb = await startTlsBridge(real.port, certs);
+  return {
+    real,
+    wsb,
+    wssb,
+    tlsb,
+    stop: async () => {
+      await Promise.all([wsb.stop(), wssb.stop(), tlsb.stop()]);
+      await real.stop();
+    },
+  };
 }

@@ -2,35 +2,31 @@
 // child processes), against the real MX/1 core behind the bridges of ./bridges.ts: --url ws://
 // and wss://, --tls --ca, --servername, --insecure's warning, and the usage errors.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MUXD_BIN } from '../helpers/muxd-process.js';
+import { runMuxd } from '../helpers/muxd-process.js';
 import { testCerts } from '../helpers/tls-certs.js';
-import { waitFor, within } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { connect } from '../../src/client/index.js';
-import { startTlsBridge, startWsBridge, type TlsBridge, type WsBridge } from './bridges.js';
-import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
+import { startBridged, type Bridged, type TlsBridge, type WsBridge } from './bridges.js';
+import { ADMIN_TOKEN, type RealServer } from './real-server.js';
 
 let real: RealServer;
 let wsb: WsBridge;
 let wssb: WsBridge;
 let tlsb: TlsBridge;
+let bridged: Bridged;
 const work = mkdtempSync(path.join(os.tmpdir(), 'muxd-cli-tls-'));
 
 before(async () => {
-  const certs = testCerts();
-  real = await startRealServer();
-  wsb = await startWsBridge(real.port);
-  wssb = await startWsBridge(real.port, { tls: certs });
-  tlsb = await startTlsBridge(real.port, certs);
+  bridged = await startBridged();
+  ({ real, wsb, wssb, tlsb } = bridged);
 });
 after(async () => {
-  await Promise.all([wsb.stop(), wssb.stop(), tlsb.stop()]);
-  await real.stop();
+  await bridged.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -41,15 +37,7 @@ interface Run {
 }
 
 function muxd(args: string[], input = ''): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MUXD_')) env[k] = v;
-  const proc = spawn(process.execPath, [MUXD_BIN, ...args], { cwd: work, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  proc.stdin.end(input);
-  return within(new Promise((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr }))), 30_000, `muxd ${args.join(' ')}`);
+  return runMuxd(args, { cwd: work, input, clean: true, timeoutMs: 30_000 });
 }
 
 const WARNING = /^muxd: warning: --insecure: the server's certificate is not verified/m;

@@ -1,13 +1,13 @@
 // The client commands as a user runs them: `node dist/src/cli/main.js <command>` child processes
 // against the real MX/1 server started in this process.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MUXD_BIN } from '../helpers/muxd-process.js';
+import { runMuxd, spawnMuxd } from '../helpers/muxd-process.js';
 import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
 
 let real: RealServer;
@@ -26,26 +26,13 @@ interface Run {
   stderr: string;
 }
 
-/** Env without the caller's MUXD_* settings, so only the flags under test apply. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MUXD_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
 function start(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [MUXD_BIN, ...args], { cwd: work, env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawnMuxd(args, { cwd: work, env: opts.env, clean: true });
 }
 
 function muxd(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; port?: boolean } = {}): Promise<Run> {
   const withPort = opts.port === false ? args : [...args, '--port', String(real.port)];
-  const proc = start(withPort, opts);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  proc.stdin.end(opts.input ?? '');
-  return new Promise((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr })));
+  return runMuxd(withPort, { cwd: work, env: opts.env, input: opts.input, clean: true });
 }
 
 /** Waits until `read()` contains `text` (the child process's output so far). */

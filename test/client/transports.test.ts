@@ -11,26 +11,23 @@ import { ErrorCode } from '../../src/wire/protocol.js';
 import { collector } from '../helpers/collector.js';
 import { testCerts } from '../helpers/tls-certs.js';
 import { waitFor, within } from '../helpers/wait.js';
-import { startTlsBridge, startWsBridge, WS_PATH, type TlsBridge, type WsBridge } from './bridges.js';
-import { ADMIN_TOKEN, startRealServer, type RealServer } from './real-server.js';
+import { startBridged, startWsBridge, WS_PATH, type Bridged, type TlsBridge, type WsBridge } from './bridges.js';
+import { ADMIN_TOKEN, type RealServer } from './real-server.js';
 
 let real: RealServer;
 let wsb: WsBridge;
 let wssb: WsBridge;
 let tlsb: TlsBridge;
+let bridged: Bridged;
 const clients: MuxClient[] = [];
 
 before(async () => {
-  const certs = testCerts();
-  real = await startRealServer();
-  wsb = await startWsBridge(real.port);
-  wssb = await startWsBridge(real.port, { tls: certs });
-  tlsb = await startTlsBridge(real.port, certs);
+  bridged = await startBridged();
+  ({ real, wsb, wssb, tlsb } = bridged);
 });
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await Promise.all([wsb.stop(), wssb.stop(), tlsb.stop()]);
-  await real.stop();
+  await bridged.stop();
 });
 
 const KINDS: Record<string, () => ConnectOptions> = {
@@ -47,6 +44,16 @@ async function open(opts: ConnectOptions): Promise<MuxClient> {
 
 function next(c: MuxClient, event: string): Promise<unknown[]> {
   return within(new Promise((resolve) => c.once(event, (...args: unknown[]) => resolve(args))), 5000, `the ${event} event`);
+}
+
+/** A client over the ws bridge, its first ping answered, with its error events and its close watched; `at` is its bridge socket's index. */
+async function watchedWsClient(): Promise<{ at: number; c: MuxClient; errors: unknown[]; closed: Promise<unknown[]> }> {
+  const at = wsb.sockets.length;
+  const c = await open({ url: wsb.url });
+  await c.ping();
+  const errors: unknown[] = [];
+  c.on('error', (e) => errors.push(e));
+  return { at, c, errors, closed: next(c, 'close') };
 }
 
 for (const [kind, opts] of Object.entries(KINDS)) {
@@ -153,12 +160,7 @@ describe('WebSocket specifics (ws bridge)', () => {
   });
 
   test('a server closing with 1001 (going away): close event without error, pending requests rejected with the code', async () => {
-    const before = wsb.sockets.length;
-    const c = await open({ url: wsb.url });
-    await c.ping();
-    const errors: unknown[] = [];
-    c.on('error', (e) => errors.push(e));
-    const closed = next(c, 'close');
+    const { at: before, c, errors, closed } = await watchedWsClient();
     // A request the server will never answer (the bridge closes first): it must be rejected with the close.
     const pending = c.get('never', new Writable({ write: (_c, _e, cb) => cb() }));
     wsb.sockets[before]!.close(1001, 'server shutting down');
@@ -189,12 +191,7 @@ describe('WebSocket specifics (ws bridge)', () => {
   });
 
   test('a message that is not exactly one MX/1 frame: ERROR 1, and the client closes with 1002', async () => {
-    const before = wsb.sockets.length;
-    const c = await open({ url: wsb.url });
-    await c.ping();
-    const errors: unknown[] = [];
-    c.on('error', (e) => errors.push(e));
-    const closed = next(c, 'close');
+    const { at: before, errors, closed } = await watchedWsClient();
     const frame = Buffer.concat([Buffer.from([0x4d, 0x58, 1, 0x81, 0, 0, 0, 9, 0, 0, 0, 0])]);
     wsb.sockets[before]!.send(Buffer.concat([frame, frame]), { binary: true });
     assert.deepEqual(await closed, [true]);

@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeTestCa, type ServerCert, type TestCa } from '../helpers/certs.js';
-import { httpsGet, startTlsServe } from '../helpers/tls-serve.js';
+import { httpsDownload, httpsGet, httpsLoop, startTlsServe } from '../helpers/tls-serve.js';
 import { waitFor } from '../helpers/wait.js';
 
 let ca: TestCa;
@@ -68,33 +67,17 @@ test('--workers 2: SIGHUP swaps the certificate under a client loop with zero fa
   const m = await startTlsServe(['--workers', '2'], live, path.join(tmp, 'files'));
   try {
     const port = m.ports.https;
-    let stop = false;
-    let ok = 0;
-    const failures: string[] = [];
-    const serials = new Set<string>();
-    const loop = (async () => {
-      while (!stop) {
-        try {
-          const r = await httpsGet(port, '/', ca.ca);
-          if (r.status === 200) ok++;
-          else failures.push(`status ${r.status}`);
-          serials.add(r.serial);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    })();
-    await waitFor(() => ok >= 5, { what: 'requests before the reload' });
+    const loop = httpsLoop(port, '/', ca.ca);
+    await waitFor(() => loop.ok >= 5, { what: 'requests before the reload' });
     copyFileSync(next.certFile, live.certFile);
     copyFileSync(next.keyFile, live.keyFile);
     m.proc.kill('SIGHUP');
     await waitFor(() => /generation 2 is listening/.test(m.output()), { what: 'the new workers', timeoutMs: 20_000, detail: () => m.output() });
     assert.match(m.output(), /^muxd: TLS certificate reloaded from .*; the new workers use it$/m);
-    const atReload = ok;
-    await waitFor(() => ok >= atReload + 10 && serials.has(next.serial), { what: 'the new certificate under the loop', timeoutMs: 20_000 });
-    stop = true;
-    await loop;
-    assert.deepEqual(failures, []);
+    const atReload = loop.ok;
+    await waitFor(() => loop.ok >= atReload + 10 && loop.serials.has(next.serial), { what: 'the new certificate under the loop', timeoutMs: 20_000 });
+    await loop.stop();
+    assert.deepEqual(loop.failures, []);
     assert.equal((await httpsGet(port, '/', ca.ca)).serial, next.serial);
 
     // A key that does not match: one line; the next generation still serves the pair in force.
@@ -117,24 +100,7 @@ test('--workers 2: SIGTERM drains TLS connections: a download in flight complete
   writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(size, 0x62));
   const m = await startTlsServe(['--workers', '2', '--root', root], good, path.join(tmp, 'files'));
   try {
-    const got = await new Promise<{ status: number; length: number }>((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port: m.ports.https, path: '/big.bin', servername: 'localhost', ca: ca.ca, agent: false }, (res) => {
-        let length = 0;
-        let first = true;
-        res.on('data', (c: Buffer) => {
-          length += c.length;
-          if (first) {
-            first = false;
-            m.proc.kill('SIGTERM');
-            res.pause();
-            setTimeout(() => res.resume(), 300);
-          }
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-    });
+    const got = await httpsDownload(m.ports.https, '/big.bin', ca.ca, () => m.proc.kill('SIGTERM'));
     assert.equal(got.status, 200);
     assert.equal(got.length, size);
     assert.equal(await m.exited, 0);

@@ -1,35 +1,18 @@
 // A person opening the site: headless Chromium (the system browser, driven by playwright-core)
 // loads the landing page from `muxd serve`, with its stylesheet, script and image, then a missing page.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { browserSkip, launchBrowser } from '../helpers/browser.js';
-import { startMuxd, runMuxd, REPO_ROOT, type MuxdProcess } from '../helpers/muxd-process.js';
+import { browserServe, browserSkip } from '../helpers/browser.js';
+import { startMuxd, runMuxd, REPO_ROOT } from '../helpers/muxd-process.js';
 
 const skip = browserSkip;
 
-let tmp = '';
-let muxd: MuxdProcess;
-let browser: Browser;
-
-before(async () => {
-  if (skip) return;
-  tmp = await mkdtemp(path.join(tmpdir(), 'muxd-browser-'));
-  muxd = await startMuxd(['--files-dir', path.join(tmp, 'files')]);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await muxd?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const s = browserServe('muxd-browser-', (tmp) => ['--files-dir', path.join(tmp, 'files')]);
 
 test('the landing page renders with its stylesheet, script and image; a missing page shows the 404 page', { skip }, async () => {
-  const page = await browser.newPage();
+  const page = await s.browser.newPage();
   const failed: string[] = [];
   page.on('requestfailed', (r) => failed.push(r.url()));
   page.on('response', (r) => {
@@ -38,7 +21,7 @@ test('the landing page renders with its stylesheet, script and image; a missing 
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
 
-  const base = `http://127.0.0.1:${muxd.httpPort}`;
+  const base = `http://127.0.0.1:${s.muxd.httpPort}`;
   const res = await page.goto(`${base}/`, { waitUntil: 'load' });
   assert.equal(res?.status(), 200);
   assert.match(await page.title(), /muxd/i);
@@ -73,8 +56,8 @@ test('the landing page renders with its stylesheet, script and image; a missing 
 });
 
 test('with --stats-path moved, /?stats=PATH points the live panel at it; off-site values are ignored', { skip }, async () => {
-  const moved = await startMuxd(['--files-dir', path.join(tmp, 'files-moved'), '--stats-path', '/ops/stats.json']);
-  const page = await browser.newPage();
+  const moved = await startMuxd(['--files-dir', path.join(s.tmp, 'files-moved'), '--stats-path', '/ops/stats.json']);
+  const page = await s.browser.newPage();
   const asked: string[] = [];
   page.on('request', (r) => asked.push(r.url()));
   try {
@@ -94,7 +77,7 @@ test('with --stats-path moved, /?stats=PATH points the live panel at it; off-sit
 });
 
 test('a page or SVG uploaded over MX/1 and opened from /files/ runs no script on the site origin', { skip }, async () => {
-  const base = `http://127.0.0.1:${muxd.httpPort}`;
+  const base = `http://127.0.0.1:${s.muxd.httpPort}`;
   // Each payload tries everything a stored-XSS page would: call home, write same-origin storage,
   // retitle the page.
   const payload = (tag: string): string =>
@@ -102,13 +85,13 @@ test('a page or SVG uploaded over MX/1 and opened from /files/ runs no script on
   const html = `<!doctype html><title>evil</title><script>${payload('html')}</script><img src=x onerror="${payload('img')}">`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" onload="${payload('svgload')}"><script>${payload('svg')}</script></svg>`;
   for (const [name, body] of [['evil.html', html], ['evil.svg', svg]] as const) {
-    const local = path.join(tmp, name);
+    const local = path.join(s.tmp, name);
     await writeFile(local, body);
-    const put = await runMuxd(['put', local, '--port', String(muxd.binaryPort), '--as', name]);
+    const put = await runMuxd(['put', local, '--port', String(s.muxd.binaryPort), '--as', name]);
     assert.equal(put.code, 0, put.stdout + put.stderr);
   }
 
-  const context = await browser.newContext();
+  const context = await s.browser.newContext();
   const markers: string[] = [];
   context.on('request', (r) => {
     if (r.url().includes('/marker')) markers.push(r.url());

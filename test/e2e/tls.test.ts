@@ -9,7 +9,6 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { unsentLimitProblem } from '../../src/loop/unsent-limit.js';
 import { connect } from '../../src/client/index.js';
 import { REPO_ROOT, runMuxd } from '../helpers/muxd-process.js';
-import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +17,7 @@ import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 import { Type } from '../../src/wire/protocol.js';
 import { makeTestCa, type ServerCert, type TestCa } from '../helpers/certs.js';
 import { waitFor } from '../helpers/wait.js';
-import { httpsGet as httpsGetFrom, spawnServe as spawnServeIn, startTlsServe, tlsConnect as tlsConnectTo, type HttpsAnswer, type TlsPorts, type TlsProc } from '../helpers/tls-serve.js';
+import { httpsDownload, httpsGet as httpsGetFrom, httpsLoop, spawnServe as spawnServeIn, startTlsServe, tlsConnect as tlsConnectTo, type HttpsAnswer, type TlsPorts, type TlsProc } from '../helpers/tls-serve.js';
 
 let ca: TestCa;
 let good: ServerCert;
@@ -438,33 +437,17 @@ test('SIGHUP reloads the certificate under a client loop: zero failed requests, 
     // One open connection from before the reload: it stays up and keeps its certificate.
     const kept = await tlsConnect(port);
     assert.equal(kept.getPeerCertificate().serialNumber, good.serial);
-    let stop = false;
-    let ok = 0;
-    const failures: string[] = [];
-    const serials = new Set<string>();
-    const loop = (async () => {
-      while (!stop) {
-        try {
-          const r = await httpsGet(port, '/');
-          if (r.status === 200) ok++;
-          else failures.push(`status ${r.status}`);
-          serials.add(r.serial);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    })();
-    await waitFor(() => ok >= 5, { what: 'requests before the reload' });
+    const loop = httpsLoop(port, '/', ca.ca);
+    await waitFor(() => loop.ok >= 5, { what: 'requests before the reload' });
     copyFileSync(next.certFile, live.certFile);
     copyFileSync(next.keyFile, live.keyFile);
     m.proc.kill('SIGHUP');
     await waitFor(() => /TLS certificate reloaded/.test(m.output()), { what: 'the reload line', detail: () => m.output() });
-    const atReload = ok;
-    await waitFor(() => ok >= atReload + 5, { what: 'requests after the reload' });
-    stop = true;
-    await loop;
-    assert.deepEqual(failures, []);
-    assert.ok(serials.has(next.serial), 'the new certificate was served');
+    const atReload = loop.ok;
+    await waitFor(() => loop.ok >= atReload + 5, { what: 'requests after the reload' });
+    await loop.stop();
+    assert.deepEqual(loop.failures, []);
+    assert.ok(loop.serials.has(next.serial), 'the new certificate was served');
     assert.equal((await httpsGet(port, '/')).serial, next.serial);
     assert.ok(!kept.destroyed, 'an open connection was not touched');
     kept.destroy();
@@ -488,26 +471,8 @@ test('SIGTERM drains TLS connections as plaintext ones: a download in flight com
   writeFileSync(path.join(root, 'big.bin'), Buffer.alloc(size, 0x61));
   const m = await startTls(['--root', root]);
   try {
-    const done = new Promise<{ status: number; length: number }>((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port: m.ports.https, path: '/big.bin', servername: 'localhost', ca: ca.ca, agent: false }, (res) => {
-        let length = 0;
-        let first = true;
-        res.on('data', (c: Buffer) => {
-          length += c.length;
-          if (first) {
-            // The download is under way: stop the server now, and read slowly for a moment.
-            first = false;
-            m.proc.kill('SIGTERM');
-            res.pause();
-            setTimeout(() => res.resume(), 300);
-          }
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-    });
-    const got = await done;
+    // The download is under way: stop the server now, and read slowly for a moment.
+    const got = await httpsDownload(m.ports.https, '/big.bin', ca.ca, () => m.proc.kill('SIGTERM'));
     assert.equal(got.status, 200);
     assert.equal(got.length, size);
     assert.equal(await m.exited, 0);

@@ -2,32 +2,13 @@
 // client the issue is for) on the landing page's origin is upgraded and answered; a page of
 // another origin (localhost vs 127.0.0.1: another host) is refused, which is the cross-site
 // WebSocket hijacking defence; the live panel counts the WebSocket connection as its own figure.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { browserSkip, launchBrowser } from '../helpers/browser.js';
-import { startMuxd, type MuxdProcess } from '../helpers/muxd-process.js';
+import { browserServe, browserSkip } from '../helpers/browser.js';
 
 const skip = browserSkip;
-let tmp = '';
-let muxd: MuxdProcess;
-let browser: Browser;
-
-before(async () => {
-  if (skip) return;
-  tmp = await mkdtemp(path.join(tmpdir(), 'muxd-ws-browser-'));
-  muxd = await startMuxd(['--files-dir', path.join(tmp, 'files'), '--udp-port', 'off', '--host', '127.0.0.1']);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await muxd?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const s = browserServe('muxd-ws-browser-', (tmp) => ['--files-dir', path.join(tmp, 'files'), '--udp-port', 'off', '--host', '127.0.0.1']);
 
 /**
  * Page-side: opens the WebSocket, sends MX/1 PING id 7 "hi" with DataView, resolves with what
@@ -53,11 +34,11 @@ const PING_SCRIPT = (url: string): string => `new Promise((resolve) => {
 })`;
 
 test('Chromium on our own origin: upgraded with mx1, PING answered as one message; the live panel counts it under WebSocket', { skip }, async () => {
-  const page = await browser.newPage();
+  const page = await s.browser.newPage();
   try {
-    const base = `http://127.0.0.1:${muxd.httpPort}`;
+    const base = `http://127.0.0.1:${s.muxd.httpPort}`;
     await page.goto(`${base}/`, { waitUntil: 'load' });
-    const got = await page.evaluate(PING_SCRIPT(`ws://127.0.0.1:${muxd.httpPort}/.well-known/muxd/mx`));
+    const got = await page.evaluate(PING_SCRIPT(`ws://127.0.0.1:${s.muxd.httpPort}/.well-known/muxd/mx`));
     assert.deepEqual(got, { protocol: 'mx1', extensions: '', length: 14, type: 0x81, id: 7, text: 'hi' });
     await page.waitForFunction(`document.querySelector('#live-stats dd[data-stat="ws"]')?.textContent === '1'`, undefined, { timeout: 5000 }).catch(async (e: Error) => {
       throw new Error(e.message + ': ' + String(await page.evaluate(`document.getElementById('live-stats').outerHTML.slice(0, 3000)`)));
@@ -69,12 +50,12 @@ test('Chromium on our own origin: upgraded with mx1, PING answered as one messag
 });
 
 test('Chromium on another origin (localhost) is refused: the page sees the WebSocket fail', { skip }, async () => {
-  const page = await browser.newPage();
+  const page = await s.browser.newPage();
   try {
     // Same server, other host name: http://localhost:PORT is another origin than http://127.0.0.1:PORT.
-    const resp = await page.goto(`http://localhost:${muxd.httpPort}/`, { waitUntil: 'load' }).catch(() => null);
+    const resp = await page.goto(`http://localhost:${s.muxd.httpPort}/`, { waitUntil: 'load' }).catch(() => null);
     if (resp === null) return; // no localhost name here: nothing to show
-    const got = await page.evaluate(PING_SCRIPT(`ws://127.0.0.1:${muxd.httpPort}/.well-known/muxd/mx`));
+    const got = await page.evaluate(PING_SCRIPT(`ws://127.0.0.1:${s.muxd.httpPort}/.well-known/muxd/mx`));
     assert.deepEqual(got, { error: 'closed 1006' });
   } finally {
     await page.close();

@@ -1,8 +1,9 @@
 // Starts the real `muxd serve` command as a child process, as a user would, and reads the
 // ports it picked from its ready lines.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { within } from './wait.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -73,16 +74,36 @@ function startOnce(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string
   });
 }
 
-/** Runs a muxd command to completion. */
-export function runMuxd(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [MUXD_BIN, ...args], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+/** process.env without the caller's MUXD_* settings, plus `extra`: only the flags under test apply. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MUXD_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Leave out the caller's MUXD_* settings (cleanEnv). Default false: process.env as it is. */
+  clean?: boolean;
+}
+
+/** A muxd command as a child process, its three streams piped. */
+export function spawnMuxd(args: string[], opts: RunOptions = {}): ChildProcessWithoutNullStreams {
+  const env = opts.clean === true ? cleanEnv(opts.env) : { ...process.env, ...opts.env };
+  return spawn(process.execPath, [MUXD_BIN, ...args], { cwd: opts.cwd ?? REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs a muxd command to completion; with timeoutMs, rejects if it has not ended by then. */
+export function runMuxd(args: string[], opts: RunOptions & { input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const proc = spawnMuxd(args, opts);
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (opts.input !== undefined) proc.stdin.end(opts.input);
-    else proc.stdin.end();
+    proc.stdin.end(opts.input ?? '');
   });
+  return opts.timeoutMs === undefined ? done : within(done, opts.timeoutMs, `muxd ${args.join(' ')}`);
 }

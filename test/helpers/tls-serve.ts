@@ -112,3 +112,68 @@ export function httpsGet(port: number, p: string, ca: Buffer, opts: { headers?: 
     req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
   });
 }
+
+/**
+ * GET over HTTPS that calls `onFirstBytes` once the answer has started (e.g. SIGTERM the server),
+ * then reads slowly for a moment; resolves with the status and how many body bytes arrived.
+ */
+export function httpsDownload(port: number, p: string, ca: Buffer, onFirstBytes: () => void): Promise<{ status: number; length: number }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: p, servername: 'localhost', ca, agent: false }, (res) => {
+      let length = 0;
+      let first = true;
+      res.on('data', (c: Buffer) => {
+        length += c.length;
+        if (first) {
+          first = false;
+          onFirstBytes();
+          res.pause();
+          setTimeout(() => res.resume(), 300);
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+export interface RequestLoop {
+  /** Requests answered 200 so far. */
+  readonly ok: number;
+  /** Every other outcome: "status N" or the error's message. */
+  readonly failures: string[];
+  /** Serial numbers of the certificates served. */
+  readonly serials: Set<string>;
+  /** Lets the request in flight finish, then stops. */
+  stop(): Promise<void>;
+}
+
+/** GET `p` over fresh HTTPS connections, one after another, until stop(): a reload under load. */
+export function httpsLoop(port: number, p: string, ca: Buffer): RequestLoop {
+  let stopped = false;
+  const state = { ok: 0, failures: [] as string[], serials: new Set<string>() };
+  const running = (async () => {
+    while (!stopped) {
+      try {
+        const r = await httpsGet(port, p, ca);
+        if (r.status === 200) state.ok++;
+        else state.failures.push(`status ${r.status}`);
+        state.serials.add(r.serial);
+      } catch (err) {
+        state.failures.push((err as Error).message);
+      }
+    }
+  })();
+  return {
+    get ok() {
+      return state.ok;
+    },
+    failures: state.failures,
+    serials: state.serials,
+    stop: () => {
+      stopped = true;
+      return running;
+    },
+  };
+}

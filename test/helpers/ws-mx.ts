@@ -3,8 +3,8 @@
 // received must be exactly one frame. Frames are kept with waiters, like test/binary/raw-client.ts.
 import WebSocket from 'ws';
 import { encodeFrame, type Frame } from '../../src/wire/frame.js';
-import { decodeError } from '../../src/wire/payloads.js';
-import { HEADER_SIZE, Type } from '../../src/wire/protocol.js';
+import { HEADER_SIZE } from '../../src/wire/protocol.js';
+import { MxRequests } from './mx-requests.js';
 
 export const WS_PATH = '/.well-known/muxd/mx';
 
@@ -13,7 +13,7 @@ export interface WsClose {
   reason: string;
 }
 
-export class WsMxClient {
+export class WsMxClient extends MxRequests {
   readonly frames: Frame[] = [];
   /** Messages that were not exactly one MX/1 frame (a test fails on any). */
   readonly malformed: Buffer[] = [];
@@ -22,6 +22,7 @@ export class WsMxClient {
   private closeWaiters: ((c: WsClose) => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary || data.length < HEADER_SIZE || data.readUInt32BE(8) !== data.length - HEADER_SIZE) {
         this.malformed.push(Buffer.from(data));
@@ -81,25 +82,6 @@ export class WsMxClient {
       }, timeoutMs);
       this.waiters.push({ match, resolve, reject, timer });
     });
-  }
-
-  reply(id: number): Promise<Frame> {
-    return this.next((f) => f.id === id && f.type !== Type.DATA, `the reply to id ${id}`);
-  }
-
-  async request(type: number, id: number, payload?: Buffer): Promise<Frame> {
-    this.send(type, id, payload);
-    return this.reply(id);
-  }
-
-  async expectError(type: number, id: number, payload?: Buffer): Promise<{ code: number; message: string }> {
-    const f = await this.request(type, id, payload);
-    if (f.type !== Type.ERROR) throw new Error(`expected ERROR, got type 0x${f.type.toString(16)}`);
-    return decodeError(f.payload);
-  }
-
-  push(type: number): Promise<Frame> {
-    return this.next((f) => f.type === type && f.id === 0, `a push of type 0x${type.toString(16)}`);
   }
 
   /** The close the server sent (code and reason as the `ws` client reports them). */

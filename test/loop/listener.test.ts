@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { addressKey, listen, type Connection, type Listener, type ListenOptions, type Refusal } from '../../src/loop/listener.js';
 import { Metrics } from '../../src/loop/metrics.js';
+import type { BytePipe } from '../../src/loop/pipe.js';
 import { drainListeners } from '../../src/loop/shutdown.js';
 import { prepareSocketPath } from '../../src/loop/unix-socket.js';
 import { waitFor } from '../helpers/wait.js';
@@ -132,7 +133,7 @@ class Dummy implements Connection {
   deadline = 0;
   drained = false;
   busy = true;
-  constructor(readonly socket: Socket) {}
+  constructor(readonly socket: BytePipe) {}
   onDeadline(): void {}
   drain(): void {
     this.drained = true;

@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 const skip = unsentLimitProblem() ?? false;
 
 /** A listener whose protocol streams bytes to every connection for as long as the kernel takes them. */
-async function streamer(tcpNotsentLowat: number | undefined, accepted: Socket[]): Promise<Listener> {
+async function streamer(tcpNotsentLowat: number | undefined): Promise<Listener> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   return listen({
     name: 'stream',
@@ -20,21 +20,26 @@ async function streamer(tcpNotsentLowat: number | undefined, accepted: Socket[])
     ...(tcpNotsentLowat !== undefined ? { tcpNotsentLowat } : {}),
     metrics: new Metrics(),
     log: () => undefined,
-    onConnection: (socket) => {
-      accepted.push(socket);
-      socket.on('error', () => undefined);
+    onConnection: (pipe) => {
+      pipe.on('error', () => undefined);
       const pump = (): void => {
-        while (!socket.destroyed && socket.write(chunk));
+        while (!pipe.destroyed && pipe.write(chunk));
       };
-      socket.on('drain', pump);
+      pipe.on('drain', pump);
       pump();
     },
     onRefuse: (s) => s.destroy(),
   });
 }
 
+/** The listener's first accepted TCP socket (what the option is set on; the protocol only sees its pipe). */
+async function acceptedSocket(listener: Listener): Promise<Socket> {
+  await waitFor(() => listener.sockets.size > 0, { what: 'the connection accepted' });
+  return [...listener.sockets][0]!;
+}
+
 /** Connects, reads 16 KiB, stops reading; resolves with the bytes the server's kernel took once that stops growing. */
-async function kernelTookFromStalledReader(listener: Listener, accepted: Socket[]): Promise<number> {
+async function kernelTookFromStalledReader(listener: Listener): Promise<number> {
   const client = net.connect({ port: listener.port, host: '127.0.0.1' });
   let got = 0;
   client.on('data', (c: Buffer) => {
@@ -42,8 +47,7 @@ async function kernelTookFromStalledReader(listener: Listener, accepted: Socket[
     if (got >= 16 * 1024) client.pause();
   });
   await new Promise((r) => client.once('connect', r));
-  await waitFor(() => accepted.length > 0, { what: 'the connection accepted' });
-  const server = accepted[0]!;
+  const server = await acceptedSocket(listener);
   const took = (): number => server.bytesWritten - server.writableLength;
   let last = -1;
   for (let i = 0; i < 100 && took() !== last; i++) {
@@ -56,12 +60,10 @@ async function kernelTookFromStalledReader(listener: Listener, accepted: Socket[
 
 test('the listener sets TCP_NOTSENT_LOWAT on accepted sockets, and leaves the kernel default without the option', { skip }, async () => {
   for (const [option, expected] of [[65536, 65536], [undefined, null]] as const) {
-    const accepted: Socket[] = [];
-    const listener = await streamer(option, accepted);
+    const listener = await streamer(option);
     const c = net.connect({ port: listener.port, host: '127.0.0.1' });
     c.on('error', () => undefined);
-    await waitFor(() => accepted.length > 0, { what: 'the connection accepted' });
-    const value = unsentLimitOf(accepted[0]!);
+    const value = unsentLimitOf(await acceptedSocket(listener));
     if (expected === null) assert.notEqual(value, 65536, 'no option, no change');
     else assert.equal(value, expected);
     c.destroy();
@@ -72,9 +74,8 @@ test('the listener sets TCP_NOTSENT_LOWAT on accepted sockets, and leaves the ke
 test('a reader that stops reading: the kernel takes at most about a megabyte with the limit, several without', { skip }, async () => {
   const results: number[] = [];
   for (const option of [128 * 1024, 0]) {
-    const accepted: Socket[] = [];
-    const listener = await streamer(option, accepted);
-    results.push(await kernelTookFromStalledReader(listener, accepted));
+    const listener = await streamer(option);
+    results.push(await kernelTookFromStalledReader(listener));
     await listener.close();
   }
   const [limited, unlimited] = results as [number, number];

@@ -16,10 +16,12 @@ export interface UdpServerOptions extends Omit<UdpFaceOptions, 'send' | 'log'> {
   /** 0 = any free port. */
   port: number;
   log?: (line: string) => void;
+  /** false: no ready line (the caller announces `address` itself, or not at all). Default true. */
+  printReady?: boolean;
 }
 
 export interface UdpServer {
-  /** "127.0.0.1:9000" or "[::1]:9000". */
+  /** "127.0.0.1:9000" or "[::1]:9000": also what its ready line shows. */
   readonly address: string;
   readonly port: number;
   readonly face: UdpFace;
@@ -81,7 +83,7 @@ export async function startUdpServer(opts: UdpServerOptions): Promise<UdpServer>
 
   const info = socket.address();
   const address = info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
-  log(`muxd udp listening on ${address}`);
+  if (opts.printReady !== false) log(`muxd udp listening on ${address}`);
 
   let closing: Promise<void> | null = null;
   return {
