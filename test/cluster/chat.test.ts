@@ -74,10 +74,12 @@ after(async () => {
 test('members on both workers: every JOIN, MESSAGE, ANNOUNCEMENT and LEAVE once, each sender in order, one order for all', async () => {
   const people: Person[] = [];
   for (const name of ['ann', 'ben', 'cat', 'dan']) people.push(await person(name));
-  // The members are spread over both workers.
+  // The members are spread over both workers. Each worker reports its own count once a second,
+  // while chatUsers is the room's: wait until the workers' reports add up to the room.
   const spread = await waitFor('members on both workers', async () => {
     const s = await stats();
-    return s.workers.every((w: any) => w.chatMembers >= 1) && s.chatUsers === 4 ? s : undefined;
+    const reported = s.workers.reduce((n: number, w: any) => n + w.chatMembers, 0);
+    return s.workers.every((w: any) => w.chatMembers >= 1) && s.chatUsers === 4 && reported === 4 ? s : undefined;
   });
   assert.deepEqual(spread.workers.map((w: any) => w.chatMembers).sort(), [2, 2]);
   assert.deepEqual(await people[0]!.client.names(), ['ann', 'ben', 'cat', 'dan']);
