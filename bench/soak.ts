@@ -318,6 +318,8 @@ async function attackTls(): Promise<Row> {
     // The flood: full handshakes back to back from one address, each closed once it is done.
     let handshakes = 0;
     let refused = 0;
+    /** Failed flood connections by error code (ECONNRESET, EADDRNOTAVAIL, ...), for the notes. */
+    const failures = new Map<string, number>();
     const floodEnd = performance.now() + holdS * 1000;
     const flood = Promise.all(
       Array.from({ length: loops }, async () => {
@@ -329,7 +331,13 @@ async function attackTls(): Promise<Row> {
               handshakes++;
               s.destroy();
             });
-            s.once('error', () => refused++);
+            s.once('error', (err: NodeJS.ErrnoException) => {
+              refused++;
+              const code = err.code ?? err.message;
+              failures.set(code, (failures.get(code) ?? 0) + 1);
+            });
+            // A second error (a reset after the first) must not be an uncaught one.
+            s.on('error', () => undefined);
             s.once('close', () => {
               clearTimeout(t);
               resolve();
@@ -361,7 +369,7 @@ async function attackTls(): Promise<Row> {
     row.peakRss = sampler.peakRss;
     row.afterRss = rssOf(server.pid);
     row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
-    row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed`);
+    row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed${failures.size > 0 ? ` (${[...failures].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`).join(', ')})` : ''}`);
     row.notes.push(`no ClientHello: opened ${silent.length} (${failed} failed to connect) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
     clientVerdict(row.client, row.why, row.notes);
     if (stillOpen > 0) row.why.push(`${stillOpen} connections without a ClientHello outlived the ${timeoutS} s handshake timeout`);
