@@ -370,6 +370,15 @@ async function attackTls(): Promise<Row> {
     row.afterRss = rssOf(server.pid);
     row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
     row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed${failures.size > 0 ? ` (${[...failures].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`).join(', ')})` : ''}`);
+    // The server's side of it: handshakes it saw through, cut, refused at a cap, queued per address.
+    try {
+      const st = JSON.parse((await httpGet(server.httpPort, '/.well-known/muxd/stats')).body.toString('utf8')) as { counters?: Record<string, number> };
+      const c = st.counters ?? {};
+      const keys = ['tls.handshakes', 'tls.handshakeTimeouts', 'tls.handshakeErrors', 'tls.handshakesQueued', 'refused.maxConnectionsPerIp', 'refused.maxConnections'];
+      row.notes.push(`server (https): ${keys.map((k) => `${k} ${c[`https.${k}`] ?? '-'}`).join(', ')}`);
+    } catch (err) {
+      row.notes.push(`server counters unread: ${(err as Error).message}`);
+    }
     row.notes.push(`no ClientHello: opened ${silent.length} (${failed} failed to connect) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
     clientVerdict(row.client, row.why, row.notes);
     if (stillOpen > 0) row.why.push(`${stillOpen} connections without a ClientHello outlived the ${timeoutS} s handshake timeout`);

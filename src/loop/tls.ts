@@ -193,9 +193,17 @@ export function startHandshake(socket: Socket, tls: ListenTls, name: string, met
         release();
       };
       pipe.on('error', onTlsError);
+      // The client half-closed before we saw its Finished (a TLS 1.3 client that closes right
+      // after its own handshake ends does): nothing to answer. With allowHalfOpen (both faces)
+      // nobody else would close it, and it would hold its address's turn until the deadline.
+      const onTlsEnd = (): void => {
+        pipe.destroy();
+      };
+      pipe.once('end', onTlsEnd);
       pipe.once('secure', () => {
         conn.deadline = 0;
         pipe.off('error', onTlsError);
+        pipe.off('end', onTlsEnd);
         count('handshakes');
         release();
         done(pipe);
