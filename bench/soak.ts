@@ -318,6 +318,14 @@ async function attackTls(): Promise<Row> {
     // The flood: full handshakes back to back from one address, each closed once it is done.
     let handshakes = 0;
     let refused = 0;
+    /**
+     * Failed flood connections by error code, for the notes. Each loop closes as soon as its side
+     * of a TLS 1.3 handshake ends, before the server reads its Finished; until the server let such
+     * a half-closed handshake go at once, each one stayed open to its 3 s deadline, so at 340/s the
+     * attacker's address held its 1,024 per-address connections and the rest were refused (a TLS
+     * refusal is a close: ECONNRESET here, refused.maxConnectionsPerIp on the server).
+     */
+    const failures = new Map<string, number>();
     const floodEnd = performance.now() + holdS * 1000;
     const flood = Promise.all(
       Array.from({ length: loops }, async () => {
@@ -329,7 +337,13 @@ async function attackTls(): Promise<Row> {
               handshakes++;
               s.destroy();
             });
-            s.once('error', () => refused++);
+            s.once('error', (err: NodeJS.ErrnoException) => {
+              refused++;
+              const code = err.code ?? err.message;
+              failures.set(code, (failures.get(code) ?? 0) + 1);
+            });
+            // A second error (a reset after the first) must not be an uncaught one.
+            s.on('error', () => undefined);
             s.once('close', () => {
               clearTimeout(t);
               resolve();
@@ -361,7 +375,16 @@ async function attackTls(): Promise<Row> {
     row.peakRss = sampler.peakRss;
     row.afterRss = rssOf(server.pid);
     row.fds = [idleFds, sampler.peakFds, fdsOf(server.pid)];
-    row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed`);
+    row.notes.push(`flood: ${handshakes} full handshakes in ${floodS.toFixed(0)} s (${(handshakes / floodS).toFixed(0)}/s), ${refused} failed${failures.size > 0 ? ` (${[...failures].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`).join(', ')})` : ''}`);
+    // The server's side of it: handshakes it saw through, cut, refused at a cap, queued per address.
+    try {
+      const st = JSON.parse((await httpGet(server.httpPort, '/.well-known/muxd/stats')).body.toString('utf8')) as { counters?: Record<string, number> };
+      const c = st.counters ?? {};
+      const keys = ['tls.handshakes', 'tls.handshakeTimeouts', 'tls.handshakeErrors', 'tls.handshakesQueued', 'refused.maxConnectionsPerIp', 'refused.maxConnections'];
+      row.notes.push(`server (https): ${keys.map((k) => `${k} ${c[`https.${k}`] ?? '-'}`).join(', ')}`);
+    } catch (err) {
+      row.notes.push(`server counters unread: ${(err as Error).message}`);
+    }
     row.notes.push(`no ClientHello: opened ${silent.length} (${failed} failed to connect) in ${openedIn.toFixed(1)} s; ${stillOpen} still open ${timeoutS + 3} s after the last${scaled ? `; count cut to the fd limit ${limit}` : ''}`);
     clientVerdict(row.client, row.why, row.notes);
     if (stillOpen > 0) row.why.push(`${stillOpen} connections without a ClientHello outlived the ${timeoutS} s handshake timeout`);

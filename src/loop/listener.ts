@@ -17,7 +17,7 @@ import type { Metrics } from './metrics.js';
 import { Sweeper, type Timed } from './sweeper.js';
 import { coarseNow } from './clock.js';
 import { limitUnsent } from './unsent-limit.js';
-import { initTlsCounters, startHandshake, type ListenTls } from './tls.js';
+import { HandshakeBudget, initTlsCounters, startHandshake, type ListenTls } from './tls.js';
 import type { BytePipe } from './pipe.js';
 
 export type Endpoint = { host: string; port: number } | { path: string };
@@ -201,6 +201,8 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const server = opts.createServer ? opts.createServer({ allowHalfOpen }) : net.createServer({ noDelay: true, allowHalfOpen });
   const secure = opts.tls;
   if (secure !== undefined) initTlsCounters(metrics, name);
+  // Handshakes in progress per address (tls.ts): a flood from one address waits its own turn.
+  const handshakes = new HandshakeBudget(secure?.handshakesPerIp ?? 0);
 
   const refuse = (socket: Socket, refusal: Refusal, counter: string): void => {
     metrics.refused[name]!++;
@@ -293,7 +295,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       entry.conn = null;
       if (entry.closed) pipe.destroy();
       else start(entry, pipe, acceptedAt);
-    });
+    }, handshakes, key);
     entry.conn = handshake;
     sweeper.add(handshake);
   });

@@ -142,7 +142,7 @@ function httpHandler(ctx: ServerContext, secure: boolean, inner: ServerContext['
 function listenTls(ctx: ServerContext, alpn: string, handshakeTimeoutMs: number, onPlaintext?: ListenTls['onPlaintext']): ListenTls {
   const state = ctx.tls;
   if (state === null) throw new Error('a TLS listener needs --tls-cert and --tls-key');
-  return { context: () => state.context(), alpn: [alpn], handshakeTimeoutMs, onPlaintext };
+  return { context: () => state.context(), alpn: [alpn], handshakeTimeoutMs, onPlaintext, handshakesPerIp: ctx.opts.tls.handshakesPerIp };
 }
 
 function startHttps(at: NamedEndpoint, ctx: ServerContext, log: (line: string) => void): Promise<Started> {

@@ -149,6 +149,7 @@ const FLAGS = {
   'binary-tls-port': { group: 'tls', field: 'binaryTlsPort', kind: 'port', default: '9443', help: 'MX/1 over TLS port, with --tls-cert (0 = any free port)' },
   'tls-min-version': { group: 'tls', field: 'minVersion', kind: 'tls-version', default: '1.2', help: 'oldest TLS version accepted: 1.2 or 1.3' },
   'tls-handshake-timeout': { group: 'tls', field: 'handshakeTimeoutMs', kind: 'ms', default: '10s', help: 'a TLS handshake not finished within this is cut' },
+  'tls-handshakes-per-ip': { group: 'tls', field: 'handshakesPerIp', kind: 'count0', default: '8', help: 'TLS handshakes in progress per client address on each TLS listener; more wait their turn, unread, within --tls-handshake-timeout (0 = no limit)' },
   hsts: { group: 'tls', field: 'hsts', kind: 'seconds', default: null, help: 'HTTPS answers carry Strict-Transport-Security: max-age=SECONDS (off by default)' },
   'https-redirect': { group: 'tls', field: 'httpsRedirect', kind: 'switch', default: 'false', help: 'plain HTTP answers GET/HEAD with 308 to the HTTPS port (stats route and /.well-known/acme-challenge/ excepted), other methods 400' },
   'binary-socket': { group: 'listen', field: 'binarySocket', kind: 'string', default: null, help: 'serve MX/1 on this Unix socket path instead of a TCP port' },

@@ -174,3 +174,163 @@ test('tls handshake: a drain closes a connection still in its handshake; the lis
     await server.close();
   }
 });
+
+// --- The per-address budget of handshakes in progress (--tls-handshakes-per-ip).
+
+/** A TLS client from `localAddress`; `secured()` says whether its handshake finished. */
+function tlsFrom(port: number, localAddress: string): { sock: tls.TLSSocket; secured: () => boolean; closed: () => boolean } {
+  const o: tls.ConnectionOptions & { localAddress?: string } = { port, host: '127.0.0.1', localAddress, servername: 'localhost', ca: cert };
+  const sock = tls.connect(o);
+  let secured = false;
+  let closed = false;
+  sock.on('error', () => undefined);
+  sock.once('secureConnect', () => (secured = true));
+  sock.once('close', () => (closed = true));
+  return { sock, secured: () => secured, closed: () => closed };
+}
+
+function rawFrom(port: number, localAddress: string): Promise<{ sock: net.Socket; closed: () => boolean }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+    let closed = false;
+    sock.on('error', () => undefined);
+    sock.on('close', () => (closed = true));
+    sock.once('connect', () => resolve({ sock, closed: () => closed }));
+    setTimeout(() => reject(new Error('no connect in 5 s')), 5000).unref();
+  });
+}
+
+test('tls budget: past 2 handshakes in progress from one address the next waits its turn, then completes; another address is not delayed', async () => {
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakesPerIp: 2 } });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  const m = opts.metrics;
+  try {
+    // Two connections that never send a ClientHello hold 127.0.0.1's two turns.
+    const a = await rawFrom(port, '127.0.0.1');
+    const b = await rawFrom(port, '127.0.0.1');
+    await waitFor(() => m.open['https'] === 2, { what: 'two accepts' });
+    assert.equal(m.counters['https.tls.handshakesQueued'], 0);
+    const third = tlsFrom(port, '127.0.0.1');
+    await waitFor(() => m.counters['https.tls.handshakesQueued'] === 1, { what: 'the third to be queued' });
+    // Another address has its own turns: it completes while the third still waits.
+    const other = tlsFrom(port, '127.0.0.2');
+    await waitFor(other.secured, { what: "the other address's handshake" });
+    // The server's side ends with the client's Finished, just after the client's.
+    await waitFor(() => m.counters['https.tls.handshakes'] === 1, { what: "the server's end of it" });
+    assert.equal(third.secured(), false, 'the third waits while both turns are held');
+    assert.equal(m.counters['https.tls.handshakesQueued'], 1);
+    // One turn ends (its client goes): the waiting one is read and completes.
+    a.sock.destroy();
+    await waitFor(third.secured, { what: 'the queued handshake to complete' });
+    await waitFor(() => m.counters['https.tls.handshakes'] === 2, { what: "the server's end of the queued one" });
+    assert.equal(b.closed(), false);
+    // A finished handshake gives its turn back: two more from 127.0.0.1 (with b still holding one) both complete, one after the other.
+    third.sock.destroy();
+    const more = [tlsFrom(port, '127.0.0.1'), tlsFrom(port, '127.0.0.1')];
+    await waitFor(() => more.every((c) => c.secured()), { what: 'two more handshakes through the one free turn' });
+    await waitFor(() => m.counters['https.tls.handshakes'] === 4, { what: "the server's end of both" });
+    assert.equal(m.counters['https.tls.handshakesQueued'], 2);
+    for (const c of [b.sock, other.sock, ...more.map((c) => c.sock)]) c.destroy();
+    await waitFor(() => m.open['https'] === 0, { what: 'every connection to close' });
+  } finally {
+    await server.close();
+  }
+});
+
+test('tls budget: a waiting connection keeps its deadline from accept; past it, it is cut and counted', async () => {
+  const clock = useTestClock();
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakeTimeoutMs: 2000, handshakesPerIp: 1 } });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  const m = opts.metrics;
+  try {
+    const holder = await rawFrom(port, '127.0.0.1');
+    await waitFor(() => m.open['https'] === 1, { what: 'the first accept' });
+    clock.advance(1000);
+    const waiting = await rawFrom(port, '127.0.0.1');
+    await waitFor(() => m.counters['https.tls.handshakesQueued'] === 1, { what: 'the second to be queued' });
+    // The holder's deadline: it is cut, and the waiting one gets its turn (still silent).
+    clock.advance(1000);
+    await waitFor(holder.closed, { what: 'the holder cut at its deadline' });
+    assert.equal(m.counters['https.tls.handshakeTimeouts'], 1);
+    clock.advance(999);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(waiting.closed(), false, 'not before its own deadline');
+    // 2000 ms from its accept, not from its turn.
+    clock.advance(1);
+    await waitFor(waiting.closed, { what: 'the waiting one cut at 2000 ms from its accept' });
+    assert.equal(m.counters['https.tls.handshakeTimeouts'], 2);
+    await waitFor(() => m.open['https'] === 0, { what: 'the count to drop' });
+    // Both turns are free again: a real client gets through at once.
+    clock.restore();
+    assert.match(await get(port), /^HTTP\/1\.1 200 /);
+  } finally {
+    clock.restore();
+    await server.close();
+  }
+});
+
+test('tls budget: a waiting connection reset by its client leaves the queue at once', async () => {
+  const clock = useTestClock();
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakeTimeoutMs: 2000, handshakesPerIp: 1 } });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  const m = opts.metrics;
+  try {
+    const holder = await rawFrom(port, '127.0.0.1');
+    await waitFor(() => m.open['https'] === 1, { what: 'the first accept' });
+    const waiting = await rawFrom(port, '127.0.0.1');
+    await waitFor(() => m.counters['https.tls.handshakesQueued'] === 1, { what: 'the second to be queued' });
+    // The waiting one's client resets: noticed though unread, it leaves the queue without a turn.
+    // (One that only half-closes is noticed at its turn or its deadline: its socket is not read.)
+    waiting.sock.resetAndDestroy();
+    await waitFor(() => m.open['https'] === 1, { what: 'the waiting one to close' });
+    clock.advance(2000);
+    await waitFor(holder.closed, { what: 'the holder cut' });
+    assert.equal(m.counters['https.tls.handshakeTimeouts'], 1);
+    clock.restore();
+    assert.match(await get(port), /^HTTP\/1\.1 200 /);
+    assert.equal(m.counters['https.tls.handshakesQueued'], 1);
+    assert.equal(m.counters['https.tls.handshakes'], 1);
+  } finally {
+    clock.restore();
+    await server.close();
+  }
+});
+
+test('tls budget: 0 is no limit', async () => {
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakesPerIp: 0 } });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  try {
+    const silent = await Promise.all(Array.from({ length: 3 }, () => rawFrom(port, '127.0.0.1')));
+    await waitFor(() => opts.metrics.open['https'] === 3, { what: 'three accepts' });
+    assert.match(await get(port), /^HTTP\/1\.1 200 /);
+    assert.equal(opts.metrics.counters['https.tls.handshakesQueued'], 0);
+    for (const s of silent) s.sock.destroy();
+  } finally {
+    await server.close();
+  }
+});
+
+test('tls handshake: a client that closes right after its own TLS 1.3 handshake is let go at once, not at the deadline', async () => {
+  const opts = testServerOptions(handler, { tls: { ...secure, handshakesPerIp: 1 } });
+  const server = await startHttpServer(opts);
+  const port = server.listener.port;
+  try {
+    // Each closes as soon as its handshake ends; with one turn per address the next can only
+    // start once the server has let the last one go (the deadline is 10 s, the wait 5 s).
+    for (let i = 0; i < 5; i++) {
+      const c = tlsFrom(port, '127.0.0.1');
+      // In the same turn as its handshake ends, before the server has read its Finished.
+      c.sock.once('secureConnect', () => c.sock.destroy());
+      await waitFor(c.closed, { what: `handshake ${i + 1} and its close`, timeoutMs: 5000 });
+      assert.equal(c.secured(), true, `handshake ${i + 1}`);
+    }
+    await waitFor(() => opts.metrics.open['https'] === 0, { what: 'the server to let every one go', timeoutMs: 5000 });
+    assert.equal(opts.metrics.counters['https.tls.handshakeTimeouts'], 0);
+  } finally {
+    await server.close();
+  }
+});

@@ -62,19 +62,19 @@ test('defaults, grouped by concern, with an empty environment', () => {
     files: { dir: './data/files', maxUpload: 1 << 30, maxTransfers: 16, maxTransfersTotal: 256, transferTimeoutMs: 30_000, uploadToken: null },
     chat: { redis: null },
     cluster: { workers: 1 },
-    tls: { cert: null, key: null, httpsPort: 8443, binaryTlsPort: 9443, minVersion: 'TLSv1.2', handshakeTimeoutMs: 10_000, hsts: null, httpsRedirect: false },
+    tls: { cert: null, key: null, httpsPort: 8443, binaryTlsPort: 9443, minVersion: 'TLSv1.2', handshakeTimeoutMs: 10_000, handshakesPerIp: 8, hsts: null, httpsRedirect: false },
   });
 });
 
 test('TLS flags and their env vars: files, ports, version, timeout, HSTS, the redirect switch; plain listeners off', () => {
-  const o = parse(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--https-port', '443', '--binary-tls-port', '0', '--tls-min-version', '1.3', '--tls-handshake-timeout', '2s', '--hsts', '63072000', '--https-redirect', '--http-port', 'off', '--binary-port', 'off']);
-  assert.deepEqual(o.tls, { cert: 'c.pem', key: 'k.pem', httpsPort: 443, binaryTlsPort: 0, minVersion: 'TLSv1.3', handshakeTimeoutMs: 2000, hsts: 63072000, httpsRedirect: true });
+  const o = parse(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--https-port', '443', '--binary-tls-port', '0', '--tls-min-version', '1.3', '--tls-handshake-timeout', '2s', '--tls-handshakes-per-ip', '2', '--hsts', '63072000', '--https-redirect', '--http-port', 'off', '--binary-port', 'off']);
+  assert.deepEqual(o.tls, { cert: 'c.pem', key: 'k.pem', httpsPort: 443, binaryTlsPort: 0, minVersion: 'TLSv1.3', handshakeTimeoutMs: 2000, handshakesPerIp: 2, hsts: 63072000, httpsRedirect: true });
   assert.equal(o.listen.httpPort, null);
   assert.equal(o.listen.binaryPort, null);
   assert.equal(o.listen.udpPort, null, 'UDP takes the MX/1 port number by default: off with it');
   assert.equal(parse(['--binary-port', 'off', '--udp-port', '9000']).listen.udpPort, 9000);
-  const env = parse([], { MUXD_TLS_CERT: 'a.pem', MUXD_TLS_KEY: 'b.pem', MUXD_HTTPS_PORT: '1443', MUXD_BINARY_TLS_PORT: '2443', MUXD_TLS_MIN_VERSION: '1.3', MUXD_TLS_HANDSHAKE_TIMEOUT: '500ms', MUXD_HSTS: '0', MUXD_HTTPS_REDIRECT: '1', MUXD_HTTP_PORT: 'off', MUXD_BINARY_PORT: 'off' });
-  assert.deepEqual(env.tls, { cert: 'a.pem', key: 'b.pem', httpsPort: 1443, binaryTlsPort: 2443, minVersion: 'TLSv1.3', handshakeTimeoutMs: 500, hsts: 0, httpsRedirect: true });
+  const env = parse([], { MUXD_TLS_CERT: 'a.pem', MUXD_TLS_KEY: 'b.pem', MUXD_HTTPS_PORT: '1443', MUXD_BINARY_TLS_PORT: '2443', MUXD_TLS_MIN_VERSION: '1.3', MUXD_TLS_HANDSHAKE_TIMEOUT: '500ms', MUXD_TLS_HANDSHAKES_PER_IP: '0', MUXD_HSTS: '0', MUXD_HTTPS_REDIRECT: '1', MUXD_HTTP_PORT: 'off', MUXD_BINARY_PORT: 'off' });
+  assert.deepEqual(env.tls, { cert: 'a.pem', key: 'b.pem', httpsPort: 1443, binaryTlsPort: 2443, minVersion: 'TLSv1.3', handshakeTimeoutMs: 500, handshakesPerIp: 0, hsts: 0, httpsRedirect: true });
   assert.equal(env.listen.httpPort, null);
   assert.equal(parse([], { MUXD_HTTPS_REDIRECT: 'false' }).tls.httpsRedirect, false);
   assert.equal(usageError([], { MUXD_HTTPS_REDIRECT: 'maybe' }), '--https-redirect: expected true or false, got "maybe"');
@@ -145,6 +145,7 @@ const invalid: { argv: string[]; message: string }[] = [
   { argv: ['--tls-min-version', '1.1'], message: '--tls-min-version: expected 1.2 or 1.3, got "1.1"' },
   { argv: ['--hsts', '1y'], message: '--hsts: expected a whole number of seconds, got "1y"' },
   { argv: ['--tls-handshake-timeout', '0'], message: '--tls-handshake-timeout: expected a duration of at least 1 ms, got "0"' },
+  { argv: ['--tls-handshakes-per-ip', 'eight'], message: '--tls-handshakes-per-ip: expected a whole number (0 = no limit), got "eight"' },
   { argv: ['--udp-port', 'on'], message: '--udp-port: expected a port number 0..65535 or "off", got "on"' },
   { argv: ['--max-connections', '0'], message: '--max-connections: expected a whole number of at least 1, got "0"' },
   { argv: ['--max-connections-per-ip=-1'], message: '--max-connections-per-ip: expected a whole number (0 = no limit), got "-1"' },
@@ -228,6 +229,7 @@ test('--help lists every flag of the table in order, with its env var and defaul
   for (const r of rows) assert.match(help, new RegExp(`^ +env ${r.env}$`, 'm'));
   assert.match(help, /^ {2}--http-port {16}HTTP port \(0 = any free port, off = no plain HTTP listener\) \(default 8080\)$/m);
   assert.match(help, /^ {2}--https-port {15}HTTPS port, with --tls-cert \(0 = any free port\) \(default 8443\)$/m);
+  assert.match(help, /^ {2}--tls-handshakes-per-ip {4}TLS handshakes in progress per client address .*\(0 = no limit\) \(default 8\)$/m);
   // A switch takes no value and shows no default.
   assert.match(help, /^ {2}--https-redirect {11}plain HTTP answers GET\/HEAD with 308 .*other methods 400$/m);
   // A default taken from another flag is explained in the help text, not printed as a value.
