@@ -27,6 +27,10 @@ const PAUSED_READ_HIGH = 64 * 1024;
 /** After the codec said "end": how long the rest of a message and the peer's FIN may take. */
 const END_GRACE_MS = 2000;
 const EMPTY = Buffer.alloc(0);
+/** Replies gathered while one socket chunk's messages are handled, written in one go past this. */
+const BATCH_MAX = 64 * 1024;
+/** Pieces up to this size are copied into the batch; larger ones (file data) are written as views. */
+const BATCH_COPY_MAX = 4 * 1024;
 
 export interface WsPipeOptions {
   /** --max-frame: the largest MX/1 payload (a message may be 12 bytes longer). */
@@ -60,6 +64,11 @@ export class WsPipe extends EventEmitter implements BytePipe {
   private remaining = 0;
   /** The current frame is being dropped (it began after our close frame). */
   private dropping = false;
+  /** Inside onSocketData: small writes are gathered in `batch` and leave together at its end. */
+  private batching = false;
+  private batch: Buffer | null = null;
+  private batchLen = 0;
+  private batchDone: Done[] = [];
   /** An MX/1 header that arrived in pieces (rare: a slice cut inside it). */
   private partial: Buffer | null = null;
   private partialHave = 0;
@@ -117,7 +126,17 @@ export class WsPipe extends EventEmitter implements BytePipe {
 
   private onSocketData(chunk: Buffer): void {
     this.conn.receive(chunk, coarseNow());
-    this.pump();
+    // One chunk may hold many messages (a client with requests in flight). Each message is its
+    // own 'data' event, so the protocol above flushes its replies once per message: gather the
+    // small ones here and write them together, one syscall per chunk instead of one per reply
+    // (over TCP the Outbox does this batching, since there a chunk is one 'data' event).
+    this.batching = true;
+    try {
+      this.pump();
+    } finally {
+      this.batching = false;
+      this.flushBatch();
+    }
   }
 
   private onSocketEnd(): void {
@@ -179,7 +198,10 @@ export class WsPipe extends EventEmitter implements BytePipe {
     // Owed output (the rest of a message) and then the peer's FIN get this long; a peer that
     // keeps its side open after the close handshake is cut.
     this.endDeadline = coarseNow() + END_GRACE_MS;
-    if (this.remaining === 0) this.socket.end();
+    if (this.remaining === 0) {
+      this.flushBatch();
+      this.socket.end();
+    }
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -221,13 +243,7 @@ export class WsPipe extends EventEmitter implements BytePipe {
   private writeParts(parts: Buffer[]): void {
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;
-    if (parts.length === 1) {
-      s.write(parts[0]!);
-      return;
-    }
-    s.cork();
-    for (const p of parts) s.write(p);
-    s.uncork();
+    this.writePieces(parts, undefined);
   }
 
   /**
@@ -300,6 +316,7 @@ export class WsPipe extends EventEmitter implements BytePipe {
     // write after those pieces carries `done`, so it runs once the socket is really done with them.
     if (done !== undefined) {
       if (s.destroyed || s.writableEnded) process.nextTick(done, new Error('write after end'));
+      else if (this.batchLen > 0) this.batchDone.push(done);
       else s.write(EMPTY, done);
     }
     return !s.writableNeedDrain;
@@ -312,12 +329,57 @@ export class WsPipe extends EventEmitter implements BytePipe {
       this.waiting = [];
       for (const parts of w) this.writeParts(parts);
     }
-    if (this.endPending && !this.socket.writableEnded) this.socket.end();
+    if (this.endPending && !this.socket.writableEnded) {
+      this.flushBatch();
+      this.socket.end();
+    }
+  }
+
+  /** Copies small pieces into the batch while a chunk is handled; false when they must go out now. */
+  private batched(pieces: readonly Buffer[], done: Done | undefined): boolean {
+    if (!this.batching) return false;
+    let n = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const len = pieces[i]!.length;
+      if (len > BATCH_COPY_MAX) return false;
+      n += len;
+    }
+    if (this.batchLen + n > BATCH_MAX) {
+      this.flushBatch();
+      if (n > BATCH_MAX) return false;
+    }
+    const b = (this.batch ??= Buffer.allocUnsafe(BATCH_MAX));
+    for (let i = 0; i < pieces.length; i++) this.batchLen += pieces[i]!.copy(b, this.batchLen);
+    if (done !== undefined) this.batchDone.push(done);
+    return true;
+  }
+
+  /** Writes what was gathered: one write, whose completion runs every gathered callback. */
+  private flushBatch(): void {
+    const b = this.batch;
+    const n = this.batchLen;
+    if (b === null || n === 0) return;
+    this.batchLen = 0;
+    const dones = this.batchDone;
+    this.batchDone = [];
+    const s = this.socket;
+    if (s.destroyed || s.writableEnded) {
+      for (const d of dones) process.nextTick(d, new Error('write after end'));
+      return;
+    }
+    s.write(b.subarray(0, n), dones.length === 0 ? undefined : (err) => {
+      for (const d of dones) d(err);
+    });
+    // Taken whole: the buffer is free for the next batch; else the socket holds it until written.
+    if (s.writableLength !== 0) this.batch = null;
   }
 
   private writePieces(pieces: Buffer[], done: Done | undefined): boolean {
     const s = this.socket;
     if (pieces.length === 0) return !s.writableNeedDrain;
+    if (this.batched(pieces, done)) return !s.writableNeedDrain;
+    // Order: what was gathered goes before these.
+    this.flushBatch();
     if (pieces.length === 1) return s.write(pieces[0]!, done);
     s.cork();
     let ok = true;
