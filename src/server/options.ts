@@ -27,6 +27,22 @@ function size(raw: string, min: 0 | 1, bad: Complaint): number {
   return n;
 }
 
+/** "500ms", "10s", "5m" or bare milliseconds; at least `min` ms. */
+function duration(raw: string, min: 0 | 1, bad: Complaint, example: string): number {
+  const m = /^(\d+)\s*(ms|s|m)?$/.exec(raw);
+  if (!m) return bad.expected(example);
+  const n = Number(m[1]) * TIME_UNITS[m[2] ?? '']!;
+  if (n < min) bad.expected('a duration of at least 1 ms');
+  return n;
+}
+
+/** An HTTP path of ours ("off" = none): absolute, and nothing a request target would escape or split. */
+function pathOrOff(raw: string, bad: Complaint, example: string): string | null {
+  if (raw === 'off') return null;
+  if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) bad.expected(`a path such as ${example} or "off"`);
+  return raw;
+}
+
 function port(raw: string, bad: Complaint, what = 'a port number 0..65535'): number {
   if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) bad.expected(what);
   return Number(raw);
@@ -78,30 +94,12 @@ const KINDS = {
     return n;
   },
   /** A duration where 0 turns the thing off. */
-  ms0: (raw: string, bad: Complaint): number => {
-    const m = /^(\d+)\s*(ms|s|m)?$/.exec(raw);
-    if (!m) return bad.expected('a duration such as 500ms, 30s or 0 (off)');
-    return Number(m[1]) * TIME_UNITS[m[2] ?? '']!;
-  },
-  ms: (raw: string, bad: Complaint): number => {
-    const m = /^(\d+)\s*(ms|s|m)?$/.exec(raw);
-    if (!m) return bad.expected('a duration such as 500ms, 10s or 5m');
-    const n = Number(m[1]) * TIME_UNITS[m[2] ?? '']!;
-    if (n < 1) bad.expected('a duration of at least 1 ms');
-    return n;
-  },
+  ms0: (raw: string, bad: Complaint): number => duration(raw, 0, bad, 'a duration such as 500ms, 30s or 0 (off)'),
+  ms: (raw: string, bad: Complaint): number => duration(raw, 1, bad, 'a duration such as 500ms, 10s or 5m'),
   /** null = no stats route. */
-  'stats-path': (raw: string, bad: Complaint): string | null => {
-    if (raw === 'off') return null;
-    if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) bad.expected('a path such as /stats.json or "off"');
-    return raw;
-  },
+  'stats-path': (raw: string, bad: Complaint): string | null => pathOrOff(raw, bad, '/stats.json'),
   /** null = no WebSocket route. */
-  'ws-path': (raw: string, bad: Complaint): string | null => {
-    if (raw === 'off') return null;
-    if (!raw.startsWith('/') || /[\s?#%]/.test(raw)) bad.expected('a path such as /.well-known/muxd/mx or "off"');
-    return raw;
-  },
+  'ws-path': (raw: string, bad: Complaint): string | null => pathOrOff(raw, bad, '/.well-known/muxd/mx'),
   /** '*' = any Origin; a list of scheme://host[:port] origins besides our own. */
   origins: (raw: string, bad: Complaint): readonly string[] | '*' => {
     if (raw.trim() === '*') return '*';
